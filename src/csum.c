@@ -1,0 +1,1 @@
+/* csum: being written */

@@ -1,0 +1,1 @@
+/* hid_table: being written */

@@ -1,0 +1,1 @@
+/* nftset: being written */

@@ -1,0 +1,1 @@
+/* pkt: being written */

@@ -1,0 +1,1 @@
+/* xlate: being written */
