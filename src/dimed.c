@@ -1,2 +1,432 @@
+/*
+ * dimed: one single-threaded event loop — NFQUEUE, rtnetlink, the control
+ * socket, a timer and signals — holding all state in one process.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void) { return 0; }
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "ctl_proto.h"
+#include "log.h"
+#include "nftset.h"
+#include "queue.h"
+#include "rtnl.h"
+#include "rules.h"
+#include "stacktrans.h"
+
+#define DIMED_QUEUE_NUM		3463
+#define DIMED_QUEUE_MAXLEN	4096
+#define DIMED_MARK		0x10000000u
+#define DIMED_MAX_FLOWS		1048576
+#define DIMED_MAX_HIDS		65536
+
+struct dimed {
+	int ep, sigfd, timerfd;
+	struct queue *q;
+	struct rtnl *rt;
+	struct nftset *ns;
+	struct ctl *ctl;
+	struct stacktrans *st;
+	struct rules_cfg rcfg;
+	enum rules_mode rmode;
+	bool quit;
+};
+
+struct options {
+	bool foreground, no_rules;
+	const char *ctl_path, *config, *state_dir;
+	int log_level;
+	unsigned port, queue_num;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: dimed [options]\n"
+		"  -f, --foreground      stay in the foreground (the only mode; for systemd and containers)\n"
+		"  -c, --config FILE     configuration file (optional)\n"
+		"  -s, --ctl PATH        control socket (default %s)\n"
+		"      --state-dir DIR   keys and saved state (default %s)\n"
+		"  -p, --port N          IHMP UDP port (default 3463)\n"
+		"  -q, --queue N         NFQUEUE number (default %u)\n"
+		"      --no-rules        do not install nftables rules (the administrator loads them)\n"
+		"  -l, --log-level LVL   err, warning, notice, info (default) or debug\n"
+		"  -h, --help            this text\n"
+		"  -V, --version         print the version\n",
+		CTL_DEFAULT_PATH, DIME_STATEDIR, DIMED_QUEUE_NUM);
+}
+
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *s == '\0' || *end != '\0' || v < min || v > max)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static void parse_args(int argc, char **argv, struct options *o)
+{
+	enum { OPT_STATE = 256, OPT_NORULES };
+	static const struct option longopts[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "ctl", required_argument, NULL, 's' },
+		{ "state-dir", required_argument, NULL, OPT_STATE },
+		{ "port", required_argument, NULL, 'p' },
+		{ "queue", required_argument, NULL, 'q' },
+		{ "no-rules", no_argument, NULL, OPT_NORULES },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "fc:s:p:q:l:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': o->foreground = true; break;
+		case 'c': o->config = optarg; break;
+		case 's': o->ctl_path = optarg; break;
+		case OPT_STATE: o->state_dir = optarg; break;
+		case OPT_NORULES: o->no_rules = true; break;
+		case 'p':
+			if (parse_uint(optarg, 1024, 65535, &o->port) < 0)
+				fatalx("dimed: --port: expected a number from 1024 to 65535, got \"%s\"", optarg);
+			break;
+		case 'q':
+			if (parse_uint(optarg, 0, 65535, &o->queue_num) < 0)
+				fatalx("dimed: --queue: expected a number from 0 to 65535, got \"%s\"", optarg);
+			break;
+		case 'l':
+			if ((o->log_level = log_level_parse(optarg)) < 0)
+				fatalx("dimed: --log-level: unknown level \"%s\"", optarg);
+			break;
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf("dimed %s\n", DIME_VERSION); exit(0);
+		default: usage(stderr); exit(2);
+		}
+	}
+	if (optind < argc)
+		fatalx("dimed: unexpected argument \"%s\" (see --help)", argv[optind]);
+}
+
+/* ---- control commands ---- */
+
+struct command {
+	const char *name;
+	const char *sub;	/* second word, or NULL */
+	bool privileged;
+	int (*fn)(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t errlen);
+	const char *help;
+};
+
+static int cmd_show(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
+{
+	out_obj_begin(o, NULL);
+	out_str(o, "version", DIME_VERSION);
+	out_str(o, "rules", rules_mode_name(d->rmode));
+	st_show_summary(d->st, o);
+	out_obj_end(o);
+	return 0;
+}
+
+static int cmd_show_hids(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
+{
+	out_obj_begin(o, NULL);
+	st_show_hids(d->st, o);
+	out_obj_end(o);
+	return 0;
+}
+
+static int cmd_show_flows(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
+{
+	out_obj_begin(o, NULL);
+	st_show_flows(d->st, o, 100000);
+	out_obj_end(o);
+	return 0;
+}
+
+static int cmd_stats(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
+{
+	const struct queue_stats *qs = queue_get_stats(d->q);
+	out_obj_begin(o, NULL);
+	out_obj_begin(o, "queue");
+	out_u64(o, "received", qs->received);
+	out_u64(o, "verdicts", qs->verdicts);
+	out_u64(o, "modified", qs->modified);
+	out_u64(o, "send_errors", qs->send_errors);
+	out_u64(o, "recv_errors", qs->recv_errors);
+	out_u64(o, "kernel_errors", qs->kernel_errors);
+	out_obj_end(o);
+	st_show_stats(d->st, o);
+	out_obj_end(o);
+	return 0;
+}
+
+static int parse_addr_arg(const char *s, struct dime_addr *a, char *err, size_t n)
+{
+	if (addr_parse(a, s) < 0) {
+		snprintf(err, n, "not an IPv4 or IPv6 address: \"%s\"", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* map PEER-ADDRESS LOCATOR */
+static int cmd_map(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
+{
+	struct dime_addr id, loc;
+	if (argc != 3) {
+		snprintf(err, n, "usage: map PEER-ADDRESS NEW-LOCATOR");
+		return -EINVAL;
+	}
+	if (parse_addr_arg(argv[1], &id, err, n) < 0 || parse_addr_arg(argv[2], &loc, err, n) < 0)
+		return -EINVAL;
+	return st_map_peer(d->st, &id, &loc, err, n);
+}
+
+/* map-local PEER-ADDRESS LOCAL-ADDRESS */
+static int cmd_map_local(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
+{
+	struct dime_addr peer, local;
+	if (argc != 3) {
+		snprintf(err, n, "usage: map-local PEER-ADDRESS LOCAL-ADDRESS");
+		return -EINVAL;
+	}
+	if (parse_addr_arg(argv[1], &peer, err, n) < 0 || parse_addr_arg(argv[2], &local, err, n) < 0)
+		return -EINVAL;
+	return st_map_local(d->st, &peer, &local, err, n);
+}
+
+static int cmd_version(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
+{
+	out_obj_begin(o, NULL);
+	out_str(o, "version", DIME_VERSION);
+	out_str(o, "protocol", CTL_VERSION);
+	out_obj_end(o);
+	return 0;
+}
+
+static const struct command commands[] = {
+	{ "show", "hids", false, cmd_show_hids, "the HID table" },
+	{ "show", "flows", false, cmd_show_flows, "the socket table" },
+	{ "show", NULL, false, cmd_show, "summary" },
+	{ "stats", NULL, false, cmd_stats, "counters" },
+	{ "map", NULL, true, cmd_map, "PEER NEW-LOCATOR: the peer known by PEER is now at NEW-LOCATOR" },
+	{ "map-local", NULL, true, cmd_map_local, "PEER LOCAL: the peer reaches us at LOCAL" },
+	{ "version", NULL, false, cmd_version, "daemon and protocol version" },
+};
+
+static int ctl_dispatch(void *arg, int argc, char **argv, bool privileged, struct out *o,
+			char *err, size_t errlen)
+{
+	struct dimed *d = arg;
+
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct command *c = &commands[i];
+		if (strcmp(argv[0], c->name) != 0)
+			continue;
+		int skip = 1;
+		if (c->sub) {
+			if (argc < 2 || strcmp(argv[1], c->sub) != 0)
+				continue;
+			skip = 2;
+		} else if (argc > 1 && !strcmp(c->name, "show")) {
+			snprintf(errlen ? err : NULL, errlen, "unknown: show %s (try: show, show hids, show flows)", argv[1]);
+			return -EINVAL;
+		}
+		if (c->privileged && !privileged) {
+			snprintf(err, errlen, "permission denied: \"%s\" changes state", c->name);
+			return -EPERM;
+		}
+		int r = c->fn(d, argc - skip + 1, argv + skip - 1, o, err, errlen);
+		if (r == 0)
+			st_tick(d->st);
+		return r;
+	}
+	snprintf(err, errlen, "unknown command \"%s\"", argv[0]);
+	return -EINVAL;
+}
+
+/* ---- the loop ---- */
+
+enum { EV_QUEUE = 1, EV_RTNL, EV_CTL, EV_SIGNAL, EV_TIMER, EV_CLIENT_BASE = 64 };
+
+static void ep_add(struct dimed *d, int fd, uint64_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+	if (epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+		fatal("epoll_ctl");
+}
+
+static void ctl_watch(void *arg, int fd, bool add)
+{
+	struct dimed *d = arg;
+	if (add)
+		ep_add(d, fd, EV_CLIENT_BASE + (uint64_t)fd);
+	else
+		epoll_ctl(d->ep, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static void on_signal(struct dimed *d)
+{
+	struct signalfd_siginfo si;
+	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			log_info("signal %u: shutting down", si.ssi_signo);
+			d->quit = true;
+		} else if (si.ssi_signo == SIGHUP) {
+			log_info("SIGHUP: nothing to reload yet");
+		}
+	}
+}
+
+static void run(struct dimed *d)
+{
+	struct epoll_event evs[32];
+
+	while (!d->quit) {
+		int n = epoll_wait(d->ep, evs, 32, st_pending(d->st) ? 0 : -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fatal("epoll_wait");
+		}
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64;
+			switch (tag) {
+			case EV_QUEUE:
+				while (queue_poll(d->q, st_packet, d->st) > 0)
+					;
+				break;
+			case EV_RTNL:
+				if (rtnl_read(d->rt) < 0)
+					log_warn("rtnetlink");
+				break;
+			case EV_CTL:
+				ctl_accept(d->ctl);
+				break;
+			case EV_SIGNAL:
+				on_signal(d);
+				break;
+			case EV_TIMER: {
+				uint64_t x;
+				(void)!read(d->timerfd, &x, sizeof(x));
+				break;
+			}
+			default:
+				ctl_client_ready(d->ctl, (int)(tag - EV_CLIENT_BASE));
+			}
+		}
+		st_tick(d->st);
+	}
+}
+
+static void make_parent_dir(const char *path)
+{
+	char dir[256];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+			fatal("dimed: cannot create %s", dir);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { .ctl_path = CTL_DEFAULT_PATH, .state_dir = DIME_STATEDIR,
+			     .log_level = LOG_INFO, .port = 3463, .queue_num = DIMED_QUEUE_NUM };
+	struct dimed d = { .rcfg = { .queue_num = DIMED_QUEUE_NUM, .mark = DIMED_MARK } };
+	int r;
+
+	parse_args(argc, argv, &o);
+	log_init(o.log_level, true);
+	d.rcfg.queue_num = (uint16_t)o.queue_num;
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((d.ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    (d.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
+	    (d.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)) < 0)
+		fatal("dimed: setting up the event loop");
+	struct itimerspec its = { .it_interval = { .tv_sec = 1 }, .it_value = { .tv_sec = 1 } };
+	timerfd_settime(d.timerfd, 0, &its, NULL);
+
+	if ((r = nftset_open(&d.ns, "dimed", NFPROTO_INET, NFTSET_F_DEL_NOENT_OK)) < 0)
+		fatalx("dimed: netfilter netlink: %s", strerror(-r));
+	if ((r = rtnl_open(&d.rt, st_addr_event, NULL)) < 0)
+		fatalx("dimed: rtnetlink: %s", strerror(-r));
+	struct st_cfg scfg = { .max_flows = DIMED_MAX_FLOWS, .max_hids = DIMED_MAX_HIDS };
+	d.rmode = RULES_NONE;
+	if (!o.no_rules) {
+		if ((r = rules_install(&d.rcfg, &d.rmode)) < 0)
+			fatalx("dimed: cannot install nftables rules: %s", strerror(-r));
+	}
+	/* The mark bit only means something with the xtables fallback, but an
+	 * administrator's ruleset (--no-rules) may use it too: always clear it. */
+	scfg.clear_mark = DIMED_MARK;
+	if ((r = st_new(&d.st, &scfg, d.rt, d.ns)) < 0)
+		fatalx("dimed: %s", strerror(-r));
+	rtnl_set_callback(d.rt, st_addr_event, d.st);
+	if ((r = queue_open(&d.q, d.rcfg.queue_num, DIMED_QUEUE_MAXLEN)) < 0) {
+		rules_remove(&d.rcfg, d.rmode);
+		fatalx("dimed: nfqueue %u: %s", d.rcfg.queue_num, strerror(-r));
+	}
+	make_parent_dir(o.ctl_path);
+	if ((r = ctl_open(&d.ctl, o.ctl_path, ctl_dispatch, &d)) < 0) {
+		rules_remove(&d.rcfg, d.rmode);
+		fatalx("dimed: control socket %s: %s", o.ctl_path,
+		       r == -EADDRINUSE ? "another dimed is running" : strerror(-r));
+	}
+	ctl_set_watch(d.ctl, ctl_watch, &d);
+	if ((r = st_learn_sockets(d.st)) < 0)
+		log_warnx("cannot list existing sockets: %s", strerror(-r));
+
+	ep_add(&d, queue_fd(d.q), EV_QUEUE);
+	ep_add(&d, rtnl_fd(d.rt), EV_RTNL);
+	ep_add(&d, ctl_fd(d.ctl), EV_CTL);
+	ep_add(&d, d.sigfd, EV_SIGNAL);
+	ep_add(&d, d.timerfd, EV_TIMER);
+	log_info("dimed %s running: queue %u, rules %s, control %s", DIME_VERSION,
+		 d.rcfg.queue_num, rules_mode_name(d.rmode), o.ctl_path);
+
+	run(&d);
+
+	/* Rules first: traffic goes back to the plain kernel path, then the
+	 * identifiers we held on lo go. */
+	rules_remove(&d.rcfg, d.rmode);
+	ctl_close(d.ctl);
+	queue_close(d.q);
+	st_free(d.st);
+	rtnl_close(d.rt);
+	nftset_close(d.ns);
+	close(d.ep);
+	close(d.sigfd);
+	close(d.timerfd);
+	log_info("dimed stopped");
+	return 0;
+}

@@ -1,0 +1,26 @@
+/* ctl: the daemon side of the control socket. */
+#ifndef DIME_CTL_H
+#define DIME_CTL_H
+
+#include <stdbool.h>
+
+#include "out.h"
+
+/* Runs one command. Returns 0, or -errno with a one-line reason in err. */
+typedef int (*ctl_fn)(void *arg, int argc, char **argv, bool privileged,
+		      struct out *o, char *err, size_t errlen);
+
+struct ctl;
+int ctl_open(struct ctl **out, const char *path, ctl_fn fn, void *arg);
+void ctl_close(struct ctl *c);
+int ctl_fd(const struct ctl *c);
+/* Call when ctl_fd is readable, and for client fds registered via the hook. */
+void ctl_accept(struct ctl *c);
+/* The daemon's loop polls client fds too: ctl_client_fds lists them. */
+int ctl_client_ready(struct ctl *c, int fd);
+
+/* epoll registration hook set by the loop owner. */
+typedef void (*ctl_watch_fn)(void *arg, int fd, bool add);
+void ctl_set_watch(struct ctl *c, ctl_watch_fn fn, void *arg);
+
+#endif

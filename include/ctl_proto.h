@@ -1,0 +1,19 @@
+/*
+ * The control protocol, shared by dimed and dimectl. Debuggable with socat:
+ *
+ *   echo 'dime/1 show' | socat - UNIX-CONNECT:/run/dimed/dimed.sock
+ *
+ * Request: one line "dime/1 [-j] COMMAND [ARGS...]\n", words separated by
+ * spaces (at most CTL_MAX_LINE bytes). Response: first line "ok" or
+ * "error: MESSAGE", then the body (text, or one JSON document with -j); the
+ * daemon closes the connection when done.
+ */
+#ifndef DIME_CTL_PROTO_H
+#define DIME_CTL_PROTO_H
+
+#define CTL_VERSION "dime/1"
+#define CTL_MAX_LINE 1024
+#define CTL_MAX_ARGS 16
+#define CTL_DEFAULT_PATH DIME_RUNDIR "/dimed.sock"
+
+#endif

@@ -1,0 +1,59 @@
+/* stacktrans: the translation decisions (paper III-A) — learn flows, keep the
+ * nft sets in step with the socket and HID tables, rewrite queued packets. */
+#ifndef DIME_STACKTRANS_H
+#define DIME_STACKTRANS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "out.h"
+#include "queue.h"
+#include "rtnl.h"
+
+struct nftset;
+
+struct st_cfg {
+	uint32_t max_flows;	/* socket table bound */
+	uint32_t max_hids;	/* HID table bound */
+	uint32_t clear_mark;	/* mark bit to clear in verdicts (xtables fallback), or 0 */
+};
+
+struct st_stats {
+	uint64_t packets, translated_in, translated_out, passed, learned;
+	uint64_t malformed, truncated, xlate_errors, flow_table_full, hid_table_full;
+	uint64_t set_errors, icmp_errors_translated;
+};
+
+struct stacktrans;
+
+int st_new(struct stacktrans **out, const struct st_cfg *cfg, struct rtnl *rt, struct nftset *ns);
+void st_free(struct stacktrans *st);
+
+/* The NFQUEUE callback (queue_fn). */
+void st_packet(void *st, struct queue *q, struct queue_pkt *p);
+/* From rtnl: addresses or routes changed; flows are re-checked at the next st_tick. */
+void st_addr_event(void *st, const struct rtnl_addr *a, bool up);
+/* Periodic and deferred work: re-sync after events, expiry, identifier release. */
+void st_tick(struct stacktrans *st);
+/* Whether st_tick has deferred work to do right away. */
+bool st_pending(const struct stacktrans *st);
+
+/* Learns flows that existed before dimed started (sock_diag). */
+int st_learn_sockets(struct stacktrans *st);
+
+/* Manual HID-table edits (tests, debugging; IHMP does this in normal use).
+ * map_peer: the peer known by `id` is now reachable at `loc` (made primary).
+ * map_local: the peer known by `peer` can reach us at `local`. */
+int st_map_peer(struct stacktrans *st, const struct dime_addr *id, const struct dime_addr *loc,
+		char *err, size_t errlen);
+int st_map_local(struct stacktrans *st, const struct dime_addr *peer, const struct dime_addr *local,
+		 char *err, size_t errlen);
+
+void st_show_summary(struct stacktrans *st, struct out *o);
+void st_show_hids(struct stacktrans *st, struct out *o);
+void st_show_flows(struct stacktrans *st, struct out *o, uint32_t limit);
+void st_show_stats(struct stacktrans *st, struct out *o);
+const struct st_stats *st_get_stats(const struct stacktrans *st);
+
+#endif

@@ -1,0 +1,243 @@
+/*
+ * Control socket server. Clients are local and short-lived: each sends one
+ * line, gets one response, and is closed. Reads are non-blocking so a stuck
+ * client cannot stall the datapath; the response is written with a short
+ * send timeout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "ctl_proto.h"
+#include "log.h"
+
+#define CTL_MAX_CLIENTS 16
+
+struct ctl_client {
+	int fd;
+	bool privileged;
+	size_t len;
+	char buf[CTL_MAX_LINE];
+};
+
+struct ctl {
+	int fd;
+	char path[108];
+	ctl_fn fn;
+	void *arg;
+	ctl_watch_fn watch;
+	void *watch_arg;
+	struct ctl_client clients[CTL_MAX_CLIENTS];
+};
+
+int ctl_open(struct ctl **out, const char *path, ctl_fn fn, void *arg)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct ctl *c;
+	int ret;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	if (!(c = calloc(1, sizeof(*c))))
+		return -ENOMEM;
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
+		c->clients[i].fd = -1;
+	c->fn = fn;
+	c->arg = arg;
+	strcpy(sun.sun_path, path);
+	strcpy(c->path, path);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (c->fd < 0)
+		goto fail_errno;
+
+	/* Refuse to steal the socket of a daemon that is still running. */
+	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+		close(probe);
+		ret = -EADDRINUSE;
+		goto fail;
+	}
+	if (probe >= 0)
+		close(probe);
+	unlink(path);
+
+	mode_t old = umask(0117);	/* 0660: owner and group may control */
+	ret = bind(c->fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (ret < 0 || listen(c->fd, 16) < 0)
+		goto fail_errno;
+	*out = c;
+	return 0;
+fail_errno:
+	ret = -errno;
+fail:
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+	return ret;
+}
+
+static void ctl_drop(struct ctl *c, struct ctl_client *cl)
+{
+	if (c->watch)
+		c->watch(c->watch_arg, cl->fd, false);
+	close(cl->fd);
+	cl->fd = -1;
+	cl->len = 0;
+}
+
+void ctl_close(struct ctl *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
+		if (c->clients[i].fd >= 0)
+			ctl_drop(c, &c->clients[i]);
+	close(c->fd);
+	unlink(c->path);
+	free(c);
+}
+
+int ctl_fd(const struct ctl *c)
+{
+	return c->fd;
+}
+
+void ctl_set_watch(struct ctl *c, ctl_watch_fn fn, void *arg)
+{
+	c->watch = fn;
+	c->watch_arg = arg;
+}
+
+void ctl_accept(struct ctl *c)
+{
+	for (;;) {
+		int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		struct ctl_client *cl = NULL;
+		for (int i = 0; i < CTL_MAX_CLIENTS && !cl; i++)
+			if (c->clients[i].fd < 0)
+				cl = &c->clients[i];
+		if (!cl) {
+			static const char busy[] = "error: too many control clients\n";
+			(void)!write(fd, busy, sizeof(busy) - 1);
+			close(fd);
+			continue;
+		}
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		cl->fd = fd;
+		cl->len = 0;
+		/* Anyone the socket's file mode lets in may look; only root and
+		 * our own user may change state. */
+		cl->privileged = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+				 (cred.uid == 0 || cred.uid == geteuid());
+		if (c->watch)
+			c->watch(c->watch_arg, fd, true);
+	}
+}
+
+static void ctl_reply(int fd, const char *head, const char *body)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	int fl = fcntl(fd, F_GETFL);
+
+	fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	const char *parts[2] = { head, body };
+	for (int i = 0; i < 2; i++) {
+		const char *p = parts[i];
+		size_t left = p ? strlen(p) : 0;
+		while (left) {
+			ssize_t n = send(fd, p, left, MSG_NOSIGNAL);
+			if (n <= 0)
+				return;
+			p += n;
+			left -= (size_t)n;
+		}
+	}
+}
+
+static void ctl_run(struct ctl *c, struct ctl_client *cl)
+{
+	char *argv[CTL_MAX_ARGS + 1], *save = NULL, err[256] = "";
+	int argc = 0;
+	bool json = false;
+	struct out o;
+
+	cl->buf[cl->len] = '\0';
+	char *line = cl->buf;
+	line[strcspn(line, "\r\n")] = '\0';
+	char *w = strtok_r(line, " \t", &save);
+	if (!w || strcmp(w, CTL_VERSION) != 0) {
+		ctl_reply(cl->fd, "error: unsupported protocol (expected \"" CTL_VERSION "\")\n", NULL);
+		return;
+	}
+	while ((w = strtok_r(NULL, " \t", &save))) {
+		if (argc == 0 && !json && !strcmp(w, "-j")) {
+			json = true;
+			continue;
+		}
+		if (argc == CTL_MAX_ARGS) {
+			ctl_reply(cl->fd, "error: too many arguments\n", NULL);
+			return;
+		}
+		argv[argc++] = w;
+	}
+	argv[argc] = NULL;
+	if (!argc) {
+		ctl_reply(cl->fd, "error: no command\n", NULL);
+		return;
+	}
+	out_init(&o, json);
+	int ret = c->fn(c->arg, argc, argv, cl->privileged, &o, err, sizeof(err));
+	const char *body = out_done(&o);
+	if (ret < 0 || !body) {
+		char head[300];
+		snprintf(head, sizeof(head), "error: %s\n", body ? err : "out of memory");
+		ctl_reply(cl->fd, head, NULL);
+	} else {
+		ctl_reply(cl->fd, "ok\n", body);
+	}
+	out_free(&o);
+}
+
+int ctl_client_ready(struct ctl *c, int fd)
+{
+	struct ctl_client *cl = NULL;
+
+	for (int i = 0; i < CTL_MAX_CLIENTS && !cl; i++)
+		if (c->clients[i].fd == fd)
+			cl = &c->clients[i];
+	if (!cl)
+		return -ENOENT;
+	ssize_t n = read(fd, cl->buf + cl->len, sizeof(cl->buf) - 1 - cl->len);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n > 0)
+		cl->len += (size_t)n;
+	bool complete = memchr(cl->buf, '\n', cl->len) != NULL || n == 0;
+	if (n < 0 || (n == 0 && cl->len == 0)) {
+		ctl_drop(c, cl);
+		return 0;
+	}
+	if (!complete && cl->len == sizeof(cl->buf) - 1) {
+		ctl_reply(fd, "error: request line too long\n", NULL);
+		ctl_drop(c, cl);
+		return 0;
+	}
+	if (complete) {
+		ctl_run(c, cl);
+		ctl_drop(c, cl);
+	}
+	return 0;
+}

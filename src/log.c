@@ -1,0 +1,130 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+static int log_max = LOG_INFO;
+static bool log_prefixes = true;
+
+void log_init(int max_priority, bool prefixes)
+{
+	log_max = max_priority;
+	log_prefixes = prefixes;
+}
+
+void log_set_level(int max_priority)
+{
+	log_max = max_priority;
+}
+
+int log_level_parse(const char *name)
+{
+	static const struct { const char *name; int prio; } levels[] = {
+		{ "err", LOG_ERR }, { "error", LOG_ERR }, { "warning", LOG_WARNING },
+		{ "warn", LOG_WARNING }, { "notice", LOG_NOTICE }, { "info", LOG_INFO },
+		{ "debug", LOG_DEBUG },
+	};
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		if (!strcasecmp(name, levels[i].name))
+			return levels[i].prio;
+	return -1;
+}
+
+static void log_vmsg(int prio, const char *fmt, va_list ap, int err)
+{
+	if (prio > log_max)
+		return;
+	char line[1024];
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (n < 0)
+		return;
+	if (log_prefixes)
+		fprintf(stderr, "<%d>", prio);
+	if (err)
+		fprintf(stderr, "%s: %s\n", line, strerror(err));
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
+void log_msg(int prio, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(prio, fmt, ap, 0);
+	va_end(ap);
+}
+
+void log_warn(const char *fmt, ...)
+{
+	int err = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(LOG_WARNING, fmt, ap, err);
+	va_end(ap);
+}
+
+void log_warnx(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(LOG_WARNING, fmt, ap, 0);
+	va_end(ap);
+}
+
+void log_info(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(LOG_INFO, fmt, ap, 0);
+	va_end(ap);
+}
+
+void log_debug(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(LOG_DEBUG, fmt, ap, 0);
+	va_end(ap);
+}
+
+void fatal(const char *fmt, ...)
+{
+	int err = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(LOG_ERR, fmt, ap, err);
+	va_end(ap);
+	exit(1);
+}
+
+void fatalx(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(LOG_ERR, fmt, ap, 0);
+	va_end(ap);
+	exit(1);
+}
+
+bool log_allow(struct log_limit *l, unsigned long now_s, unsigned burst)
+{
+	unsigned long window = now_s / 10;
+
+	if (window != l->window) {
+		if (l->suppressed)
+			log_msg(LOG_NOTICE, "%u similar messages suppressed", l->suppressed);
+		l->window = window;
+		l->count = 0;
+		l->suppressed = 0;
+	}
+	if (l->count < burst) {
+		l->count++;
+		return true;
+	}
+	l->suppressed++;
+	return false;
+}

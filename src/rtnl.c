@@ -1,0 +1,357 @@
+/*
+ * rtnetlink: one socket subscribed to address and route events, one for
+ * requests (route lookups, identifier addresses) so replies never mix with
+ * events.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/if_addr.h>
+#include <linux/rtnetlink.h>
+
+/* Large enough for any dump message: netlink caps them at 32 KiB. */
+#define NL_BUFSZ 32768
+
+#include "log.h"
+#include "rtnl.h"
+
+struct rtnl {
+	struct mnl_socket *ev, *req;
+	uint32_t seq;
+	rtnl_fn fn;
+	void *arg;
+	int lo_ifindex;
+	size_t naddrs;
+	struct rtnl_addr addrs[RTNL_MAX_ADDRS];
+	size_t nheld;
+	struct dime_addr held[RTNL_MAX_ADDRS];
+};
+
+static bool rtnl_is_held(const struct rtnl *r, const struct dime_addr *a)
+{
+	for (size_t i = 0; i < r->nheld; i++)
+		if (addr_eq(&r->held[i], a))
+			return true;
+	return false;
+}
+
+static ssize_t rtnl_find(const struct rtnl *r, const struct dime_addr *a)
+{
+	for (size_t i = 0; i < r->naddrs; i++)
+		if (addr_eq(&r->addrs[i].addr, a))
+			return (ssize_t)i;
+	return -1;
+}
+
+bool rtnl_is_local(const struct rtnl *r, const struct dime_addr *a)
+{
+	return rtnl_find(r, a) >= 0;
+}
+
+size_t rtnl_addrs(const struct rtnl *r, const struct rtnl_addr **out)
+{
+	*out = r->addrs;
+	return r->naddrs;
+}
+
+static void rtnl_addr_event(struct rtnl *r, const struct nlmsghdr *nlh)
+{
+	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+	struct nlattr *tb[IFA_MAX + 1] = { 0 };
+	const struct nlattr *at;
+	uint32_t flags = ifa->ifa_flags;
+
+	if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6)
+		return;
+	mnl_attr_for_each(at, nlh, sizeof(*ifa)) {
+		uint16_t t = mnl_attr_get_type(at);
+		if (t <= IFA_MAX)
+			tb[t] = (struct nlattr *)(uintptr_t)at;
+	}
+	const struct nlattr *aa = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+	size_t alen = ifa->ifa_family == AF_INET ? 4 : 16;
+	if (!aa || mnl_attr_get_payload_len(aa) != alen)
+		return;
+	if (tb[IFA_FLAGS])
+		flags = mnl_attr_get_u32(tb[IFA_FLAGS]);
+
+	struct rtnl_addr ra = { .plen = ifa->ifa_prefixlen, .ifindex = (int)ifa->ifa_index };
+	addr_set(&ra.addr, ifa->ifa_family, mnl_attr_get_payload(aa));
+
+	/* Usable for mobility: global scope, DAD finished, not on lo (our own
+	 * identifiers live there), not link-local. */
+	bool usable = nlh->nlmsg_type == RTM_NEWADDR && ifa->ifa_scope == RT_SCOPE_UNIVERSE &&
+		      !(flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)) &&
+		      (int)ifa->ifa_index != r->lo_ifindex && !addr_is_linklocal(&ra.addr);
+	ssize_t i = rtnl_find(r, &ra.addr);
+	if (usable && i < 0) {
+		if (r->naddrs == RTNL_MAX_ADDRS) {
+			log_warnx("more than %d local addresses: ignoring the rest", RTNL_MAX_ADDRS);
+			return;
+		}
+		r->addrs[r->naddrs++] = ra;
+		r->fn(r->arg, &ra, true);
+	} else if (!usable && i >= 0 && (nlh->nlmsg_type == RTM_DELADDR ||
+		   r->addrs[i].ifindex == ra.ifindex)) {
+		ra = r->addrs[i];
+		r->addrs[i] = r->addrs[--r->naddrs];
+		r->fn(r->arg, &ra, false);
+	}
+}
+
+static int rtnl_event_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct rtnl *r = data;
+
+	switch (nlh->nlmsg_type) {
+	case RTM_NEWADDR:
+	case RTM_DELADDR:
+		rtnl_addr_event(r, nlh);
+		break;
+	case RTM_NEWROUTE:
+	case RTM_DELROUTE:
+		r->fn(r->arg, NULL, true);
+		break;
+	}
+	return MNL_CB_OK;
+}
+
+static int rtnl_dump_addrs(struct rtnl *r)
+{
+	char buf[NL_BUFSZ];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETADDR;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = ++r->seq;
+	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = AF_UNSPEC;
+
+	if (mnl_socket_sendto(r->req, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	uint32_t portid = mnl_socket_get_portid(r->req);
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(r->req, buf, sizeof(buf));
+		if (n < 0)
+			return -errno;
+		int ret = mnl_cb_run(buf, (size_t)n, r->seq, portid, rtnl_event_cb, r);
+		if (ret < 0)
+			return -errno;
+		if (ret == MNL_CB_STOP)
+			return 0;
+	}
+}
+
+int rtnl_open(struct rtnl **out, rtnl_fn fn, void *arg)
+{
+	struct rtnl *r = calloc(1, sizeof(*r));
+	int ret;
+
+	if (!r)
+		return -ENOMEM;
+	r->fn = fn;
+	r->arg = arg;
+	r->seq = (uint32_t)time(NULL);
+	r->lo_ifindex = (int)if_nametoindex("lo");
+	r->ev = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	r->req = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	if (!r->ev || !r->req)
+		goto fail_errno;
+	unsigned groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR |
+			  RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
+	if (mnl_socket_bind(r->ev, groups, MNL_SOCKET_AUTOPID) < 0 ||
+	    mnl_socket_bind(r->req, 0, MNL_SOCKET_AUTOPID) < 0)
+		goto fail_errno;
+	if ((ret = rtnl_dump_addrs(r)) < 0)
+		goto fail;
+	*out = r;
+	return 0;
+fail_errno:
+	ret = -errno;
+fail:
+	rtnl_close(r);
+	return ret;
+}
+
+void rtnl_close(struct rtnl *r)
+{
+	if (!r)
+		return;
+	while (r->nheld)
+		rtnl_release(r, &r->held[r->nheld - 1]);
+	if (r->ev)
+		mnl_socket_close(r->ev);
+	if (r->req)
+		mnl_socket_close(r->req);
+	free(r);
+}
+
+void rtnl_set_callback(struct rtnl *r, rtnl_fn fn, void *arg)
+{
+	r->fn = fn;
+	r->arg = arg;
+}
+
+int rtnl_fd(const struct rtnl *r)
+{
+	return mnl_socket_get_fd(r->ev);
+}
+
+int rtnl_read(struct rtnl *r)
+{
+	char buf[NL_BUFSZ];
+
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(r->ev, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			if (errno == ENOBUFS) {
+				/* Lost events: re-read the truth. */
+				log_warnx("rtnetlink overrun: re-reading local addresses");
+				return rtnl_dump_addrs(r);
+			}
+			return -errno;
+		}
+		if (mnl_cb_run(buf, (size_t)n, 0, 0, rtnl_event_cb, r) < 0)
+			return -errno;
+	}
+}
+
+/* Sends one request and waits for its ack (or data, passed to cb). */
+static int rtnl_request(struct rtnl *r, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+{
+	char buf[NL_BUFSZ];
+	uint32_t portid = mnl_socket_get_portid(r->req);
+
+	nlh->nlmsg_seq = ++r->seq;
+	if (mnl_socket_sendto(r->req, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(r->req, buf, sizeof(buf));
+		if (n < 0)
+			return -errno;
+		int ret = mnl_cb_run(buf, (size_t)n, r->seq, portid, cb, data);
+		if (ret < 0)
+			return -errno;
+		if (ret == MNL_CB_STOP || !(nlh->nlmsg_flags & NLM_F_DUMP))
+			return 0;
+	}
+}
+
+struct route_reply {
+	struct dime_addr src;
+	int oif;
+};
+
+static int route_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct route_reply *rr = data;
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *at;
+
+	mnl_attr_for_each(at, nlh, sizeof(*rtm)) {
+		size_t len = rtm->rtm_family == AF_INET ? 4 : 16;
+		if (mnl_attr_get_type(at) == RTA_PREFSRC && mnl_attr_get_payload_len(at) == len)
+			addr_set(&rr->src, rtm->rtm_family, mnl_attr_get_payload(at));
+		else if (mnl_attr_get_type(at) == RTA_OIF)
+			rr->oif = (int)mnl_attr_get_u32(at);
+	}
+	return MNL_CB_OK;
+}
+
+int rtnl_route_src(struct rtnl *r, const struct dime_addr *dst, struct dime_addr *src)
+{
+	char buf[NL_BUFSZ];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETROUTE;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = dst->af;
+	rtm->rtm_dst_len = (unsigned char)(addr_len(dst) * 8);
+	mnl_attr_put(nlh, RTA_DST, addr_len(dst), dst->a);
+
+	struct route_reply rr = { 0 };
+	int ret = rtnl_request(r, nlh, route_cb, &rr);
+	if (ret < 0)
+		return ret;
+	if (rr.src.af && !rtnl_is_held(r, &rr.src) && rtnl_is_local(r, &rr.src)) {
+		*src = rr.src;
+		return 0;
+	}
+	/* The kernel preferred an identifier we hold on lo (or gave no source):
+	 * use a usable address of the outgoing interface instead. */
+	for (size_t i = 0; i < r->naddrs; i++)
+		if (r->addrs[i].addr.af == dst->af && r->addrs[i].ifindex == rr.oif) {
+			*src = r->addrs[i].addr;
+			return 0;
+		}
+	return -ENETUNREACH;
+}
+
+static int rtnl_addr_req(struct rtnl *r, const struct dime_addr *a, bool add)
+{
+	char buf[NL_BUFSZ];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = add ? RTM_NEWADDR : RTM_DELADDR;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0);
+	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = a->af;
+	ifa->ifa_prefixlen = (unsigned char)(addr_len(a) * 8);
+	/* Host scope: existing sockets may keep using it, new ones never pick it. */
+	ifa->ifa_scope = RT_SCOPE_HOST;
+	ifa->ifa_index = (unsigned)r->lo_ifindex;
+	mnl_attr_put(nlh, IFA_LOCAL, addr_len(a), a->a);
+	mnl_attr_put(nlh, IFA_ADDRESS, addr_len(a), a->a);
+	if (a->af == AF_INET6)
+		mnl_attr_put_u32(nlh, IFA_FLAGS, IFA_F_NODAD | IFA_F_NOPREFIXROUTE);
+	return rtnl_request(r, nlh, NULL, NULL);
+}
+
+int rtnl_hold(struct rtnl *r, const struct dime_addr *a)
+{
+	if (rtnl_is_held(r, a))
+		return 0;
+	if (r->nheld == RTNL_MAX_ADDRS)
+		return -ENOSPC;
+	if (rtnl_is_local(r, a))
+		return 0;	/* it is back for real */
+	int ret = rtnl_addr_req(r, a, true);
+	if (ret < 0 && ret != -EEXIST)
+		return ret;
+	char b[ADDR_STRLEN];
+	log_info("holding identifier %s on lo", addr_fmt(a, b));
+	r->held[r->nheld++] = *a;
+	return 0;
+}
+
+int rtnl_release(struct rtnl *r, const struct dime_addr *a)
+{
+	for (size_t i = 0; i < r->nheld; i++) {
+		if (!addr_eq(&r->held[i], a))
+			continue;
+		r->held[i] = r->held[--r->nheld];
+		int ret = rtnl_addr_req(r, a, false);
+		return ret == -EADDRNOTAVAIL || ret == -ENOENT ? 0 : ret;
+	}
+	return 0;
+}
+
+void rtnl_release_unneeded(struct rtnl *r, const struct dime_addr *keep, size_t nkeep)
+{
+	for (size_t i = r->nheld; i-- > 0;) {
+		bool needed = false;
+		for (size_t j = 0; j < nkeep && !needed; j++)
+			needed = addr_eq(&keep[j], &r->held[i]);
+		/* An identifier that came back for real is no longer ours to hold. */
+		if (!needed || rtnl_is_local(r, &r->held[i])) {
+			struct dime_addr a = r->held[i];
+			char b[ADDR_STRLEN];
+			log_info("releasing identifier %s", addr_fmt(&a, b));
+			rtnl_release(r, &a);
+		}
+	}
+}

@@ -1,0 +1,151 @@
+/*
+ * The ruleset text is compiled in (nft/dimed.nft) and fed to `nft -f -`, so
+ * the daemon and the file admins read can never disagree. Set elements are
+ * changed at run time over netlink (nftset.c), never through nft(8).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "rules.h"
+#include "ruleset.h"
+
+extern char **environ;
+
+/* Runs argv with `input` on stdin; quiet silences its stderr. Returns its exit status or -errno. */
+static int run(const char *const argv[], const char *input, bool quiet)
+{
+	posix_spawn_file_actions_t fa;
+	int pipefd[2] = { -1, -1 }, status, ret;
+	pid_t pid;
+
+	if (input && pipe2(pipefd, O_CLOEXEC) < 0)
+		return -errno;
+	posix_spawn_file_actions_init(&fa);
+	if (input)
+		posix_spawn_file_actions_adddup2(&fa, pipefd[0], 0);
+	else
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (quiet)
+		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	ret = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)(uintptr_t)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (input) {
+		close(pipefd[0]);
+		if (ret == 0) {
+			size_t left = strlen(input);
+			while (left) {
+				ssize_t n = write(pipefd[1], input, left);
+				if (n <= 0)
+					break;
+				input += n;
+				left -= (size_t)n;
+			}
+		}
+		close(pipefd[1]);
+	}
+	if (ret != 0)
+		return -ret;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static int nft(const char *text, bool quiet)
+{
+	const char *const argv[] = { "nft", "-f", "-", NULL };
+	return run(argv, text, quiet);
+}
+
+static const char *const xt_tools[] = { "iptables", "ip6tables" };
+static const char *const xt_hooks[][2] = {
+	{ "raw", "PREROUTING" }, { "mangle", "PREROUTING" }, { "mangle", "OUTPUT" },
+};
+
+/* op is "-I", "-D" or "-C". Returns the number of rules that failed. */
+static int xt_rules(const struct rules_cfg *cfg, const char *op, bool quiet)
+{
+	char mark[32], qnum[8];
+	int failed = 0;
+
+	snprintf(mark, sizeof(mark), "0x%x/0x%x", cfg->mark, cfg->mark);
+	snprintf(qnum, sizeof(qnum), "%u", cfg->queue_num);
+	for (size_t t = 0; t < 2; t++)
+		for (size_t h = 0; h < 3; h++) {
+			const char *const argv[] = {
+				xt_tools[t], "-w", "-t", xt_hooks[h][0], op,
+				xt_hooks[h][1], "-m", "mark", "--mark", mark,
+				"-m", "comment", "--comment", "dimed",
+				"-j", "NFQUEUE", "--queue-num", qnum, "--queue-bypass", NULL,
+			};
+			if (run(argv, NULL, quiet) != 0)
+				failed++;
+		}
+	return failed;
+}
+
+static void rules_cleanup(const struct rules_cfg *cfg)
+{
+	nft("destroy table inet dimed\n", true);
+	nft("delete table inet dimed\n", true);
+	/* Delete until none is left: a crashed run may have left duplicates. */
+	for (int i = 0; i < 8 && xt_rules(cfg, "-C", true) < 6; i++)
+		xt_rules(cfg, "-D", true);
+}
+
+int rules_install(const struct rules_cfg *cfg, enum rules_mode *mode)
+{
+	char rule[160];
+
+	rules_cleanup(cfg);
+	int ret = nft(ruleset_text, false);
+	if (ret != 0) {
+		log_warnx("nft could not load dimed's table (exit %d)", ret);
+		return ret < 0 ? ret : -EINVAL;
+	}
+	snprintf(rule, sizeof(rule), "add rule inet dimed enqueue queue num %u bypass\n",
+		 cfg->queue_num);
+	if (nft(rule, true) == 0) {
+		*mode = RULES_NATIVE;
+		return 0;
+	}
+	/* No nft queue expression on this kernel: mark, and let xtables queue. */
+	snprintf(rule, sizeof(rule),
+		 "add rule inet dimed enqueue meta mark set meta mark or 0x%x\n", cfg->mark);
+	if (nft(rule, false) != 0 || xt_rules(cfg, "-I", false) != 0) {
+		log_warnx("kernel lacks nft queue and the xtables NFQUEUE fallback failed "
+			  "(need nft_compat, xt_NFQUEUE, xt_mark, xt_comment)");
+		rules_cleanup(cfg);
+		return -EOPNOTSUPP;
+	}
+	log_info("kernel has no nft queue expression: using the xtables NFQUEUE fallback (mark 0x%x)",
+		 cfg->mark);
+	*mode = RULES_XT;
+	return 0;
+}
+
+void rules_remove(const struct rules_cfg *cfg, enum rules_mode mode)
+{
+	if (mode == RULES_NONE)
+		return;
+	rules_cleanup(cfg);
+}
+
+const char *rules_mode_name(enum rules_mode mode)
+{
+	switch (mode) {
+	case RULES_NATIVE: return "nft";
+	case RULES_XT: return "nft+xtables";
+	default: return "none";
+	}
+}

@@ -1,0 +1,107 @@
+#include <errno.h>
+#include <stdbool.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
+
+/* Large enough for any dump message: netlink caps them at 32 KiB. */
+#define NL_BUFSZ 32768
+
+#include "sockdiag.h"
+
+/* TCP states worth translating: data may still flow. */
+#define TCP_STATES ((1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | \
+		    (1 << 8) | (1 << 9) | (1 << 11))	/* ESTAB..FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING */
+#define UDP_ESTABLISHED (1 << 1)
+
+struct dump_ctx {
+	sockdiag_fn fn;
+	void *arg;
+	uint8_t af, proto;
+};
+
+static bool is_v4mapped(const struct dime_addr *a)
+{
+	static const uint8_t pfx[12] = { [10] = 0xff, [11] = 0xff };
+	return memcmp(a->a, pfx, 12) == 0;
+}
+
+static int dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_ctx *c = data;
+	const struct inet_diag_msg *m = mnl_nlmsg_get_payload(nlh);
+
+	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) || m->idiag_family != c->af)
+		return MNL_CB_OK;
+	struct sockdiag_sock s = {
+		.af = c->af, .proto = c->proto,
+		.lport = m->id.idiag_sport, .rport = m->id.idiag_dport,
+	};
+	addr_set(&s.laddr, c->af, m->id.idiag_src);
+	addr_set(&s.raddr, c->af, m->id.idiag_dst);
+	if (c->af == AF_INET6 && is_v4mapped(&s.laddr) && is_v4mapped(&s.raddr)) {
+		/* A dual-stack socket talking IPv4: its packets are IPv4. */
+		s.af = AF_INET;
+		addr_set(&s.laddr, AF_INET, (const uint8_t *)m->id.idiag_src + 12);
+		addr_set(&s.raddr, AF_INET, (const uint8_t *)m->id.idiag_dst + 12);
+	}
+	if (s.rport)
+		c->fn(c->arg, &s);
+	return MNL_CB_OK;
+}
+
+static int dump_one(struct mnl_socket *nl, struct dump_ctx *c)
+{
+	char buf[NL_BUFSZ];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	uint32_t seq = (uint32_t)time(NULL);
+
+	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	struct inet_diag_req_v2 *req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+	req->sdiag_family = c->af;
+	req->sdiag_protocol = c->proto;
+	req->idiag_states = c->proto == IPPROTO_TCP ? TCP_STATES : UDP_ESTABLISHED;
+
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	uint32_t portid = mnl_socket_get_portid(nl);
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		if (n < 0)
+			return -errno;
+		int r = mnl_cb_run(buf, (size_t)n, seq, portid, dump_cb, c);
+		if (r < 0)
+			return -errno;
+		if (r == MNL_CB_STOP)
+			return 0;
+	}
+}
+
+int sockdiag_dump(sockdiag_fn fn, void *arg)
+{
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
+	int ret = 0;
+
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	static const uint8_t afs[] = { AF_INET, AF_INET6 };
+	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
+	for (int i = 0; i < 2 && !ret; i++)
+		for (int j = 0; j < 2 && !ret; j++) {
+			struct dump_ctx c = { .fn = fn, .arg = arg, .af = afs[i], .proto = protos[j] };
+			ret = dump_one(nl, &c);
+		}
+out:
+	mnl_socket_close(nl);
+	return ret;
+}

@@ -1,0 +1,803 @@
+/*
+ * StackTrans in userspace. Sockets keep the addresses they started with
+ * (identifiers); packets on the wire carry current locators. nftables sends
+ * us only what needs us: packets of translated flows (sets out4/out6 hold
+ * their identifier tuples, in4/in6 their locator tuples), the first packet
+ * of each flow, and ICMP errors. Flows that need no translation cost one
+ * queued packet, then nothing.
+ *
+ * Order of switching on, so that neither host answers the other with a RST
+ * (docs/datapath.md): a flow's inbound element goes in as soon as we know a
+ * candidate local locator; its outbound element only once the peer is known
+ * to reach us there (the address is in the HID's local set), or when only
+ * the peer moved.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "flow_table.h"
+#include "hid_table.h"
+#include "log.h"
+#include "nftset.h"
+#include "pkt.h"
+#include "sockdiag.h"
+#include "stacktrans.h"
+#include "xlate.h"
+
+#define FLOW_F_OUT_SET	0x04	/* its identifier tuple is in out4/out6 */
+#define FLOW_F_IN_SET	0x08	/* its locator tuple is in in4/in6 */
+
+#define ST_SWEEP_INTERVAL 30	/* seconds between socket sweeps */
+
+struct stacktrans {
+	struct st_cfg cfg;
+	struct flow_table *ft;
+	struct hid_table *ht;
+	struct rtnl *rt;
+	struct nftset *ns;
+	struct flow_timeouts timeouts;
+	struct st_stats stats;
+	bool resync;		/* addresses or routes changed */
+	bool set_dirty;		/* batch holds uncommitted calls */
+	uint32_t last_expire, last_sweep;
+	uint8_t sweep_mark;
+	struct log_limit lim_malformed, lim_full, lim_set;
+};
+
+static uint32_t now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint32_t)ts.tv_sec;
+}
+
+int st_new(struct stacktrans **out, const struct st_cfg *cfg, struct rtnl *rt, struct nftset *ns)
+{
+	struct stacktrans *st = calloc(1, sizeof(*st));
+	uint32_t seed[2];
+
+	if (!st)
+		return -ENOMEM;
+	if (getrandom(seed, sizeof(seed), 0) != sizeof(seed))
+		seed[0] = seed[1] = (uint32_t)time(NULL);
+	st->cfg = *cfg;
+	st->rt = rt;
+	st->ns = ns;
+	flow_timeouts_default(&st->timeouts);
+	st->ft = flow_table_new(cfg->max_flows, seed[0]);
+	st->ht = hid_table_new(cfg->max_hids, seed[1]);
+	if (!st->ft || !st->ht) {
+		st_free(st);
+		return -ENOMEM;
+	}
+	st->last_expire = st->last_sweep = now_s();
+	*out = st;
+	return 0;
+}
+
+void st_free(struct stacktrans *st)
+{
+	if (!st)
+		return;
+	if (st->ft)
+		flow_table_free(st->ft);
+	if (st->ht)
+		hid_table_free(st->ht);
+	free(st);
+}
+
+const struct st_stats *st_get_stats(const struct stacktrans *st)
+{
+	return &st->stats;
+}
+
+/* ---- small helpers ---- */
+
+static void flow_lid(const struct flow *f, struct dime_addr *a)
+{
+	addr_set(a, f->key.af, f->key.laddr);
+}
+
+static void flow_rid(const struct flow *f, struct dime_addr *a)
+{
+	addr_set(a, f->key.af, f->key.raddr);
+}
+
+static void pkt_addrs(const uint8_t *buf, const struct pkt_l3 *l3, struct dime_addr *src,
+		      struct dime_addr *dst)
+{
+	if (l3->family == AF_INET) {
+		addr_set(src, AF_INET, buf + l3->off + 12);
+		addr_set(dst, AF_INET, buf + l3->off + 16);
+	} else {
+		addr_set(src, AF_INET6, buf + l3->off + 8);
+		addr_set(dst, AF_INET6, buf + l3->off + 24);
+	}
+}
+
+static bool addr_is_loopback(const struct dime_addr *a)
+{
+	static const uint8_t v6lo[16] = { [15] = 1 };
+	if (a->af == AF_INET)
+		return a->a[0] == 127;
+	return memcmp(a->a, v6lo, 16) == 0;
+}
+
+static const char *set_name(int af, bool out)
+{
+	if (af == AF_INET)
+		return out ? "out4" : "in4";
+	return out ? "out6" : "in6";
+}
+
+static void set_call(struct stacktrans *st, bool add, bool out, const struct dime_addr *s,
+		     const struct dime_addr *d, uint8_t proto, uint16_t sport, uint16_t dport)
+{
+	uint8_t key[NFTSET_KEY_MAX];
+	size_t n = nftset_key_flow(key, s, d, proto, sport, dport);
+	const char *set = set_name(s->af, out);
+	int r;
+
+	if (!n)
+		return;
+	for (int tries = 0; tries < 2; tries++) {
+		r = add ? nftset_add(st->ns, set, key, n) : nftset_del(st->ns, set, key, n);
+		if (r != -ENOSPC)
+			break;
+		nftset_commit(st->ns);	/* full batch: send what we have, then retry */
+	}
+	if (r < 0)
+		st->stats.set_errors++;
+	else
+		st->set_dirty = true;
+}
+
+/* out set: identifier tuple as the packet leaves the socket. */
+static void set_out(struct stacktrans *st, const struct flow *f, bool add)
+{
+	struct dime_addr lid, rid;
+	flow_lid(f, &lid);
+	flow_rid(f, &rid);
+	set_call(st, add, true, &lid, &rid, f->key.proto, f->key.lport, f->key.rport);
+}
+
+/* in set: locator tuple as the packet arrives (source is the peer). */
+static void set_in(struct stacktrans *st, const struct flow *f, bool add)
+{
+	struct dime_addr lloc, rloc;
+	addr_set(&lloc, f->key.af, f->lloc);
+	addr_set(&rloc, f->key.af, f->rloc);
+	set_call(st, add, false, &rloc, &lloc, f->key.proto, f->key.rport, f->key.lport);
+}
+
+static void st_commit(struct stacktrans *st)
+{
+	if (!st->set_dirty)
+		return;
+	st->set_dirty = false;
+	if (nftset_commit(st->ns) < 0) {
+		st->stats.set_errors++;
+		if (log_allow(&st->lim_set, now_s(), 5))
+			log_warnx("updating nft sets: %s", nftset_errmsg(st->ns));
+	}
+}
+
+/* ---- deciding what a flow needs ---- */
+
+/* The first live address of the HID's local set of family af. */
+static bool hid_live_local(struct stacktrans *st, const struct hid *h, int af, struct dime_addr *out)
+{
+	const struct hid_addrs *s = &h->set[HID_LOCAL];
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->a[i].af == af && rtnl_is_local(st->rt, &s->a[i])) {
+			*out = s->a[i];
+			return true;
+		}
+	return false;
+}
+
+/*
+ * Brings one flow's locators and set elements in line with the tables.
+ * Elements are queued in the batch; the caller commits.
+ */
+static void flow_sync(struct stacktrans *st, struct flow *f)
+{
+	struct dime_addr lid, rid, lloc, rloc;
+	struct hid *h = hid_table_get(st->ht, f->hid);
+	bool out_ok = true;
+
+	flow_lid(f, &lid);
+	flow_rid(f, &rid);
+	rloc = rid;
+	if (h) {
+		const struct dime_addr *p = hid_primary(h, f->key.af);
+		if (p)
+			rloc = *p;
+	}
+	lloc = lid;
+	if (!rtnl_is_local(st->rt, &lid)) {
+		/* Our identifier is gone: use an address the peer confirmed, or
+		 * else a candidate for inbound only, until it is confirmed. */
+		if (!(h && hid_live_local(st, h, f->key.af, &lloc))) {
+			out_ok = false;
+			if (rtnl_route_src(st->rt, &rloc, &lloc) < 0)
+				lloc = lid;
+		}
+	}
+	bool xl = !addr_eq(&lloc, &lid) || !addr_eq(&rloc, &rid);
+
+	if (!xl) {
+		if (f->flags & FLOW_F_IN_SET)
+			set_in(st, f, false);
+		if (f->flags & FLOW_F_OUT_SET)
+			set_out(st, f, false);
+		f->flags &= (uint8_t)~(FLOW_F_IN_SET | FLOW_F_OUT_SET | FLOW_F_ID_ON_LO);
+		flow_table_clear_locators(st->ft, f);
+		return;
+	}
+	bool changed = memcmp(f->lloc, lloc.a, 16) != 0 || memcmp(f->rloc, rloc.a, 16) != 0;
+	if (changed || !flow_is_translated(f)) {
+		if (f->flags & FLOW_F_IN_SET)
+			set_in(st, f, false);
+		f->flags &= (uint8_t)~FLOW_F_IN_SET;
+		if (flow_table_set_locators(st->ft, f, &lloc, &rloc) < 0) {
+			/* Another flow owns these locators: leave this one alone. */
+			flow_table_clear_locators(st->ft, f);
+			if (f->flags & FLOW_F_OUT_SET)
+				set_out(st, f, false);
+			f->flags &= (uint8_t)~(FLOW_F_OUT_SET | FLOW_F_ID_ON_LO);
+			return;
+		}
+		set_in(st, f, true);
+		f->flags |= FLOW_F_IN_SET;
+	}
+	if (out_ok && !(f->flags & FLOW_F_OUT_SET)) {
+		set_out(st, f, true);
+		f->flags |= FLOW_F_OUT_SET;
+	} else if (!out_ok && (f->flags & FLOW_F_OUT_SET)) {
+		set_out(st, f, false);
+		f->flags &= (uint8_t)~FLOW_F_OUT_SET;
+	}
+	if (out_ok && !addr_eq(&lloc, &lid))
+		f->flags |= FLOW_F_ID_ON_LO;
+	else
+		f->flags &= (uint8_t)~FLOW_F_ID_ON_LO;
+}
+
+/* Holds on lo every identifier a flow still sends from; releases the rest. */
+static void sync_identifiers(struct stacktrans *st)
+{
+	struct dime_addr need[RTNL_MAX_ADDRS];
+	size_t nneed = 0;
+	uint32_t cur = 0;
+	struct flow *f;
+
+	while ((f = flow_table_next(st->ft, &cur))) {
+		if (!(f->flags & FLOW_F_ID_ON_LO))
+			continue;
+		struct dime_addr lid;
+		flow_lid(f, &lid);
+		bool seen = false;
+		for (size_t i = 0; i < nneed && !seen; i++)
+			seen = addr_eq(&need[i], &lid);
+		if (!seen && nneed < RTNL_MAX_ADDRS)
+			need[nneed++] = lid;
+	}
+	/* Hold after the sets are committed: a held identifier without its
+	 * translation would leak packets with a dead source. */
+	for (size_t i = 0; i < nneed; i++) {
+		int r = rtnl_hold(st->rt, &need[i]);
+		if (r < 0) {
+			char b[ADDR_STRLEN];
+			log_warnx("cannot keep identifier %s on lo: %s", addr_fmt(&need[i], b), strerror(-r));
+		}
+	}
+	rtnl_release_unneeded(st->rt, need, nneed);
+}
+
+static void st_resync_all(struct stacktrans *st)
+{
+	uint32_t cur = 0;
+	struct flow *f;
+
+	while ((f = flow_table_next(st->ft, &cur)))
+		flow_sync(st, f);
+	st_commit(st);
+	sync_identifiers(st);
+}
+
+static void st_resync_hid(struct stacktrans *st, uint32_t hid)
+{
+	for (struct flow *f = flow_table_hid_first(st->ft, hid); f; f = flow_table_hid_next(st->ft, f))
+		flow_sync(st, f);
+	st_commit(st);
+	sync_identifiers(st);
+}
+
+/* ---- learning ---- */
+
+/* The HID for a peer address, created on first sight. 0 if the table is full. */
+static uint32_t hid_for(struct stacktrans *st, const struct dime_addr *peer, const struct dime_addr *local)
+{
+	struct hid *h = hid_table_lookup(st->ht, peer);
+	uint32_t now = now_s();
+
+	if (!h) {
+		if (hid_table_create(st->ht, now, &h) < 0) {
+			st->stats.hid_table_full++;
+			return 0;
+		}
+		if (hid_table_add_addr(st->ht, h, HID_ACTIVE, peer, now) < 0) {
+			hid_table_remove(st->ht, h);
+			return 0;
+		}
+	}
+	if (local && hid_where(h, local) < 0)
+		hid_table_add_addr(st->ht, h, HID_LOCAL, local, now);
+	return h->handle;
+}
+
+static void flow_unlink(void *arg, struct flow *f)
+{
+	struct stacktrans *st = arg;
+	struct hid *h = hid_table_get(st->ht, f->hid);
+
+	if (f->flags & FLOW_F_IN_SET)
+		set_in(st, f, false);
+	if (f->flags & FLOW_F_OUT_SET)
+		set_out(st, f, false);
+	if (h && h->nflows)
+		h->nflows--;
+}
+
+static bool expire_cb(struct flow *f, void *arg)
+{
+	flow_unlink(arg, f);
+	return true;
+}
+
+static struct flow *flow_learn(struct stacktrans *st, const struct flow_key *k, uint8_t flags)
+{
+	struct dime_addr lid, rid;
+	struct flow *f;
+	uint32_t now = now_s();
+
+	addr_set(&lid, k->af, k->laddr);
+	addr_set(&rid, k->af, k->raddr);
+	if (addr_is_loopback(&rid) || addr_is_loopback(&lid) || rtnl_is_local(st->rt, &rid))
+		return NULL;	/* traffic inside this host never moves */
+	uint32_t hid = hid_for(st, &rid, &lid);
+	int r = flow_table_insert(st->ft, k, hid, now, &f);
+	if (r == -ENOSPC && flow_table_reclaim(st->ft, now, &st->timeouts, expire_cb, st) == 0)
+		r = flow_table_insert(st->ft, k, hid, now, &f);
+	if (r < 0) {
+		if (r == -ENOSPC) {
+			st->stats.flow_table_full++;
+			if (log_allow(&st->lim_full, now, 3))
+				log_warnx("socket table full (%u flows): new flows pass untranslated",
+					  flow_table_count(st->ft));
+		}
+		return NULL;
+	}
+	f->flags |= flags;
+	struct hid *h = hid_table_get(st->ht, hid);
+	if (h)
+		h->nflows++;
+	st->stats.learned++;
+	flow_sync(st, f);
+	st_commit(st);
+	if (f->flags & FLOW_F_ID_ON_LO)
+		sync_identifiers(st);
+	return f;
+}
+
+static void tcp_track(struct flow *f, const uint8_t *buf, const struct pkt_info *pi, bool out)
+{
+	if (f->key.proto != IPPROTO_TCP || pi->ip.l4_len < 14)
+		return;
+	uint8_t fl = buf[pi->ip.l4_off + 13];
+	if (fl & 0x04)
+		f->state |= FLOW_S_RST;
+	if (fl & 0x01)
+		f->state |= out ? FLOW_S_FIN_OUT : FLOW_S_FIN_IN;
+}
+
+/* ---- packets ---- */
+
+static enum xlate_csum csum_mode(const struct queue_pkt *p)
+{
+	return (p->skbinfo & (NFQA_SKB_CSUMNOTREADY | NFQA_SKB_GSO)) ?
+	       XLATE_CSUM_FULL : XLATE_CSUM_INCREMENTAL;
+}
+
+static bool do_xlate(struct stacktrans *st, struct queue_pkt *p, const struct pkt_info *pi,
+		     const struct xlate_addrs *xa)
+{
+	if (p->truncated) {
+		st->stats.truncated++;
+		return false;
+	}
+	int r = xlate_packet(p->data, p->len, pi, xa, csum_mode(p));
+	if (r < 0) {
+		st->stats.xlate_errors++;
+		return false;
+	}
+	return true;
+}
+
+static bool st_icmp_error(struct stacktrans *st, struct queue_pkt *p, const struct pkt_info *pi,
+			  bool out)
+{
+	const struct pkt_l3 *in = &pi->inner;
+	struct dime_addr osrc, odst, isrc, idst, lid, rid, lloc, rloc;
+	struct flow_key k;
+	struct flow *f;
+
+	if (!in->has_ports || (in->proto != IPPROTO_TCP && in->proto != IPPROTO_UDP))
+		return false;
+	pkt_addrs(p->data, &pi->ip, &osrc, &odst);
+	pkt_addrs(p->data, in, &isrc, &idst);
+	if (!out) {
+		/* Quotes what we sent: inner source is our locator. */
+		flow_key_init(&k, in->family, in->proto, isrc.a, in->sport, idst.a, in->dport);
+		f = flow_table_lookup_loc(st->ft, &k);
+	} else {
+		/* Quotes what our stack received: inner destination is our identifier. */
+		flow_key_init(&k, in->family, in->proto, idst.a, in->dport, isrc.a, in->sport);
+		f = flow_table_lookup(st->ft, &k);
+		if (f && !(f->flags & FLOW_F_OUT_SET))
+			f = NULL;
+	}
+	if (!f || !flow_is_translated(f))
+		return false;
+	flow_lid(f, &lid);
+	flow_rid(f, &rid);
+	addr_set(&lloc, f->key.af, f->lloc);
+	addr_set(&rloc, f->key.af, f->rloc);
+
+	struct xlate_addrs xa = { 0 };
+	if (!out) {
+		xa.inner_src = &lid;
+		xa.inner_dst = &rid;
+		if (addr_eq(&odst, &lloc))
+			xa.dst = &lid;
+		if (addr_eq(&osrc, &rloc))
+			xa.src = &rid;
+	} else {
+		xa.inner_src = &rloc;
+		xa.inner_dst = &lloc;
+		if (addr_eq(&osrc, &lid))
+			xa.src = &lloc;
+		if (addr_eq(&odst, &rid))
+			xa.dst = &rloc;
+	}
+	if (pi->ip.family != in->family)
+		xa.src = xa.dst = NULL;
+	if (!do_xlate(st, p, pi, &xa))
+		return false;
+	st->stats.icmp_errors_translated++;
+	return true;
+}
+
+void st_packet(void *arg, struct queue *q, struct queue_pkt *p)
+{
+	struct stacktrans *st = arg;
+	struct pkt_info pi;
+	bool out = p->hook == NF_INET_LOCAL_OUT, modified = false;
+
+	st->stats.packets++;
+	/* Malformed or unwalkable packets are not ours to judge: pass them
+	 * untouched and let the stack decide, as it would without us. */
+	if (pkt_parse(&pi, p->data, p->len) < 0) {
+		st->stats.malformed++;
+		goto verdict;
+	}
+	if (pi.icmp_err) {
+		modified = st_icmp_error(st, p, &pi, out);
+		goto verdict;
+	}
+	if (pi.l4_trunc || !pi.ip.has_ports ||
+	    (pi.ip.proto != IPPROTO_TCP && pi.ip.proto != IPPROTO_UDP))
+		goto verdict;
+
+	struct dime_addr src, dst;
+	struct flow_key k;
+	struct flow *f;
+	pkt_addrs(p->data, &pi.ip, &src, &dst);
+	if (out) {
+		flow_key_init(&k, pi.ip.family, pi.ip.proto, src.a, pi.ip.sport, dst.a, pi.ip.dport);
+		f = flow_table_lookup(st->ft, &k);
+		if (!f)
+			f = flow_learn(st, &k, 0);
+		if (!f)
+			goto verdict;
+		f->last_seen = now_s();
+		tcp_track(f, p->data, &pi, true);
+		if (flow_is_translated(f) && (f->flags & FLOW_F_OUT_SET)) {
+			struct dime_addr lloc, rloc;
+			addr_set(&lloc, f->key.af, f->lloc);
+			addr_set(&rloc, f->key.af, f->rloc);
+			struct xlate_addrs xa = {
+				.src = addr_eq(&lloc, &src) ? NULL : &lloc,
+				.dst = addr_eq(&rloc, &dst) ? NULL : &rloc,
+			};
+			if ((modified = do_xlate(st, p, &pi, &xa)))
+				st->stats.translated_out++;
+		}
+	} else {
+		flow_key_init(&k, pi.ip.family, pi.ip.proto, dst.a, pi.ip.dport, src.a, pi.ip.sport);
+		f = flow_table_lookup_loc(st->ft, &k);
+		if (f) {
+			struct dime_addr lid, rid;
+			flow_lid(f, &lid);
+			flow_rid(f, &rid);
+			struct xlate_addrs xa = {
+				.src = addr_eq(&rid, &src) ? NULL : &rid,
+				.dst = addr_eq(&lid, &dst) ? NULL : &lid,
+			};
+			f->last_seen = now_s();
+			tcp_track(f, p->data, &pi, false);
+			if ((modified = do_xlate(st, p, &pi, &xa)))
+				st->stats.translated_in++;
+		} else if (!flow_table_lookup(st->ft, &k)) {
+			f = flow_learn(st, &k, 0);	/* someone opened a flow to us */
+			if (f)
+				tcp_track(f, p->data, &pi, false);
+		}
+	}
+verdict:
+	if (!modified)
+		st->stats.passed++;
+	queue_verdict(q, p, modified, st->cfg.clear_mark);
+}
+
+/* ---- events and timers ---- */
+
+void st_addr_event(void *arg, const struct rtnl_addr *a, bool up)
+{
+	struct stacktrans *st = arg;
+	if (a) {
+		char b[ADDR_STRLEN];
+		log_info("local address %s %s", addr_fmt(&a->addr, b), up ? "up" : "down");
+	}
+	st->resync = true;
+}
+
+bool st_pending(const struct stacktrans *st)
+{
+	return st->resync;
+}
+
+static void sweep_sockets(struct stacktrans *st, uint32_t now);
+
+void st_tick(struct stacktrans *st)
+{
+	uint32_t now = now_s();
+
+	if (st->resync) {
+		st->resync = false;
+		st_resync_all(st);
+	}
+	if (now - st->last_expire >= 1) {
+		st->last_expire = now;
+		uint32_t n = flow_table_expire(st->ft, now, &st->timeouts, 65536, expire_cb, st);
+		st_commit(st);
+		if (n)
+			sync_identifiers(st);
+	}
+	if (now - st->last_sweep >= ST_SWEEP_INTERVAL) {
+		st->last_sweep = now;
+		sweep_sockets(st, now);
+	}
+}
+
+/* ---- sockets: learning pre-existing flows and keeping live ones ---- */
+
+struct sock_walk {
+	struct stacktrans *st;
+	uint32_t now;
+	bool learn;
+	unsigned found;
+};
+
+static void sock_cb(void *arg, const struct sockdiag_sock *s)
+{
+	struct sock_walk *w = arg;
+	struct flow_key k;
+
+	flow_key_init(&k, s->af, s->proto, s->laddr.a, s->lport, s->raddr.a, s->rport);
+	struct flow *f = flow_table_lookup(w->st->ft, &k);
+	if (!f && w->learn)
+		f = flow_learn(w->st, &k, FLOW_F_LEARNED);
+	if (f) {
+		f->last_seen = w->now;	/* the socket lives: so does its flow */
+		w->found++;
+	}
+}
+
+int st_learn_sockets(struct stacktrans *st)
+{
+	struct sock_walk w = { .st = st, .now = now_s(), .learn = true };
+	int r = sockdiag_dump(sock_cb, &w);
+	if (r < 0)
+		return r;
+	log_info("learned %u existing connections", w.found);
+	return 0;
+}
+
+static void sweep_sockets(struct stacktrans *st, uint32_t now)
+{
+	struct sock_walk w = { .st = st, .now = now, .learn = false };
+	sockdiag_dump(sock_cb, &w);
+}
+
+/* ---- manual mapping ---- */
+
+int st_map_peer(struct stacktrans *st, const struct dime_addr *id, const struct dime_addr *loc,
+		char *err, size_t errlen)
+{
+	uint32_t now = now_s();
+	struct hid *h = hid_table_lookup(st->ht, id);
+	struct hid *other = hid_table_lookup(st->ht, loc);
+	int r;
+
+	if (id->af != loc->af) {
+		snprintf(err, errlen, "identifier and locator must be of one family");
+		return -EINVAL;
+	}
+	if (!h) {
+		if ((r = hid_table_create(st->ht, now, &h)) < 0 ||
+		    (r = hid_table_add_addr(st->ht, h, HID_ACTIVE, id, now)) < 0) {
+			snprintf(err, errlen, "HID table: %s", strerror(-r));
+			return r;
+		}
+	}
+	if (other && other != h) {
+		snprintf(err, errlen, "locator belongs to another peer (HID %u)", other->handle);
+		return -EEXIST;
+	}
+	if (hid_where(h, loc) < 0 && (r = hid_table_add_addr(st->ht, h, HID_ACTIVE, loc, now)) < 0) {
+		snprintf(err, errlen, "cannot add locator: %s", strerror(-r));
+		return r;
+	}
+	hid_table_move_addr(st->ht, h, loc, HID_ACTIVE, now);
+	hid_promote(h, loc);
+	if (!addr_eq(id, loc))
+		hid_table_move_addr(st->ht, h, id, HID_UNREACH, now);
+	h->updated = now;
+	st_resync_hid(st, h->handle);
+	return 0;
+}
+
+int st_map_local(struct stacktrans *st, const struct dime_addr *peer, const struct dime_addr *local,
+		 char *err, size_t errlen)
+{
+	uint32_t now = now_s();
+	struct hid *h = hid_table_lookup(st->ht, peer);
+	int r;
+
+	if (!h) {
+		snprintf(err, errlen, "no peer with address %s", addr_fmt(peer, (char[ADDR_STRLEN]){ 0 }));
+		return -ENOENT;
+	}
+	if (hid_where(h, local) < 0 && (r = hid_table_add_addr(st->ht, h, HID_LOCAL, local, now)) < 0) {
+		snprintf(err, errlen, "cannot add local address: %s", strerror(-r));
+		return r;
+	}
+	h->updated = now;
+	st_resync_hid(st, h->handle);
+	return 0;
+}
+
+/* ---- show ---- */
+
+static void out_addrs(struct out *o, const char *key, const struct hid_addrs *s)
+{
+	char b[ADDR_STRLEN];
+	out_arr_begin(o, key);
+	for (unsigned i = 0; i < s->n; i++)
+		out_str(o, NULL, addr_fmt(&s->a[i], b));
+	out_arr_end(o);
+}
+
+void st_show_hids(struct stacktrans *st, struct out *o)
+{
+	uint32_t cur = 0;
+	struct hid *h;
+
+	out_arr_begin(o, "hids");
+	while ((h = hid_table_next(st->ht, &cur))) {
+		out_obj_begin(o, NULL);
+		out_u64(o, "hid", h->handle);
+		out_addrs(o, "active", &h->set[HID_ACTIVE]);
+		out_addrs(o, "unreachable", &h->set[HID_UNREACH]);
+		out_addrs(o, "local", &h->set[HID_LOCAL]);
+		out_str(o, "key", h->key_origin == HID_KEY_PINNED ? "pinned" :
+				  h->key_origin == HID_KEY_TOFU ? "tofu" : "none");
+		out_u64(o, "flows", flow_table_count_hid(st->ft, h->handle));
+		out_obj_end(o);
+	}
+	out_arr_end(o);
+}
+
+static const char *proto_name(uint8_t p)
+{
+	return p == IPPROTO_TCP ? "tcp" : p == IPPROTO_UDP ? "udp" : "other";
+}
+
+void st_show_flows(struct stacktrans *st, struct out *o, uint32_t limit)
+{
+	uint32_t cur = 0, n = 0;
+	struct flow *f;
+	char b[ADDR_STRLEN];
+
+	out_arr_begin(o, "flows");
+	while ((f = flow_table_next(st->ft, &cur)) && n++ < limit) {
+		struct dime_addr a;
+		out_obj_begin(o, NULL);
+		out_str(o, "proto", proto_name(f->key.proto));
+		flow_lid(f, &a);
+		out_str(o, "local", addr_fmt(&a, b));
+		out_u64(o, "lport", ntohs(f->key.lport));
+		flow_rid(f, &a);
+		out_str(o, "remote", addr_fmt(&a, b));
+		out_u64(o, "rport", ntohs(f->key.rport));
+		out_u64(o, "hid", f->hid);
+		out_bool(o, "translated", flow_is_translated(f));
+		if (flow_is_translated(f)) {
+			addr_set(&a, f->key.af, f->lloc);
+			out_str(o, "local_locator", addr_fmt(&a, b));
+			addr_set(&a, f->key.af, f->rloc);
+			out_str(o, "remote_locator", addr_fmt(&a, b));
+			out_bool(o, "outbound", f->flags & FLOW_F_OUT_SET);
+		}
+		out_bool(o, "preexisting", f->flags & FLOW_F_LEARNED);
+		out_obj_end(o);
+	}
+	out_arr_end(o);
+}
+
+void st_show_summary(struct stacktrans *st, struct out *o)
+{
+	const struct rtnl_addr *la;
+	size_t n = rtnl_addrs(st->rt, &la);
+	char b[ADDR_STRLEN];
+
+	out_arr_begin(o, "local_addresses");
+	for (size_t i = 0; i < n; i++)
+		out_str(o, NULL, addr_fmt(&la[i].addr, b));
+	out_arr_end(o);
+	out_u64(o, "peers", hid_table_count(st->ht));
+	out_u64(o, "flows", flow_table_count(st->ft));
+	out_u64(o, "translated_flows", flow_table_count_translated(st->ft));
+	out_u64(o, "flow_table_bytes", flow_table_memory(st->ft));
+	st_show_hids(st, o);
+}
+
+void st_show_stats(struct stacktrans *st, struct out *o)
+{
+	const struct st_stats *s = &st->stats;
+	out_obj_begin(o, "datapath");
+	out_u64(o, "packets", s->packets);
+	out_u64(o, "translated_in", s->translated_in);
+	out_u64(o, "translated_out", s->translated_out);
+	out_u64(o, "icmp_errors_translated", s->icmp_errors_translated);
+	out_u64(o, "passed", s->passed);
+	out_u64(o, "flows_learned", s->learned);
+	out_obj_end(o);
+	out_obj_begin(o, "drops_and_rejects");
+	out_u64(o, "malformed", s->malformed);
+	out_u64(o, "truncated_copy", s->truncated);
+	out_u64(o, "xlate_errors", s->xlate_errors);
+	out_u64(o, "flow_table_full", s->flow_table_full);
+	out_u64(o, "hid_table_full", s->hid_table_full);
+	out_u64(o, "set_update_errors", s->set_errors);
+	out_obj_end(o);
+}
