@@ -1,0 +1,98 @@
+/* hid_table: the HID table (paper Fig. 3(b)), one entry per peer host with
+ * its active, unreachable and local address sets and an optional key. */
+#ifndef DIME_HID_TABLE_H
+#define DIME_HID_TABLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+/* A full set refuses more (-ENOSPC) and changes nothing: the caller decides
+ * what to drop, e.g. the oldest unreachable address. */
+#define HID_ADDRS_MAX	8
+#define HID_KEY_LEN	32	/* Ed25519 public key */
+#define HID_INDEX_BITS	24
+#define HID_MAX_ENTRIES	((1u << HID_INDEX_BITS) - 1)
+
+enum hid_set_id {
+	HID_ACTIVE,		/* peer's, reachable from here */
+	HID_UNREACH,		/* peer's, not reachable from here now */
+	HID_LOCAL,		/* ours, reachable by the peer */
+	HID_NSETS
+};
+
+enum hid_key_origin {
+	HID_KEY_NONE,
+	HID_KEY_TOFU,		/* taken from the first signed message */
+	HID_KEY_PINNED,		/* configured */
+};
+
+/* In insertion order; the first of a family in active is the primary. */
+struct hid_addrs {
+	uint8_t n;
+	struct dime_addr a[HID_ADDRS_MAX];
+};
+
+/* Callers may read every field and write flags, nflows, ihmp and updated;
+ * address sets and the key change only through the functions below.
+ * Pointers stay valid until hid_table_remove. */
+struct hid {
+	uint32_t handle;	/* 24-bit slot, 8-bit generation; never 0 */
+	uint32_t flags;		/* free for the caller */
+	uint32_t created, updated;	/* seconds, caller's clock */
+	uint32_t nflows;	/* kept by the caller */
+	uint8_t key_origin;	/* enum hid_key_origin */
+	uint8_t key[HID_KEY_LEN];
+	struct hid_addrs set[HID_NSETS];	/* by enum hid_set_id */
+	void *ihmp;		/* signalling state; the caller frees it */
+	uint8_t gen_;		/* private */
+	uint32_t next_free_;	/* private */
+};
+
+struct hid_table;
+
+/* max_entries in 1 .. HID_MAX_ENTRIES; seed should be random per process. */
+struct hid_table *hid_table_new(uint32_t max_entries, uint32_t hash_seed);
+void hid_table_free(struct hid_table *ht);
+
+/* 0, -ENOSPC (full) or -ENOMEM. The new HID has empty sets and no key. */
+int hid_table_create(struct hid_table *ht, uint32_t now, struct hid **out);
+/* NULL for 0, unknown and stale handles. */
+struct hid *hid_table_get(const struct hid_table *ht, uint32_t handle);
+/* The HID whose active or unreachable set holds a; local sets are not
+ * indexed (our addresses are in many HIDs). */
+struct hid *hid_table_lookup(const struct hid_table *ht, const struct dime_addr *a);
+/* Drops the HID and its addresses from the index; its slot is reused only
+ * after many other removals, with a new generation. */
+void hid_table_remove(struct hid_table *ht, struct hid *h);
+uint32_t hid_table_count(const struct hid_table *ht);
+/* Start with *cursor = 0; NULL at the end. Removing the returned HID is safe. */
+struct hid *hid_table_next(const struct hid_table *ht, uint32_t *cursor);
+
+/* 0; -EEXIST if a is already in this set or, for active and unreachable,
+ * in either of those sets of any HID (a hostile message cannot steal an
+ * address silently); -ENOSPC if the set is full; -EINVAL; -ENOMEM. */
+int hid_table_add_addr(struct hid_table *ht, struct hid *h, enum hid_set_id set,
+    const struct dime_addr *a, uint32_t now);
+/* 0 or -ENOENT. */
+int hid_table_del_addr(struct hid_table *ht, struct hid *h, enum hid_set_id set,
+    const struct dime_addr *a, uint32_t now);
+/* Moves a between active and unreachable of h, to the end of the target.
+ * 0 (also when already there), -ENOENT, -ENOSPC, -EINVAL. */
+int hid_table_move_addr(struct hid_table *ht, struct hid *h, const struct dime_addr *a,
+    enum hid_set_id to, uint32_t now);
+/* Which set of h holds a (active, unreachable, then local), or -ENOENT. */
+int hid_where(const struct hid *h, const struct dime_addr *a);
+/* Makes a, already active, the primary of its family. 0 or -ENOENT. */
+int hid_promote(struct hid *h, const struct dime_addr *a);
+/* The preferred active address of family af (AF_UNSPEC: any), or NULL. */
+const struct dime_addr *hid_primary(const struct hid *h, int af);
+
+/* Binds a key. 0; -EEXIST if a different key is bound, whatever the
+ * origins (the caller clears it first if it means to); -EINVAL for
+ * HID_KEY_NONE. Binding the bound key again keeps the stronger origin. */
+int hid_set_key(struct hid *h, const uint8_t key[HID_KEY_LEN], enum hid_key_origin origin);
+void hid_clear_key(struct hid *h);
+
+#endif
