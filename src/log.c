@@ -34,6 +34,7 @@ int log_level_parse(const char *name)
 	return -1;
 }
 
+static void log_vmsg(int prio, const char *fmt, va_list ap, int err) __attribute__((format(printf, 2, 0)));
 static void log_vmsg(int prio, const char *fmt, va_list ap, int err)
 {
 	if (prio > log_max)

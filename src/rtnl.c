@@ -19,6 +19,9 @@
 #include "log.h"
 #include "rtnl.h"
 
+/* libmnl's mnl_attr_for_each casts away const inside the macro. */
+#pragma GCC diagnostic ignored "-Wcast-qual"
+
 struct rtnl {
 	struct mnl_socket *ev, *req;
 	uint32_t seq;
@@ -94,12 +97,14 @@ static void rtnl_addr_event(struct rtnl *r, const struct nlmsghdr *nlh)
 			return;
 		}
 		r->addrs[r->naddrs++] = ra;
-		r->fn(r->arg, &ra, true);
+		if (r->fn)
+			r->fn(r->arg, &ra, true);
 	} else if (!usable && i >= 0 && (nlh->nlmsg_type == RTM_DELADDR ||
 		   r->addrs[i].ifindex == ra.ifindex)) {
 		ra = r->addrs[i];
 		r->addrs[i] = r->addrs[--r->naddrs];
-		r->fn(r->arg, &ra, false);
+		if (r->fn)
+			r->fn(r->arg, &ra, false);
 	}
 }
 
@@ -114,7 +119,8 @@ static int rtnl_event_cb(const struct nlmsghdr *nlh, void *data)
 		break;
 	case RTM_NEWROUTE:
 	case RTM_DELROUTE:
-		r->fn(r->arg, NULL, true);
+		if (r->fn)
+			r->fn(r->arg, NULL, true);
 		break;
 	}
 	return MNL_CB_OK;
