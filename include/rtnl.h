@@ -37,6 +37,9 @@ int rtnl_route_src(struct rtnl *r, const struct dime_addr *dst, struct dime_addr
 /* Hold an identifier: a host-scoped /32 or /128 on lo, so sockets bound to it keep sending. */
 int rtnl_hold(struct rtnl *r, const struct dime_addr *a);
 int rtnl_release(struct rtnl *r, const struct dime_addr *a);
+/* Remembers held identifiers in `path`, so that a daemon restarted after a
+ * crash adopts (and later releases) what the previous one left on lo. */
+void rtnl_set_state_file(struct rtnl *r, const char *path);
 /* Releases every held identifier not listed in keep. */
 void rtnl_release_unneeded(struct rtnl *r, const struct dime_addr *keep, size_t nkeep);
 

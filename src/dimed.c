@@ -378,7 +378,7 @@ int main(int argc, char **argv)
 
 	if ((r = nftset_open(&d.ns, "dimed", NFPROTO_INET, NFTSET_F_DEL_NOENT_OK)) < 0)
 		fatalx("dimed: netfilter netlink: %s", strerror(-r));
-	if ((r = rtnl_open(&d.rt, st_addr_event, NULL)) < 0)
+	if ((r = rtnl_open(&d.rt, NULL, NULL)) < 0)
 		fatalx("dimed: rtnetlink: %s", strerror(-r));
 	struct st_cfg scfg = { .max_flows = DIMED_MAX_FLOWS, .max_hids = DIMED_MAX_HIDS };
 	d.rmode = RULES_NONE;
@@ -403,6 +403,9 @@ int main(int argc, char **argv)
 		       r == -EADDRINUSE ? "another dimed is running" : strerror(-r));
 	}
 	ctl_set_watch(d.ctl, ctl_watch, &d);
+	char held_path[300];
+	snprintf(held_path, sizeof(held_path), "%s.held", o.ctl_path);
+	rtnl_set_state_file(d.rt, held_path);
 	if ((r = st_learn_sockets(d.st)) < 0)
 		log_warnx("cannot list existing sockets: %s", strerror(-r));
 

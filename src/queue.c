@@ -25,7 +25,7 @@
 
 #define QUEUE_BATCH	64
 #define QUEUE_RXSZ	(0xffff + 4096)		/* a full copy plus netlink/nfq headers */
-#define QUEUE_TXSZ	(QUEUE_BATCH * 256 + 4 * QUEUE_RXSZ)
+#define QUEUE_TXSZ	(1 << 20)			/* verdicts leave in sends of at most this */
 #define QUEUE_RCVBUF	(64 << 20)
 
 struct queue {
@@ -93,12 +93,15 @@ int queue_open(struct queue **out, uint16_t num, uint32_t maxlen)
 	}
 	q->portid = mnl_socket_get_portid(q->nl);
 
-	int fd = mnl_socket_get_fd(q->nl), one = 1, rcvbuf = QUEUE_RCVBUF;
+	int fd = mnl_socket_get_fd(q->nl), one = 1, rcvbuf = QUEUE_RCVBUF, sndbuf = 2 * QUEUE_TXSZ;
 	/* A queue message lost to ENOBUFS leaves its packet held in the kernel:
 	 * keep the buffer large and do not report overruns as errors. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof(one));
+	/* One sendmsg must fit the send buffer or it fails with EMSGSIZE. */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 
 	if ((r = queue_config(q, put_bind, NULL)) < 0) {
 		log_warnx("nfqueue %u: cannot bind: %s", num, strerror(-r));

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <net/if.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,7 +33,46 @@ struct rtnl {
 	struct rtnl_addr addrs[RTNL_MAX_ADDRS];
 	size_t nheld;
 	struct dime_addr held[RTNL_MAX_ADDRS];
+	char state_path[256];
 };
+
+static void rtnl_save_held(const struct rtnl *r)
+{
+	char tmp[272], b[ADDR_STRLEN];
+
+	if (!r->state_path[0])
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", r->state_path);
+	FILE *f = fopen(tmp, "we");
+	if (!f) {
+		log_warn("cannot write %s", tmp);
+		return;
+	}
+	for (size_t i = 0; i < r->nheld; i++)
+		fprintf(f, "%s\n", addr_fmt(&r->held[i], b));
+	if (fclose(f) != 0 || rename(tmp, r->state_path) < 0)
+		log_warn("cannot write %s", r->state_path);
+}
+
+void rtnl_set_state_file(struct rtnl *r, const char *path)
+{
+	char line[128];
+	FILE *f;
+
+	snprintf(r->state_path, sizeof(r->state_path), "%s", path);
+	if (!(f = fopen(path, "re")))
+		return;
+	while (fgets(line, sizeof(line), f) && r->nheld < RTNL_MAX_ADDRS) {
+		struct dime_addr a;
+		line[strcspn(line, "\n")] = '\0';
+		if (addr_parse(&a, line) == 0 && !rtnl_is_local(r, &a)) {
+			char b[ADDR_STRLEN];
+			log_info("adopting identifier %s left on lo by an earlier run", addr_fmt(&a, b));
+			r->held[r->nheld++] = a;
+		}
+	}
+	fclose(f);
+}
 
 static bool rtnl_is_held(const struct rtnl *r, const struct dime_addr *a)
 {
@@ -331,6 +371,7 @@ int rtnl_hold(struct rtnl *r, const struct dime_addr *a)
 	char b[ADDR_STRLEN];
 	log_info("holding identifier %s on lo", addr_fmt(a, b));
 	r->held[r->nheld++] = *a;
+	rtnl_save_held(r);
 	return 0;
 }
 
@@ -339,8 +380,10 @@ int rtnl_release(struct rtnl *r, const struct dime_addr *a)
 	for (size_t i = 0; i < r->nheld; i++) {
 		if (!addr_eq(&r->held[i], a))
 			continue;
+		struct dime_addr gone = *a;	/* a may point into held[] */
 		r->held[i] = r->held[--r->nheld];
-		int ret = rtnl_addr_req(r, a, false);
+		rtnl_save_held(r);
+		int ret = rtnl_addr_req(r, &gone, false);
 		return ret == -EADDRNOTAVAIL || ret == -ENOENT ? 0 : ret;
 	}
 	return 0;

@@ -629,6 +629,7 @@ int st_learn_sockets(struct stacktrans *st)
 	if (r < 0)
 		return r;
 	log_info("learned %u existing connections", w.found);
+	st->resync = true;	/* and release identifiers an earlier run left behind */
 	return 0;
 }
 
