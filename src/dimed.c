@@ -358,7 +358,8 @@ int main(int argc, char **argv)
 	int r;
 
 	parse_args(argc, argv, &o);
-	log_init(o.log_level, true);
+	/* journald (and anything not a terminal) gets <N> priority prefixes. */
+	log_init(o.log_level, getenv("JOURNAL_STREAM") || !isatty(2));
 	d.rcfg.queue_num = (uint16_t)o.queue_num;
 
 	sigset_t mask;

@@ -8,7 +8,7 @@
 #include "log.h"
 
 static int log_max = LOG_INFO;
-static bool log_prefixes = true;
+static bool log_prefixes = false;	/* until log_init: argument errors read plainly */
 
 void log_init(int max_priority, bool prefixes)
 {
