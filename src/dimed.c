@@ -57,10 +57,10 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: dimed [options]\n"
 		"  -f, --foreground      stay in the foreground (the only mode; for systemd and containers)\n"
-		"  -c, --config FILE     configuration file (optional)\n"
+		"  -c, --config FILE     configuration file (not supported yet: refused)\n"
 		"  -s, --ctl PATH        control socket (default %s)\n"
-		"      --state-dir DIR   keys and saved state (default %s)\n"
-		"  -p, --port N          IHMP UDP port (default 3463)\n"
+		"      --state-dir DIR   keys and saved state (default %s; used by IHMP, not yet)\n"
+		"  -p, --port N          IHMP UDP port (default 3463; IHMP is not in this version)\n"
 		"  -q, --queue N         NFQUEUE number (default %u)\n"
 		"      --no-rules        do not install nftables rules (the administrator loads them)\n"
 		"  -l, --log-level LVL   err, warning, notice, info (default) or debug\n"
@@ -124,6 +124,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		fatalx("dimed: unexpected argument \"%s\" (see --help)", argv[optind]);
+	/* Refuse rather than ignore: a file the daemon silently skipped would be a lie. */
+	if (o->config)
+		fatalx("dimed: -c %s: configuration files are not supported by this version", o->config);
 }
 
 /* ---- control commands ---- */
