@@ -22,6 +22,7 @@
 #include "ctl_proto.h"
 #include "log.h"
 #include "nftset.h"
+#include "notify.h"
 #include "queue.h"
 #include "rtnl.h"
 #include "rules.h"
@@ -420,8 +421,13 @@ int main(int argc, char **argv)
 	ep_add(&d, d.timerfd, EV_TIMER);
 	log_info("dimed %s running: queue %u, rules %s, control %s", DIME_VERSION,
 		 d.rcfg.queue_num, rules_mode_name(d.rmode), o.ctl_path);
+	char status[128];
+	snprintf(status, sizeof(status), "READY=1\nSTATUS=translating (rules: %s)",
+		 rules_mode_name(d.rmode));
+	notify(status);
 
 	run(&d);
+	notify("STOPPING=1\nSTATUS=removing rules and identifiers");
 
 	/* Rules first: traffic goes back to the plain kernel path, then the
 	 * identifiers we held on lo go. */

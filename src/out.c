@@ -58,6 +58,15 @@ static void out_json_string(struct out *o, const char *s)
 	out_raw(o, "\"", 1);
 }
 
+/* Ends the line, dropping a dangling space after "key:". */
+static void out_newline(struct out *o)
+{
+	if (o->len && o->buf[o->len - 1] == ' ')
+		o->buf[o->len - 1] = '\n';
+	else
+		out_raw(o, "\n", 1);
+}
+
 static void out_indent(struct out *o, int depth)
 {
 	for (int i = 0; i < depth; i++)
@@ -88,7 +97,7 @@ static void out_key(struct out *o, const char *key, bool container)
 			out_raw(o, " ", 1);
 	} else if (d > 0 && o->in_array[d] && container) {
 		if (o->first[d])
-			out_raw(o, "\n", 1);
+			out_newline(o);
 		out_indent(o, d - 1);
 		out_raw(o, "-\n", 2);
 	}
@@ -149,7 +158,7 @@ void out_arr_end(struct out *o)
 	if (o->json)
 		out_raw(o, "]", 1);
 	else if (!o->buf || o->buf[o->len - 1] != '\n')
-		out_raw(o, "\n", 1);
+		out_newline(o);
 	if (o->depth > 0)
 		o->depth--;
 }
