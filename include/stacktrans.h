@@ -39,6 +39,9 @@ void st_tick(struct stacktrans *st);
 /* Whether st_tick has deferred work to do right away. */
 bool st_pending(const struct stacktrans *st);
 
+/* Re-adds every set element, after the table was loaded afresh. */
+void st_rebuild_sets(struct stacktrans *st);
+
 /* Learns flows that existed before dimed started (sock_diag). */
 int st_learn_sockets(struct stacktrans *st);
 

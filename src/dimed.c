@@ -23,6 +23,7 @@
 #include "log.h"
 #include "nftset.h"
 #include "notify.h"
+#include "nftwatch.h"
 #include "queue.h"
 #include "rtnl.h"
 #include "rules.h"
@@ -41,6 +42,7 @@ struct dimed {
 	struct nftset *ns;
 	struct ctl *ctl;
 	struct stacktrans *st;
+	struct nftwatch *watch;
 	struct rules_cfg rcfg;
 	enum rules_mode rmode;
 	bool quit;
@@ -270,7 +272,7 @@ static int ctl_dispatch(void *arg, int argc, char **argv, bool privileged, struc
 
 /* ---- the loop ---- */
 
-enum { EV_QUEUE = 1, EV_RTNL, EV_CTL, EV_SIGNAL, EV_TIMER, EV_CLIENT_BASE = 64 };
+enum { EV_QUEUE = 1, EV_RTNL, EV_CTL, EV_SIGNAL, EV_TIMER, EV_NFT, EV_CLIENT_BASE = 64 };
 
 static void ep_add(struct dimed *d, int fd, uint64_t tag)
 {
@@ -301,6 +303,24 @@ static void on_signal(struct dimed *d)
 	}
 }
 
+/* Someone removed our table (nftables.service reload/stop flushes the whole
+ * ruleset): put it back with every element, so translated flows go on. */
+static void on_nft_event(struct dimed *d)
+{
+	if (!nftwatch_read(d->watch))
+		return;
+	log_warnx("dimed's nftables rules were removed (nft flush ruleset?): restoring them");
+	enum rules_mode mode;
+	int r = rules_install(&d->rcfg, &mode);
+	nftwatch_drain(d->watch);
+	if (r < 0) {
+		log_warnx("cannot restore the rules: %s; translated flows are stalled", strerror(-r));
+		return;
+	}
+	d->rmode = mode;
+	st_rebuild_sets(d->st);
+}
+
 static void run(struct dimed *d)
 {
 	struct epoll_event evs[32];
@@ -328,6 +348,9 @@ static void run(struct dimed *d)
 				break;
 			case EV_SIGNAL:
 				on_signal(d);
+				break;
+			case EV_NFT:
+				on_nft_event(d);
 				break;
 			case EV_TIMER: {
 				uint64_t x;
@@ -419,6 +442,12 @@ int main(int argc, char **argv)
 	ep_add(&d, ctl_fd(d.ctl), EV_CTL);
 	ep_add(&d, d.sigfd, EV_SIGNAL);
 	ep_add(&d, d.timerfd, EV_TIMER);
+	if (d.rmode != RULES_NONE) {
+		if ((r = nftwatch_open(&d.watch)) < 0)
+			log_warnx("cannot watch nftables for a flushed ruleset: %s", strerror(-r));
+		else
+			ep_add(&d, nftwatch_fd(d.watch), EV_NFT);
+	}
 	log_info("dimed %s running: queue %u, rules %s, control %s", DIME_VERSION,
 		 d.rcfg.queue_num, rules_mode_name(d.rmode), o.ctl_path);
 	char status[128];
@@ -431,6 +460,7 @@ int main(int argc, char **argv)
 
 	/* Rules first: traffic goes back to the plain kernel path, then the
 	 * identifiers we held on lo go. */
+	nftwatch_close(d.watch);
 	rules_remove(&d.rcfg, d.rmode);
 	ctl_close(d.ctl);
 	queue_close(d.q);

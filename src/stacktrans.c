@@ -321,6 +321,20 @@ static void st_resync_hid(struct stacktrans *st, uint32_t hid)
 	sync_identifiers(st);
 }
 
+void st_rebuild_sets(struct stacktrans *st)
+{
+	uint32_t cur = 0;
+	struct flow *f;
+
+	while ((f = flow_table_next(st->ft, &cur))) {
+		if (f->flags & FLOW_F_IN_SET)
+			set_in(st, f, true);
+		if (f->flags & FLOW_F_OUT_SET)
+			set_out(st, f, true);
+	}
+	st_commit(st);
+}
+
 /* ---- learning ---- */
 
 /* The HID for a peer address, created on first sight. 0 if the table is full. */
