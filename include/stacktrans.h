@@ -17,6 +17,7 @@ struct st_cfg {
 	uint32_t max_flows;	/* socket table bound */
 	uint32_t max_hids;	/* HID table bound */
 	uint32_t clear_mark;	/* mark bit to clear in verdicts (xtables fallback), or 0 */
+	uint16_t ihmp_port;	/* signalling traffic is never learned as a flow */
 };
 
 struct st_stats {
@@ -26,6 +27,12 @@ struct st_stats {
 };
 
 struct stacktrans;
+struct hid;
+struct hid_table;
+
+/* Called when we open a flow to a peer (created: its HID is new). */
+typedef void (*st_peer_fn)(void *arg, struct hid *h, const struct dime_addr *local,
+			   const struct dime_addr *remote, bool created);
 
 int st_new(struct stacktrans **out, const struct st_cfg *cfg, struct rtnl *rt, struct nftset *ns);
 void st_free(struct stacktrans *st);
@@ -38,6 +45,15 @@ void st_addr_event(void *st, const struct rtnl_addr *a, bool up);
 void st_tick(struct stacktrans *st);
 /* Whether st_tick has deferred work to do right away. */
 bool st_pending(const struct stacktrans *st);
+
+/* For the signalling layer: the HID table, local addresses, and a call to
+ * make after it changed a HID's sets. */
+struct hid_table *st_hids(struct stacktrans *st);
+struct rtnl *st_rtnl(struct stacktrans *st);
+void st_hid_changed(struct stacktrans *st, uint32_t handle);
+void st_set_peer_hook(struct stacktrans *st, st_peer_fn fn, void *arg);
+/* Puts a first in the HID's local set: the address the peer now sends to. */
+int st_local_first(struct stacktrans *st, struct hid *h, const struct dime_addr *a);
 
 /* Re-adds every set element, after the table was loaded afresh. */
 void st_rebuild_sets(struct stacktrans *st);

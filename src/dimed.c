@@ -24,6 +24,8 @@
 #include "nftset.h"
 #include "notify.h"
 #include "nftwatch.h"
+#include "ihmp.h"
+#include "ihmp_wire.h"
 #include "queue.h"
 #include "rtnl.h"
 #include "rules.h"
@@ -43,13 +45,14 @@ struct dimed {
 	struct ctl *ctl;
 	struct stacktrans *st;
 	struct nftwatch *watch;
+	struct ihmp *ihmp;
 	struct rules_cfg rcfg;
 	enum rules_mode rmode;
 	bool quit;
 };
 
 struct options {
-	bool foreground, no_rules;
+	bool foreground, no_rules, no_ihmp;
 	const char *ctl_path, *config, *state_dir;
 	int log_level;
 	unsigned port, queue_num;
@@ -63,9 +66,10 @@ static void usage(FILE *f)
 		"  -c, --config FILE     configuration file (not supported yet: refused)\n"
 		"  -s, --ctl PATH        control socket (default %s)\n"
 		"      --state-dir DIR   keys and saved state (default %s; used by IHMP, not yet)\n"
-		"  -p, --port N          IHMP UDP port (default 3463; IHMP is not in this version)\n"
+		"  -p, --port N          IHMP UDP port (default 3463)\n"
 		"  -q, --queue N         NFQUEUE number (default %u)\n"
 		"      --no-rules        do not install nftables rules (the administrator loads them)\n"
+		"      --no-ihmp         no signalling: mappings only by hand (dimectl map)\n"
 		"  -l, --log-level LVL   err, warning, notice, info (default) or debug\n"
 		"  -h, --help            this text\n"
 		"  -V, --version         print the version\n",
@@ -85,7 +89,7 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_STATE = 256, OPT_NORULES };
+	enum { OPT_STATE = 256, OPT_NORULES, OPT_NOIHMP };
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "config", required_argument, NULL, 'c' },
@@ -94,6 +98,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "port", required_argument, NULL, 'p' },
 		{ "queue", required_argument, NULL, 'q' },
 		{ "no-rules", no_argument, NULL, OPT_NORULES },
+		{ "no-ihmp", no_argument, NULL, OPT_NOIHMP },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -108,6 +113,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case 's': o->ctl_path = optarg; break;
 		case OPT_STATE: o->state_dir = optarg; break;
 		case OPT_NORULES: o->no_rules = true; break;
+		case OPT_NOIHMP: o->no_ihmp = true; break;
 		case 'p':
 			if (parse_uint(optarg, 1024, 65535, &o->port) < 0)
 				fatalx("dimed: --port: expected a number from 1024 to 65535, got \"%s\"", optarg);
@@ -181,6 +187,8 @@ static int cmd_stats(struct dimed *d, int argc, char **argv, struct out *o, char
 	out_u64(o, "kernel_errors", qs->kernel_errors);
 	out_obj_end(o);
 	st_show_stats(d->st, o);
+	if (d->ihmp)
+		ihmp_show_stats(d->ihmp, o);
 	out_obj_end(o);
 	return 0;
 }
@@ -272,7 +280,7 @@ static int ctl_dispatch(void *arg, int argc, char **argv, bool privileged, struc
 
 /* ---- the loop ---- */
 
-enum { EV_QUEUE = 1, EV_RTNL, EV_CTL, EV_SIGNAL, EV_TIMER, EV_NFT, EV_CLIENT_BASE = 64 };
+enum { EV_QUEUE = 1, EV_RTNL, EV_CTL, EV_SIGNAL, EV_TIMER, EV_NFT, EV_IHMP4, EV_IHMP6, EV_CLIENT_BASE = 64 };
 
 static void ep_add(struct dimed *d, int fd, uint64_t tag)
 {
@@ -325,8 +333,10 @@ static void run(struct dimed *d)
 {
 	struct epoll_event evs[32];
 
+	int wait_ms = -1;
+
 	while (!d->quit) {
-		int n = epoll_wait(d->ep, evs, 32, st_pending(d->st) ? 0 : -1);
+		int n = epoll_wait(d->ep, evs, 32, st_pending(d->st) ? 0 : wait_ms);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -352,6 +362,10 @@ static void run(struct dimed *d)
 			case EV_NFT:
 				on_nft_event(d);
 				break;
+			case EV_IHMP4:
+			case EV_IHMP6:
+				ihmp_read(d->ihmp, tag == EV_IHMP6);
+				break;
 			case EV_TIMER: {
 				uint64_t x;
 				(void)!read(d->timerfd, &x, sizeof(x));
@@ -362,7 +376,19 @@ static void run(struct dimed *d)
 			}
 		}
 		st_tick(d->st);
+		wait_ms = d->ihmp ? ihmp_tick(d->ihmp) : -1;
 	}
+}
+
+/* Addresses came or went: the datapath first (inbound elements for the new
+ * address), then signalling, which acts on it in its next tick. */
+static void on_addr(void *arg, const struct rtnl_addr *a, bool up)
+{
+	struct dimed *d = arg;
+
+	st_addr_event(d->st, a, up);
+	if (d->ihmp)
+		ihmp_addr_event(d->ihmp, a, up);
 }
 
 static void make_parent_dir(const char *path)
@@ -408,7 +434,8 @@ int main(int argc, char **argv)
 		fatalx("dimed: netfilter netlink: %s", strerror(-r));
 	if ((r = rtnl_open(&d.rt, NULL, NULL)) < 0)
 		fatalx("dimed: rtnetlink: %s", strerror(-r));
-	struct st_cfg scfg = { .max_flows = DIMED_MAX_FLOWS, .max_hids = DIMED_MAX_HIDS };
+	struct st_cfg scfg = { .max_flows = DIMED_MAX_FLOWS, .max_hids = DIMED_MAX_HIDS,
+			       .ihmp_port = o.no_ihmp ? 0 : (uint16_t)o.port };
 	d.rmode = RULES_NONE;
 	if (!o.no_rules) {
 		if ((r = rules_install(&d.rcfg, &d.rmode)) < 0)
@@ -419,7 +446,13 @@ int main(int argc, char **argv)
 	scfg.clear_mark = DIMED_MARK;
 	if ((r = st_new(&d.st, &scfg, d.rt, d.ns)) < 0)
 		fatalx("dimed: %s", strerror(-r));
-	rtnl_set_callback(d.rt, st_addr_event, d.st);
+	rtnl_set_callback(d.rt, on_addr, &d);
+	if (!o.no_ihmp) {
+		struct ihmp_cfg icfg = { .port = (uint16_t)o.port };
+		if ((r = ihmp_new(&d.ihmp, &icfg, d.st)) < 0)
+			fatalx("dimed: IHMP port %u: %s", o.port, strerror(-r));
+		st_set_peer_hook(d.st, ihmp_peer_flow, d.ihmp);
+	}
 	if ((r = queue_open(&d.q, d.rcfg.queue_num, DIMED_QUEUE_MAXLEN)) < 0) {
 		rules_remove(&d.rcfg, d.rmode);
 		fatalx("dimed: nfqueue %u: %s", d.rcfg.queue_num, strerror(-r));
@@ -442,14 +475,17 @@ int main(int argc, char **argv)
 	ep_add(&d, ctl_fd(d.ctl), EV_CTL);
 	ep_add(&d, d.sigfd, EV_SIGNAL);
 	ep_add(&d, d.timerfd, EV_TIMER);
+	for (int i = 0; d.ihmp && i < 2; i++)
+		if (ihmp_fd(d.ihmp, i) >= 0)
+			ep_add(&d, ihmp_fd(d.ihmp, i), i ? EV_IHMP6 : EV_IHMP4);
 	if (d.rmode != RULES_NONE) {
 		if ((r = nftwatch_open(&d.watch)) < 0)
 			log_warnx("cannot watch nftables for a flushed ruleset: %s", strerror(-r));
 		else
 			ep_add(&d, nftwatch_fd(d.watch), EV_NFT);
 	}
-	log_info("dimed %s running: queue %u, rules %s, control %s", DIME_VERSION,
-		 d.rcfg.queue_num, rules_mode_name(d.rmode), o.ctl_path);
+	log_info("dimed %s running: queue %u, rules %s, IHMP %s, control %s", DIME_VERSION,
+		 d.rcfg.queue_num, rules_mode_name(d.rmode), d.ihmp ? "on" : "off", o.ctl_path);
 	char status[128];
 	snprintf(status, sizeof(status), "READY=1\nSTATUS=translating (rules: %s)",
 		 rules_mode_name(d.rmode));
@@ -464,6 +500,7 @@ int main(int argc, char **argv)
 	rules_remove(&d.rcfg, d.rmode);
 	ctl_close(d.ctl);
 	queue_close(d.q);
+	ihmp_free(d.ihmp);
 	st_free(d.st);
 	rtnl_close(d.rt);
 	nftset_close(d.ns);

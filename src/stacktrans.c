@@ -49,6 +49,8 @@ struct stacktrans {
 	uint32_t last_expire, last_sweep;
 	uint8_t sweep_mark;
 	struct log_limit lim_malformed, lim_full, lim_set;
+	st_peer_fn peer_fn;
+	void *peer_arg;
 };
 
 static uint32_t now_s(void)
@@ -189,18 +191,61 @@ static void st_commit(struct stacktrans *st)
 	}
 }
 
+static void st_resync_hid(struct stacktrans *st, uint32_t hid);
+
 /* ---- deciding what a flow needs ---- */
 
-/* The first live address of the HID's local set of family af. */
+/* The address the peer uses as its primary for us — the first of family af
+ * in the HID's local set (kept in the peer's active order) — if it is live. */
 static bool hid_live_local(struct stacktrans *st, const struct hid *h, int af, struct dime_addr *out)
 {
 	const struct hid_addrs *s = &h->set[HID_LOCAL];
 	for (unsigned i = 0; i < s->n; i++)
-		if (s->a[i].af == af && rtnl_is_local(st->rt, &s->a[i])) {
+		if (s->a[i].af == af) {
+			if (!rtnl_is_local(st->rt, &s->a[i]))
+				return false;
 			*out = s->a[i];
 			return true;
 		}
 	return false;
+}
+
+int st_local_first(struct stacktrans *st, struct hid *h, const struct dime_addr *a)
+{
+	struct hid_addrs keep = h->set[HID_LOCAL];
+	uint32_t now = now_s();
+	int r;
+
+	/* Rebuild the set with a first: hid_table keeps insertion order. */
+	for (unsigned i = 0; i < keep.n; i++)
+		hid_table_del_addr(st->ht, h, HID_LOCAL, &keep.a[i], now);
+	if ((r = hid_table_add_addr(st->ht, h, HID_LOCAL, a, now)) < 0)
+		return r;
+	for (unsigned i = 0; i < keep.n; i++)
+		if (!addr_eq(&keep.a[i], a))
+			hid_table_add_addr(st->ht, h, HID_LOCAL, &keep.a[i], now);
+	return 0;
+}
+
+struct hid_table *st_hids(struct stacktrans *st)
+{
+	return st->ht;
+}
+
+struct rtnl *st_rtnl(struct stacktrans *st)
+{
+	return st->rt;
+}
+
+void st_hid_changed(struct stacktrans *st, uint32_t handle)
+{
+	st_resync_hid(st, handle);
+}
+
+void st_set_peer_hook(struct stacktrans *st, st_peer_fn fn, void *arg)
+{
+	st->peer_fn = fn;
+	st->peer_arg = arg;
 }
 
 /*
@@ -337,12 +382,15 @@ void st_rebuild_sets(struct stacktrans *st)
 
 /* ---- learning ---- */
 
-/* The HID for a peer address, created on first sight. 0 if the table is full. */
-static uint32_t hid_for(struct stacktrans *st, const struct dime_addr *peer, const struct dime_addr *local)
+/* The HID for a peer address, created on first sight (*created says so).
+ * 0 if the table is full. */
+static uint32_t hid_for(struct stacktrans *st, const struct dime_addr *peer, const struct dime_addr *local,
+			bool *created)
 {
 	struct hid *h = hid_table_lookup(st->ht, peer);
 	uint32_t now = now_s();
 
+	*created = !h;
 	if (!h) {
 		if (hid_table_create(st->ht, now, &h) < 0) {
 			st->stats.hid_table_full++;
@@ -377,7 +425,8 @@ static bool expire_cb(struct flow *f, void *arg)
 	return true;
 }
 
-static struct flow *flow_learn(struct stacktrans *st, const struct flow_key *k, uint8_t flags)
+static struct flow *flow_learn(struct stacktrans *st, const struct flow_key *k, uint8_t flags,
+			       bool outbound)
 {
 	struct dime_addr lid, rid;
 	struct flow *f;
@@ -387,7 +436,8 @@ static struct flow *flow_learn(struct stacktrans *st, const struct flow_key *k, 
 	addr_set(&rid, k->af, k->raddr);
 	if (addr_is_loopback(&rid) || addr_is_loopback(&lid) || rtnl_is_local(st->rt, &rid))
 		return NULL;	/* traffic inside this host never moves */
-	uint32_t hid = hid_for(st, &rid, &lid);
+	bool created;
+	uint32_t hid = hid_for(st, &rid, &lid, &created);
 	int r = flow_table_insert(st->ft, k, hid, now, &f);
 	if (r == -ENOSPC && flow_table_reclaim(st->ft, now, &st->timeouts, expire_cb, st) == 0)
 		r = flow_table_insert(st->ft, k, hid, now, &f);
@@ -409,6 +459,9 @@ static struct flow *flow_learn(struct stacktrans *st, const struct flow_key *k, 
 	st_commit(st);
 	if (f->flags & FLOW_F_ID_ON_LO)
 		sync_identifiers(st);
+	/* A new peer we opened a flow to: the signalling layer says HELLO. */
+	if (h && outbound && st->peer_fn)
+		st->peer_fn(st->peer_arg, h, &lid, &rid, created);
 	return f;
 }
 
@@ -520,6 +573,10 @@ void st_packet(void *arg, struct queue *q, struct queue_pkt *p)
 	if (pi.l4_trunc || !pi.ip.has_ports ||
 	    (pi.ip.proto != IPPROTO_TCP && pi.ip.proto != IPPROTO_UDP))
 		goto verdict;
+	/* Signalling is end to end between current addresses: never a flow. */
+	if (pi.ip.proto == IPPROTO_UDP && st->cfg.ihmp_port &&
+	    (pi.ip.sport == htons(st->cfg.ihmp_port) || pi.ip.dport == htons(st->cfg.ihmp_port)))
+		goto verdict;
 
 	struct dime_addr src, dst;
 	struct flow_key k;
@@ -529,7 +586,7 @@ void st_packet(void *arg, struct queue *q, struct queue_pkt *p)
 		flow_key_init(&k, pi.ip.family, pi.ip.proto, src.a, pi.ip.sport, dst.a, pi.ip.dport);
 		f = flow_table_lookup(st->ft, &k);
 		if (!f)
-			f = flow_learn(st, &k, 0);
+			f = flow_learn(st, &k, 0, true);
 		if (!f)
 			goto verdict;
 		f->last_seen = now_s();
@@ -561,7 +618,7 @@ void st_packet(void *arg, struct queue *q, struct queue_pkt *p)
 			if ((modified = do_xlate(st, p, &pi, &xa)))
 				st->stats.translated_in++;
 		} else if (!flow_table_lookup(st->ft, &k)) {
-			f = flow_learn(st, &k, 0);	/* someone opened a flow to us */
+			f = flow_learn(st, &k, 0, false);	/* someone opened a flow to us */
 			if (f)
 				tcp_track(f, p->data, &pi, false);
 		}
@@ -629,7 +686,7 @@ static void sock_cb(void *arg, const struct sockdiag_sock *s)
 	flow_key_init(&k, s->af, s->proto, s->laddr.a, s->lport, s->raddr.a, s->rport);
 	struct flow *f = flow_table_lookup(w->st->ft, &k);
 	if (!f && w->learn)
-		f = flow_learn(w->st, &k, FLOW_F_LEARNED);
+		f = flow_learn(w->st, &k, FLOW_F_LEARNED, true);
 	if (f) {
 		f->last_seen = w->now;	/* the socket lives: so does its flow */
 		w->found++;
@@ -702,7 +759,7 @@ int st_map_local(struct stacktrans *st, const struct dime_addr *peer, const stru
 		snprintf(err, errlen, "no peer with address %s", addr_fmt(peer, (char[ADDR_STRLEN]){ 0 }));
 		return -ENOENT;
 	}
-	if (hid_where(h, local) < 0 && (r = hid_table_add_addr(st->ht, h, HID_LOCAL, local, now)) < 0) {
+	if ((r = st_local_first(st, h, local)) < 0) {
 		snprintf(err, errlen, "cannot add local address: %s", strerror(-r));
 		return r;
 	}

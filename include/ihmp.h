@@ -1,0 +1,40 @@
+/* ihmp: the signalling engine (docs/ihmp.md) — who sends what, from which
+ * address to which, what each side records, retransmission. */
+#ifndef DIME_IHMP_H
+#define DIME_IHMP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "out.h"
+#include "rtnl.h"
+
+struct stacktrans;
+struct hid;
+
+struct ihmp_cfg {
+	uint16_t port;		/* UDP port, both ends (default IHMP_PORT) */
+};
+
+struct ihmp;
+
+int ihmp_new(struct ihmp **out, const struct ihmp_cfg *cfg, struct stacktrans *st);
+void ihmp_free(struct ihmp *ih);
+/* The two UDP sockets (IPv4, IPv6) to poll; -1 if a family is unavailable. */
+int ihmp_fd(const struct ihmp *ih, int i);
+void ihmp_read(struct ihmp *ih, int i);
+
+/* From the datapath (st_peer_fn): we opened a flow to a peer. */
+void ihmp_peer_flow(void *ih, struct hid *h, const struct dime_addr *local,
+		    const struct dime_addr *remote, bool created);
+/* A local address came or went; acted on at the next ihmp_tick, after the
+ * datapath has re-synced (its inbound elements must be in first). */
+void ihmp_addr_event(struct ihmp *ih, const struct rtnl_addr *a, bool up);
+/* Retransmissions and deferred work; returns ms until it wants to run again (-1: idle). */
+int ihmp_tick(struct ihmp *ih);
+
+void ihmp_show_stats(struct ihmp *ih, struct out *o);
+/* Per-peer signalling state for `show hids`. */
+const char *ihmp_peer_state(const struct hid *h);
+
+#endif

@@ -1,0 +1,894 @@
+/*
+ * The IHMP engine (docs/ihmp.md, paper III-B). One exchange per peer, never
+ * per connection: a HANDOFF moves every flow of a HID at once.
+ *
+ * Order of switching translation on (BRIEF §4): the mover's datapath puts
+ * inbound elements in as soon as its address changes (stacktrans); only
+ * then do we tell the peer, which switches both directions and ACKs; the
+ * ACK puts the new address first in the HID's local set, which is what
+ * lets the mover's outbound translation start.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hid_table.h"
+#include "ihmp.h"
+#include "ihmp_wire.h"
+#include "log.h"
+#include "stacktrans.h"
+
+#define IHMP_PENDING		4	/* unacknowledged messages per peer */
+#define IHMP_BUSY_MAX		4096	/* peers with messages in flight */
+#define IHMP_RTO_MS		250	/* first retransmission; doubles */
+#define IHMP_TRIES		4	/* sends before giving up */
+#define IHMP_SEND_RETRY_MS	50	/* a send that failed locally (no route yet) */
+#define IHMP_SILENT_MIN_S	60	/* a peer that never answered: first backoff */
+#define IHMP_SILENT_MAX_S	3600
+#define IHMP_MAX_EVENTS		32
+
+enum peer_state { PEER_NEW, PEER_HELLO, PEER_OK, PEER_SILENT };
+static const char *const peer_state_names[] = { "new", "hello-sent", "dime", "silent" };
+
+struct ihmp_tx {
+	bool used;
+	uint8_t tries;
+	uint8_t fails;		/* local send errors (no route yet) */
+	uint64_t due;		/* ms, monotonic */
+	struct dime_addr src, dst;
+	struct ihmp_msg msg;
+};
+
+struct ihmp_peer {
+	uint8_t state;
+	uint16_t seq;
+	uint32_t silent_s;
+	uint64_t silent_until;
+	struct ihmp_tx tx[IHMP_PENDING];
+};
+
+struct ihmp_stats {
+	uint64_t in[IHMP_TYPE_MAX + 1], out[IHMP_TYPE_MAX + 1];
+	uint64_t retransmits, timeouts, send_errors;
+	uint64_t rx_malformed, rx_version, rx_unsupported, rx_too_big, rx_unknown_host;
+	uint64_t rx_unexpected_ack, rx_nat_detected, rx_rejected;
+	uint64_t busy_full;
+};
+
+struct ihmp {
+	struct ihmp_cfg cfg;
+	struct stacktrans *st;
+	struct hid_table *ht;
+	struct rtnl *rt;
+	int fd[2];
+	size_t nev;
+	struct { struct dime_addr a; bool up; } ev[IHMP_MAX_EVENTS];
+	bool kick;		/* routes changed: retry failed sends now */
+	bool ev_overflow;
+	size_t nbusy;
+	uint32_t busy[IHMP_BUSY_MAX];
+	struct ihmp_stats stats;
+	struct log_limit lim;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint32_t now_s(void)
+{
+	return (uint32_t)(now_ms() / 1000);
+}
+
+/* ---- sockets ---- */
+
+static int ihmp_socket(int af, uint16_t port)
+{
+	int fd = socket(af, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
+	if (fd < 0)
+		return -errno;
+	if (af == AF_INET) {
+		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+		setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+		/* Send from an address that is not configured yet (a race with rtnl). */
+		setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+			goto fail;
+	} else {
+		struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) < 0)
+			goto fail;
+	}
+	return fd;
+fail:;
+	int e = errno;
+	close(fd);
+	return -e;
+}
+
+int ihmp_new(struct ihmp **out, const struct ihmp_cfg *cfg, struct stacktrans *st)
+{
+	struct ihmp *ih = calloc(1, sizeof(*ih));
+	if (!ih)
+		return -ENOMEM;
+	ih->cfg = *cfg;
+	ih->st = st;
+	ih->ht = st_hids(st);
+	ih->rt = st_rtnl(st);
+	ih->fd[0] = ihmp_socket(AF_INET, cfg->port);
+	ih->fd[1] = ihmp_socket(AF_INET6, cfg->port);
+	if (ih->fd[0] < 0 && ih->fd[1] < 0) {
+		int r = ih->fd[0];
+		free(ih);
+		return r;
+	}
+	for (int i = 0; i < 2; i++)
+		if (ih->fd[i] < 0)
+			log_warnx("IHMP: no IPv%c socket on port %u: %s", i ? '6' : '4', cfg->port,
+				  strerror(-ih->fd[i]));
+	*out = ih;
+	return 0;
+}
+
+static void peer_free(struct hid *h)
+{
+	free(h->ihmp);
+	h->ihmp = NULL;
+}
+
+void ihmp_free(struct ihmp *ih)
+{
+	if (!ih)
+		return;
+	uint32_t cur = 0;
+	struct hid *h;
+	while ((h = hid_table_next(ih->ht, &cur)))
+		peer_free(h);
+	for (int i = 0; i < 2; i++)
+		if (ih->fd[i] >= 0)
+			close(ih->fd[i]);
+	free(ih);
+}
+
+int ihmp_fd(const struct ihmp *ih, int i)
+{
+	return ih->fd[i];
+}
+
+static int ihmp_sendto(struct ihmp *ih, const struct dime_addr *src, const struct dime_addr *dst,
+		       uint16_t port, const uint8_t *buf, size_t len)
+{
+	union { struct sockaddr_in v4; struct sockaddr_in6 v6; } to;
+	char cbuf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
+	struct msghdr mh = { .msg_name = &to, .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	int fd = ih->fd[dst->af == AF_INET6];
+
+	if (fd < 0 || src->af != dst->af)
+		return -EAFNOSUPPORT;
+	memset(&to, 0, sizeof(to));
+	memset(cbuf, 0, sizeof(cbuf));
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	if (dst->af == AF_INET) {
+		to.v4.sin_family = AF_INET;
+		to.v4.sin_port = htons(port);
+		memcpy(&to.v4.sin_addr, dst->a, 4);
+		mh.msg_namelen = sizeof(to.v4);
+		cm->cmsg_level = IPPROTO_IP;
+		cm->cmsg_type = IP_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+		struct in_pktinfo pi = { 0 };
+		memcpy(&pi.ipi_spec_dst, src->a, 4);
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		mh.msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
+	} else {
+		to.v6.sin6_family = AF_INET6;
+		to.v6.sin6_port = htons(port);
+		memcpy(&to.v6.sin6_addr, dst->a, 16);
+		mh.msg_namelen = sizeof(to.v6);
+		cm->cmsg_level = IPPROTO_IPV6;
+		cm->cmsg_type = IPV6_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+		struct in6_pktinfo pi = { 0 };
+		memcpy(&pi.ipi6_addr, src->a, 16);
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		mh.msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
+	}
+	return sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/* Encodes and sends one message; counts it. */
+static int ihmp_xmit(struct ihmp *ih, const struct dime_addr *src, const struct dime_addr *dst,
+		     uint16_t port, const struct ihmp_msg *m)
+{
+	uint8_t buf[IHMP_MAX_MSG];
+	char b1[ADDR_STRLEN], b2[ADDR_STRLEN];
+	int n = ihmp_encode(m, buf, sizeof(buf));
+
+	if (n < 0) {
+		log_warnx("IHMP: cannot encode %s: %s", ihmp_type_name(m->type), strerror(-n));
+		return n;
+	}
+	int r = ihmp_sendto(ih, src, dst, port, buf, (size_t)n);
+	if (r < 0) {
+		ih->stats.send_errors++;
+		log_debug("IHMP: %s %s -> %s: %s", ihmp_type_name(m->type), addr_fmt(src, b1),
+			  addr_fmt(dst, b2), strerror(-r));
+		return r;
+	}
+	ih->stats.out[m->type]++;
+	log_debug("IHMP: sent %s seq %u %s -> %s", ihmp_type_name(m->type), m->seq,
+		  addr_fmt(src, b1), addr_fmt(dst, b2));
+	return 0;
+}
+
+/* ---- per-peer state ---- */
+
+static struct ihmp_peer *peer_get(struct hid *h)
+{
+	if (!h->ihmp) {
+		struct ihmp_peer *p = calloc(1, sizeof(*p));
+		if (!p)
+			return NULL;
+		if (getrandom(&p->seq, sizeof(p->seq), 0) != sizeof(p->seq))
+			p->seq = (uint16_t)now_ms();
+		h->ihmp = p;
+	}
+	return h->ihmp;
+}
+
+const char *ihmp_peer_state(const struct hid *h)
+{
+	const struct ihmp_peer *p = h->ihmp;
+	return peer_state_names[p ? p->state : PEER_NEW];
+}
+
+static void busy_add(struct ihmp *ih, uint32_t handle)
+{
+	for (size_t i = 0; i < ih->nbusy; i++)
+		if (ih->busy[i] == handle)
+			return;
+	if (ih->nbusy < IHMP_BUSY_MAX)
+		ih->busy[ih->nbusy++] = handle;
+	else
+		ih->stats.busy_full++;
+}
+
+/* Starts an exchange: sends now, retransmits until ACKed or given up. */
+static void tx_start(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
+		     const struct dime_addr *src, const struct dime_addr *dst)
+{
+	struct ihmp_peer *p = peer_get(h);
+	struct ihmp_tx *t = NULL;
+
+	if (!p)
+		return;
+	/* A newer message of the same type replaces one still in flight. */
+	for (int i = 0; i < IHMP_PENDING && !t; i++)
+		if (p->tx[i].used && p->tx[i].msg.type == m->type &&
+		    addr_eq(&p->tx[i].dst, dst) && m->type != IHMP_PATH_PROBE)
+			t = &p->tx[i];
+	for (int i = 0; i < IHMP_PENDING && !t; i++)
+		if (!p->tx[i].used)
+			t = &p->tx[i];
+	if (!t) {
+		t = &p->tx[0];	/* oldest slot: the newest news wins */
+		ih->stats.timeouts++;
+	}
+	m->seq = p->seq++;
+	memset(t, 0, sizeof(*t));
+	t->used = true;
+	t->msg = *m;
+	t->src = *src;
+	t->dst = *dst;
+	t->tries = 1;
+	int r = ihmp_xmit(ih, src, dst, ih->cfg.port, m);
+	t->fails = r < 0;
+	t->due = now_ms() + (r < 0 ? IHMP_SEND_RETRY_MS : IHMP_RTO_MS);
+	busy_add(ih, h->handle);
+}
+
+/* Our usable addresses, for ADDRS lists. */
+static void put_addrs(struct ihmp *ih, struct ihmp_msg *m)
+{
+	const struct rtnl_addr *la;
+	size_t n = rtnl_addrs(ih->rt, &la);
+
+	for (size_t i = 0; i < n && m->naddrs < IHMP_MAX_ADDRS; i++)
+		m->addrs[m->naddrs++] = la[i].addr;
+	if (m->naddrs)
+		m->has |= IHMP_HAS(IHMP_T_ADDRS);
+}
+
+static void send_ack(struct ihmp *ih, const struct ihmp_msg *req, const struct dime_addr *local,
+		     const struct dime_addr *remote, uint16_t port, uint16_t flags, bool with_addrs)
+{
+	struct ihmp_msg a;
+
+	ihmp_init(&a, IHMP_ACK, local);
+	a.seq = req->seq;
+	a.flags = flags;
+	a.echo_type = req->type;
+	a.has |= IHMP_HAS(IHMP_T_ECHO);
+	if (with_addrs)
+		put_addrs(ih, &a);
+	ihmp_xmit(ih, local, remote, port, &a);
+}
+
+/* ---- HELLO and path probing (III-B1) ---- */
+
+static bool is_private(const struct dime_addr *a, unsigned *plen)
+{
+	if (a->af == AF_INET) {
+		if (a->a[0] == 10) { *plen = 8; return true; }
+		if (a->a[0] == 172 && (a->a[1] & 0xf0) == 16) { *plen = 12; return true; }
+		if (a->a[0] == 192 && a->a[1] == 168) { *plen = 16; return true; }
+		return false;
+	}
+	if ((a->a[0] & 0xfe) == 0xfc) { *plen = 7; return true; }
+	return false;
+}
+
+/* Reachable, as far as we can tell without trying: not link-local; a
+ * private address only if we have one in the same private block. */
+static bool potentially_reachable(struct ihmp *ih, const struct dime_addr *a, struct dime_addr *src)
+{
+	const struct rtnl_addr *la;
+	size_t n = rtnl_addrs(ih->rt, &la);
+	unsigned plen;
+
+	if (addr_is_linklocal(a))
+		return false;
+	bool priv = is_private(a, &plen);
+	for (size_t i = 0; i < n; i++) {
+		if (la[i].addr.af != a->af)
+			continue;
+		if (!priv || addr_in_prefix(&la[i].addr, a, plen)) {
+			*src = la[i].addr;
+			return true;
+		}
+	}
+	return false;
+}
+
+void ihmp_peer_flow(void *arg, struct hid *h, const struct dime_addr *local,
+		    const struct dime_addr *remote, bool created)
+{
+	struct ihmp *ih = arg;
+	struct ihmp_peer *p = peer_get(h);
+	uint64_t now = now_ms();
+
+	if (!p || p->state == PEER_OK || p->state == PEER_HELLO)
+		return;
+	if (p->state == PEER_SILENT && now < p->silent_until)
+		return;		/* no HELLO storms at hosts without dimed */
+	struct ihmp_msg m;
+	ihmp_init(&m, IHMP_HELLO, local);
+	put_addrs(ih, &m);
+	p->state = PEER_HELLO;
+	tx_start(ih, h, &m, local, remote);
+}
+
+/* Sorts a peer's advertised addresses (III-B1): probe what may be reachable. */
+static void learn_addrs(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
+			const struct dime_addr *known_as, bool probe)
+{
+	uint32_t now = now_s();
+
+	for (unsigned i = 0; i < m->naddrs; i++) {
+		const struct dime_addr *a = &m->addrs[i];
+		struct dime_addr src;
+		if (hid_where(h, a) >= 0 || hid_table_lookup(ih->ht, a) || addr_is_linklocal(a))
+			continue;	/* known, someone else's, or never reachable from here */
+		if (hid_table_add_addr(ih->ht, h, HID_UNREACH, a, now) < 0)
+			continue;
+		if (probe && potentially_reachable(ih, a, &src)) {
+			struct ihmp_msg pr;
+			/* Host ID: an address the peer knows us by, of the probe's family if any. */
+			ihmp_init(&pr, IHMP_PATH_PROBE, known_as->af == a->af ? known_as : &src);
+			tx_start(ih, h, &pr, &src, a);
+		}
+	}
+}
+
+/* ---- receiving ---- */
+
+static void on_hello(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_addr *src,
+		     const struct dime_addr *dst, uint16_t port)
+{
+	struct hid *h = hid_table_lookup(ih->ht, &m->host_id);
+	uint32_t now = now_s();
+	uint16_t flags = 0;
+
+	if (!addr_eq(&m->host_id, src))
+		flags |= IHMP_F_ND;	/* the source is not what it says: a NAT (III-D) */
+	if (!h && (h = hid_table_lookup(ih->ht, src)) == NULL) {
+		if (hid_table_create(ih->ht, now, &h) < 0)
+			return;
+		hid_table_add_addr(ih->ht, h, HID_ACTIVE, src, now);
+	}
+	if (hid_where(h, src) < 0)
+		hid_table_add_addr(ih->ht, h, (flags & IHMP_F_ND) && !(m->flags & IHMP_F_NF) ?
+				   HID_UNREACH : HID_ACTIVE, src, now);
+	if (hid_where(h, dst) < 0)
+		hid_table_add_addr(ih->ht, h, HID_LOCAL, dst, now);
+	struct ihmp_peer *p = peer_get(h);
+	if (p)
+		p->state = PEER_OK;
+	send_ack(ih, m, dst, src, port, flags | (m->flags & IHMP_F_NF), true);
+	if (!(m->flags & IHMP_F_NF))	/* NAT forced: a plain one-to-one mapping, no more signalling */
+		learn_addrs(ih, h, m, dst, true);
+	st_hid_changed(ih->st, h->handle);
+}
+
+static void on_probe(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
+		     const struct dime_addr *src, const struct dime_addr *dst, uint16_t port)
+{
+	uint32_t now = now_s();
+
+	if (hid_where(h, src) == HID_UNREACH)
+		hid_table_move_addr(ih->ht, h, src, HID_ACTIVE, now);
+	else if (hid_where(h, src) < 0)
+		hid_table_add_addr(ih->ht, h, HID_ACTIVE, src, now);
+	if (hid_where(h, dst) < 0)
+		hid_table_add_addr(ih->ht, h, HID_LOCAL, dst, now);
+	send_ack(ih, m, dst, src, port, 0, false);
+	st_hid_changed(ih->st, h->handle);
+}
+
+/* ADDR_UP*, ADDR_DOWN*, HANDOFF* from a peer (III-B2..B4). */
+static void on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
+		      const struct dime_addr *src, const struct dime_addr *dst, uint16_t port)
+{
+	uint32_t now = now_s();
+	uint16_t flags = 0;
+	bool has_new = m->has & IHMP_HAS(IHMP_T_NEW_ADDR), has_old = m->has & IHMP_HAS(IHMP_T_OLD_ADDR);
+	bool unreach_type = m->type == IHMP_ADDR_UP_UNREACHABLE || m->type == IHMP_HANDOFF_UNREACHABLE;
+
+	if (has_new) {
+		struct hid *owner = hid_table_lookup(ih->ht, &m->new_addr);
+		if (owner && owner != h) {
+			/* An address can belong to one peer only: the caller must
+			 * not be able to steal another peer's flows. */
+			ih->stats.rx_rejected++;
+			return;
+		}
+		/* Sent from the new address itself (III-B2, footnote): if the
+		 * source differs, a NAT rewrote it and we cannot use it. */
+		bool nat = !unreach_type && !addr_eq(&m->new_addr, src);
+		if (nat) {
+			flags |= IHMP_F_ND;
+			ih->stats.rx_nat_detected++;
+		}
+		enum hid_set_id set = unreach_type || nat ? HID_UNREACH : HID_ACTIVE;
+		if (hid_where(h, &m->new_addr) < 0)
+			hid_table_add_addr(ih->ht, h, set, &m->new_addr, now);
+		else
+			hid_table_move_addr(ih->ht, h, &m->new_addr, set, now);
+		if (set == HID_ACTIVE && (m->type == IHMP_HANDOFF))
+			hid_promote(h, &m->new_addr);
+	}
+	if (has_old && !(has_new && addr_eq(&m->old_addr, &m->new_addr))) {
+		/* The old address is gone, but flows still name it: keep it as
+		 * unreachable so it keeps resolving to this peer. */
+		if (hid_where(h, &m->old_addr) == HID_ACTIVE)
+			hid_table_move_addr(ih->ht, h, &m->old_addr, HID_UNREACH, now);
+	}
+	if (hid_where(h, dst) < 0)
+		hid_table_add_addr(ih->ht, h, HID_LOCAL, dst, now);
+	h->updated = now;
+	struct ihmp_peer *p = peer_get(h);
+	if (p)
+		p->state = PEER_OK;
+	/* Switch both directions first, then ACK: the mover enables its
+	 * outbound translation on our ACK. */
+	st_hid_changed(ih->st, h->handle);
+	send_ack(ih, m, dst, src, port, flags, false);
+}
+
+static struct ihmp_tx *find_tx(struct ihmp *ih, const struct ihmp_msg *ack, const struct dime_addr *src,
+			       struct hid **hout)
+{
+	for (size_t i = 0; i < ih->nbusy; i++) {
+		struct hid *h = hid_table_get(ih->ht, ih->busy[i]);
+		struct ihmp_peer *p = h ? h->ihmp : NULL;
+		if (!p)
+			continue;
+		for (int j = 0; j < IHMP_PENDING; j++) {
+			struct ihmp_tx *t = &p->tx[j];
+			if (t->used && t->msg.seq == ack->seq && t->msg.type == ack->echo_type &&
+			    addr_eq(&t->dst, src)) {
+				*hout = h;
+				return t;
+			}
+		}
+	}
+	return NULL;
+}
+
+static void on_ack(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_addr *src,
+		   const struct dime_addr *dst)
+{
+	struct hid *h;
+	struct ihmp_tx *t = find_tx(ih, m, src, &h);
+	uint32_t now = now_s();
+
+	if (!t) {
+		ih->stats.rx_unexpected_ack++;
+		return;
+	}
+	struct ihmp_msg req = t->msg;
+	t->used = false;
+	struct ihmp_peer *p = h->ihmp;
+	bool nat = m->flags & IHMP_F_ND;
+
+	switch (req.type) {
+	case IHMP_HELLO:
+		p->state = PEER_OK;
+		p->silent_s = 0;
+		if (hid_where(h, src) == HID_UNREACH)
+			hid_table_move_addr(ih->ht, h, src, HID_ACTIVE, now);
+		learn_addrs(ih, h, m, &req.host_id, false);
+		break;
+	case IHMP_PATH_PROBE:
+		if (hid_where(h, &t->dst) == HID_UNREACH)
+			hid_table_move_addr(ih->ht, h, &t->dst, HID_ACTIVE, now);
+		if (hid_where(h, &t->src) < 0)
+			hid_table_add_addr(ih->ht, h, HID_LOCAL, &t->src, now);
+		break;
+	case IHMP_ADDR_UP:
+		if (!nat && hid_where(h, &req.new_addr) < 0)
+			hid_table_add_addr(ih->ht, h, HID_LOCAL, &req.new_addr, now);
+		break;
+	case IHMP_HANDOFF:
+		/* The peer now sends to the new address: it goes first, the old
+		 * one out of the set. This starts our outbound translation. */
+		if (!nat)
+			st_local_first(ih->st, h, &req.new_addr);
+		if (req.has & IHMP_HAS(IHMP_T_OLD_ADDR))
+			hid_table_del_addr(ih->ht, h, HID_LOCAL, &req.old_addr, now);
+		break;
+	case IHMP_ADDR_DOWN:
+	case IHMP_ADDR_DOWN_UNREACHABLE:
+		hid_table_del_addr(ih->ht, h, HID_LOCAL, &req.old_addr, now);
+		break;
+	default:
+		break;
+	}
+	(void)dst;
+	st_hid_changed(ih->st, h->handle);
+}
+
+static void ihmp_dispatch(struct ihmp *ih, const uint8_t *buf, size_t len, const struct dime_addr *src,
+			  uint16_t port, const struct dime_addr *dst)
+{
+	struct ihmp_msg m;
+	int r = ihmp_decode(&m, buf, len);
+	char b[ADDR_STRLEN];
+
+	switch (r) {
+	case 0:
+		break;
+	case -EPROTONOSUPPORT: ih->stats.rx_version++; return;
+	case -EOPNOTSUPP: ih->stats.rx_unsupported++; return;
+	case -E2BIG: ih->stats.rx_too_big++; return;
+	default:
+		ih->stats.rx_malformed++;
+		if (log_allow(&ih->lim, now_s(), 5))
+			log_info("IHMP: malformed message from %s: %s", addr_fmt(src, b), strerror(-r));
+		return;
+	}
+	ih->stats.in[m.type]++;
+	log_debug("IHMP: got %s seq %u from %s", ihmp_type_name(m.type), m.seq, addr_fmt(src, b));
+	if (m.type == IHMP_HELLO) {
+		on_hello(ih, &m, src, dst, port);
+		return;
+	}
+	if (m.type == IHMP_ACK) {
+		on_ack(ih, &m, src, dst);
+		return;
+	}
+	/* Everything else must name a peer we know (the Host ID, III-B). */
+	struct hid *h = hid_table_lookup(ih->ht, &m.host_id);
+	if (!h) {
+		ih->stats.rx_unknown_host++;
+		return;
+	}
+	switch (m.type) {
+	case IHMP_PATH_PROBE:
+		on_probe(ih, h, &m, src, dst, port);
+		break;
+	case IHMP_ADDR_UP:
+	case IHMP_ADDR_UP_UNREACHABLE:
+	case IHMP_ADDR_DOWN:
+	case IHMP_ADDR_DOWN_UNREACHABLE:
+	case IHMP_HANDOFF:
+	case IHMP_HANDOFF_UNREACHABLE:
+		on_change(ih, h, &m, src, dst, port);
+		break;
+	default:
+		ih->stats.rx_unsupported++;	/* NAT_ENTRY: no IHMP-aware NATs here */
+	}
+}
+
+void ihmp_read(struct ihmp *ih, int i)
+{
+	uint8_t buf[IHMP_MAX_MSG + 1];
+	char cbuf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
+	int fd = ih->fd[i];
+
+	for (int n = 0; n < 64; n++) {
+		union { struct sockaddr_in v4; struct sockaddr_in6 v6; } from;
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+		struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov,
+				     .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+		ssize_t len = recvmsg(fd, &mh, MSG_DONTWAIT);
+		if (len < 0)
+			return;
+		struct dime_addr src = { 0 }, dst = { 0 };
+		uint16_t port;
+		if (i == 0) {
+			addr_set(&src, AF_INET, &from.v4.sin_addr);
+			port = ntohs(from.v4.sin_port);
+		} else {
+			addr_set(&src, AF_INET6, &from.v6.sin6_addr);
+			port = ntohs(from.v6.sin6_port);
+		}
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+				struct in_pktinfo pi;
+				memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+				addr_set(&dst, AF_INET, &pi.ipi_addr);
+			} else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+				struct in6_pktinfo pi;
+				memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+				addr_set(&dst, AF_INET6, &pi.ipi6_addr);
+			}
+		}
+		if (!dst.af || (mh.msg_flags & MSG_TRUNC)) {
+			ih->stats.rx_too_big += (mh.msg_flags & MSG_TRUNC) != 0;
+			continue;
+		}
+		ihmp_dispatch(ih, buf, (size_t)len, &src, port, &dst);
+	}
+}
+
+/* ---- our own address changes (III-B2..B4) ---- */
+
+void ihmp_addr_event(struct ihmp *ih, const struct rtnl_addr *a, bool up)
+{
+	if (!a) {
+		ih->kick = true;
+		return;
+	}
+	if (ih->nev == IHMP_MAX_EVENTS) {
+		ih->ev_overflow = true;
+		return;
+	}
+	ih->ev[ih->nev].a = a->addr;
+	ih->ev[ih->nev].up = up;
+	ih->nev++;
+}
+
+/* The first live address of family af in h's local set, if any. */
+static bool local_live(struct ihmp *ih, const struct hid *h, int af, const struct dime_addr *not,
+		       struct dime_addr *out)
+{
+	const struct hid_addrs *s = &h->set[HID_LOCAL];
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->a[i].af == af && rtnl_is_local(ih->rt, &s->a[i]) &&
+		    (!not || !addr_eq(&s->a[i], not))) {
+			*out = s->a[i];
+			return true;
+		}
+	return false;
+}
+
+static bool local_first(const struct hid *h, int af, struct dime_addr *out)
+{
+	const struct hid_addrs *s = &h->set[HID_LOCAL];
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->a[i].af == af) {
+			*out = s->a[i];
+			return true;
+		}
+	return false;
+}
+
+static void send_change(struct ihmp *ih, struct hid *h, uint8_t type, const struct dime_addr *host_id,
+			const struct dime_addr *from, const struct dime_addr *new_addr,
+			const struct dime_addr *old_addr)
+{
+	const struct dime_addr *to = hid_primary(h, from->af);
+	struct ihmp_msg m;
+
+	if (!to)
+		return;		/* the peer has no address of this family we can reach */
+	ihmp_init(&m, type, host_id);
+	if (new_addr) {
+		m.new_addr = *new_addr;
+		m.has |= IHMP_HAS(IHMP_T_NEW_ADDR);
+	}
+	if (old_addr) {
+		m.old_addr = *old_addr;
+		m.has |= IHMP_HAS(IHMP_T_OLD_ADDR);
+	}
+	tx_start(ih, h, &m, from, to);
+}
+
+static void addr_up(struct ihmp *ih, struct hid *h, const struct dime_addr *a)
+{
+	struct dime_addr known, old;
+
+	if (hid_where(h, a) == HID_LOCAL && local_first(h, a->af, &old) && addr_eq(&old, a))
+		return;		/* the peer already sends here */
+	if (local_live(ih, h, a->af, a, &known)) {
+		/* Still reachable at an address the peer knows: announce the new one. */
+		send_change(ih, h, IHMP_ADDR_UP, &known, a, a, NULL);
+	} else if (local_first(h, a->af, &old)) {
+		/* Everything the peer knew of us in this family is gone: hand off. */
+		send_change(ih, h, IHMP_HANDOFF, &old, a, a, &old);
+	}
+}
+
+static void addr_down(struct ihmp *ih, struct hid *h, const struct dime_addr *a)
+{
+	struct dime_addr other, first;
+	const struct rtnl_addr *la;
+	size_t n = rtnl_addrs(ih->rt, &la);
+
+	if (hid_where(h, a) != HID_LOCAL)
+		return;
+	if (local_live(ih, h, a->af, a, &other)) {
+		/* The peer also knows another of our addresses. If it used the
+		 * lost one, it must switch: that is a handoff to the other. */
+		if (local_first(h, a->af, &first) && addr_eq(&first, a))
+			send_change(ih, h, IHMP_HANDOFF, &other, &other, &other, a);
+		else
+			send_change(ih, h, IHMP_ADDR_DOWN, &other, &other, NULL, a);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (la[i].addr.af == a->af) {
+			/* A new address the peer does not know yet (soft handoff
+			 * before its ADDR_UP went through). */
+			send_change(ih, h, IHMP_HANDOFF, a, &la[i].addr, &la[i].addr, a);
+			return;
+		}
+	/* No address at all: the handoff goes out when one comes up. */
+}
+
+static void process_events(struct ihmp *ih)
+{
+	uint32_t cur = 0;
+	struct hid *h;
+
+	while ((h = hid_table_next(ih->ht, &cur))) {
+		struct ihmp_peer *p = h->ihmp;
+		if (!p || p->state != PEER_OK)
+			continue;	/* only dime peers hear about our addresses */
+		for (size_t i = 0; i < ih->nev; i++) {
+			if (!rtnl_is_local(ih->rt, &ih->ev[i].a) && ih->ev[i].up)
+				continue;	/* gone again already */
+			if (ih->ev[i].up)
+				addr_up(ih, h, &ih->ev[i].a);
+			else
+				addr_down(ih, h, &ih->ev[i].a);
+		}
+	}
+	ih->nev = 0;
+	ih->ev_overflow = false;
+}
+
+/* ---- timers ---- */
+
+static void tx_timeout(struct ihmp *ih, struct hid *h, struct ihmp_tx *t)
+{
+	struct ihmp_peer *p = h->ihmp;
+	char b[ADDR_STRLEN];
+
+	ih->stats.timeouts++;
+	t->used = false;
+	if (t->msg.type == IHMP_HELLO) {
+		p->state = PEER_SILENT;
+		p->silent_s = p->silent_s ? p->silent_s * 2 : IHMP_SILENT_MIN_S;
+		if (p->silent_s > IHMP_SILENT_MAX_S)
+			p->silent_s = IHMP_SILENT_MAX_S;
+		p->silent_until = now_ms() + (uint64_t)p->silent_s * 1000;
+		log_info("IHMP: %s does not answer: not a dime peer (next HELLO in %u s at the earliest)",
+			 addr_fmt(&t->dst, b), p->silent_s);
+	} else {
+		log_info("IHMP: no ACK from %s for %s", addr_fmt(&t->dst, b), ihmp_type_name(t->msg.type));
+	}
+}
+
+int ihmp_tick(struct ihmp *ih)
+{
+	uint64_t now = now_ms(), next = UINT64_MAX;
+
+	if (ih->nev || ih->ev_overflow)
+		process_events(ih);
+	for (size_t i = 0; i < ih->nbusy;) {
+		struct hid *h = hid_table_get(ih->ht, ih->busy[i]);
+		struct ihmp_peer *p = h ? h->ihmp : NULL;
+		bool any = false;
+		for (int j = 0; p && j < IHMP_PENDING; j++) {
+			struct ihmp_tx *t = &p->tx[j];
+			if (!t->used)
+				continue;
+			if (ih->kick && t->fails)
+				t->due = now;
+			if (t->due <= now) {
+				/* 200 local failures: 10 s without a route. */
+				if (t->tries >= IHMP_TRIES || t->fails >= 200 ||
+				    !rtnl_is_local(ih->rt, &t->src)) {
+					tx_timeout(ih, h, t);
+					continue;
+				}
+				int r = ihmp_xmit(ih, &t->src, &t->dst, ih->cfg.port, &t->msg);
+				if (r == 0) {
+					t->tries++;
+					t->fails = 0;
+					ih->stats.retransmits++;
+				} else {
+					t->fails++;
+				}
+				t->due = now + (r < 0 ? IHMP_SEND_RETRY_MS :
+						(uint64_t)IHMP_RTO_MS << (t->tries - 1));
+			}
+			any = true;
+			if (t->due < next)
+				next = t->due;
+		}
+		if (!any)
+			ih->busy[i] = ih->busy[--ih->nbusy];
+		else
+			i++;
+	}
+	ih->kick = false;
+	return next == UINT64_MAX ? -1 : (int)(next > now ? next - now : 0);
+}
+
+/* ---- show ---- */
+
+void ihmp_show_stats(struct ihmp *ih, struct out *o)
+{
+	const struct ihmp_stats *s = &ih->stats;
+
+	out_obj_begin(o, "ihmp");
+	out_obj_begin(o, "sent");
+	for (int t = 1; t <= IHMP_TYPE_MAX; t++)
+		out_u64(o, ihmp_type_name((uint8_t)t), s->out[t]);
+	out_obj_end(o);
+	out_obj_begin(o, "received");
+	for (int t = 1; t <= IHMP_TYPE_MAX; t++)
+		out_u64(o, ihmp_type_name((uint8_t)t), s->in[t]);
+	out_obj_end(o);
+	out_u64(o, "retransmits", s->retransmits);
+	out_u64(o, "timeouts", s->timeouts);
+	out_u64(o, "send_errors", s->send_errors);
+	out_obj_begin(o, "rejected");
+	out_u64(o, "malformed", s->rx_malformed);
+	out_u64(o, "bad_version", s->rx_version);
+	out_u64(o, "unsupported", s->rx_unsupported);
+	out_u64(o, "too_big", s->rx_too_big);
+	out_u64(o, "unknown_host_id", s->rx_unknown_host);
+	out_u64(o, "unexpected_ack", s->rx_unexpected_ack);
+	out_u64(o, "address_owned_by_other_peer", s->rx_rejected);
+	out_obj_end(o);
+	out_u64(o, "nat_detected", s->rx_nat_detected);
+	out_obj_end(o);
+}
