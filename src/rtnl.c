@@ -34,7 +34,19 @@ struct rtnl {
 	size_t nheld;
 	struct dime_addr held[RTNL_MAX_ADDRS];
 	char state_path[256];
+	/* Links known to be down (no carrier or admin down): their addresses
+	 * are not usable even though the kernel keeps them configured. */
+	size_t ndown;
+	int down[RTNL_MAX_ADDRS];
 };
+
+static bool link_is_down(const struct rtnl *r, int ifindex)
+{
+	for (size_t i = 0; i < r->ndown; i++)
+		if (r->down[i] == ifindex)
+			return true;
+	return false;
+}
 
 static void rtnl_save_held(const struct rtnl *r)
 {
@@ -128,6 +140,7 @@ static void rtnl_addr_event(struct rtnl *r, const struct nlmsghdr *nlh)
 	/* Usable for mobility: global scope, DAD finished, not on lo (our own
 	 * identifiers live there), not link-local. */
 	bool usable = nlh->nlmsg_type == RTM_NEWADDR && ifa->ifa_scope == RT_SCOPE_UNIVERSE &&
+		      !link_is_down(r, (int)ifa->ifa_index) &&
 		      !(flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)) &&
 		      (int)ifa->ifa_index != r->lo_ifindex && !addr_is_linklocal(&ra.addr);
 	ssize_t i = rtnl_find(r, &ra.addr);
@@ -148,6 +161,39 @@ static void rtnl_addr_event(struct rtnl *r, const struct nlmsghdr *nlh)
 	}
 }
 
+static int rtnl_dump_addrs(struct rtnl *r);
+
+/* A link went down: its addresses stop being usable (the paper's "network
+ * interface going down"); when it comes back, re-read its addresses. */
+static void rtnl_link_event(struct rtnl *r, const struct nlmsghdr *nlh)
+{
+	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+	int idx = ifi->ifi_index;
+	bool up = nlh->nlmsg_type == RTM_NEWLINK && (ifi->ifi_flags & IFF_UP) &&
+		  (ifi->ifi_flags & IFF_RUNNING);
+	bool was_down = link_is_down(r, idx);
+
+	if (idx == r->lo_ifindex || up == !was_down)
+		return;
+	if (!up) {
+		if (r->ndown < RTNL_MAX_ADDRS)
+			r->down[r->ndown++] = idx;
+		for (size_t i = r->naddrs; i-- > 0;) {
+			if (r->addrs[i].ifindex != idx)
+				continue;
+			struct rtnl_addr ra = r->addrs[i];
+			r->addrs[i] = r->addrs[--r->naddrs];
+			if (r->fn)
+				r->fn(r->arg, &ra, false);
+		}
+		return;
+	}
+	for (size_t i = 0; i < r->ndown; i++)
+		if (r->down[i] == idx)
+			r->down[i] = r->down[--r->ndown];
+	rtnl_dump_addrs(r);
+}
+
 static int rtnl_event_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct rtnl *r = data;
@@ -156,6 +202,10 @@ static int rtnl_event_cb(const struct nlmsghdr *nlh, void *data)
 	case RTM_NEWADDR:
 	case RTM_DELADDR:
 		rtnl_addr_event(r, nlh);
+		break;
+	case RTM_NEWLINK:
+	case RTM_DELLINK:
+		rtnl_link_event(r, nlh);
 		break;
 	case RTM_NEWROUTE:
 	case RTM_DELROUTE:
@@ -206,7 +256,7 @@ int rtnl_open(struct rtnl **out, rtnl_fn fn, void *arg)
 	r->req = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
 	if (!r->ev || !r->req)
 		goto fail_errno;
-	unsigned groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR |
+	unsigned groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR |
 			  RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
 	if (mnl_socket_bind(r->ev, groups, MNL_SOCKET_AUTOPID) < 0 ||
 	    mnl_socket_bind(r->req, 0, MNL_SOCKET_AUTOPID) < 0)
