@@ -15,5 +15,7 @@ struct sockdiag_sock {
 typedef void (*sockdiag_fn)(void *arg, const struct sockdiag_sock *s);
 /* Established-like TCP sockets and connected UDP sockets, both families. */
 int sockdiag_dump(sockdiag_fn fn, void *arg);
+/* Aborts the socket with this tuple (SOCK_DESTROY): its owner gets ECONNABORTED. */
+int sockdiag_destroy(const struct sockdiag_sock *s);
 
 #endif

@@ -52,6 +52,10 @@ struct hid_table *st_hids(struct stacktrans *st);
 struct rtnl *st_rtnl(struct stacktrans *st);
 void st_hid_changed(struct stacktrans *st, uint32_t handle);
 void st_set_peer_hook(struct stacktrans *st, st_peer_fn fn, void *arg);
+/* The peer cannot be reached any more: abort its sockets (family af, or 0
+ * for all) so applications learn at once, and forget their flows.
+ * Returns the number of sockets aborted. */
+unsigned st_abort_peer(struct stacktrans *st, uint32_t handle, int af);
 /* Puts a first in the HID's local set: the address the peer now sends to. */
 int st_local_first(struct stacktrans *st, struct hid *h, const struct dime_addr *a);
 

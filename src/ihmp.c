@@ -486,6 +486,14 @@ static void on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		 * unreachable so it keeps resolving to this peer. */
 		if (hid_where(h, &m->old_addr) == HID_ACTIVE)
 			hid_table_move_addr(ih->ht, h, &m->old_addr, HID_UNREACH, now);
+		if (!has_new && !hid_primary(h, m->old_addr.af)) {
+			/* Its last address of this family is gone (III-B3):
+			 * applications learn now instead of hanging. */
+			char b[ADDR_STRLEN];
+			unsigned n = st_abort_peer(ih->st, h->handle, m->old_addr.af);
+			log_info("IHMP: peer lost its last address %s: aborted %u connection(s)",
+				 addr_fmt(&m->old_addr, b), n);
+		}
 	}
 	if (hid_where(h, dst) < 0)
 		hid_table_add_addr(ih->ht, h, HID_LOCAL, dst, now);
@@ -810,6 +818,18 @@ static void tx_timeout(struct ihmp *ih, struct hid *h, struct ihmp_tx *t)
 		p->silent_until = now_ms() + (uint64_t)p->silent_s * 1000;
 		log_info("IHMP: %s does not answer: not a dime peer (next HELLO in %u s at the earliest)",
 			 addr_fmt(&t->dst, b), p->silent_s);
+	} else if (t->msg.type == IHMP_ADDR_UP) {
+		/* Probing failed: the peer cannot reach the new address; say so
+		 * over an address it does reach (III-B2). */
+		struct dime_addr known;
+		if (local_live(ih, h, t->src.af, &t->src, &known))
+			send_change(ih, h, IHMP_ADDR_UP_UNREACHABLE, &known, &known, &t->msg.new_addr, NULL);
+	} else if (t->msg.type == IHMP_HANDOFF && p->state == PEER_OK) {
+		/* We moved and the peer never confirmed: it cannot reach us in
+		 * this family. Applications hear it now instead of hanging. */
+		unsigned n = st_abort_peer(ih->st, h->handle, t->src.af);
+		log_info("IHMP: %s unreachable after handoff: aborted %u connection(s)",
+			 addr_fmt(&t->dst, b), n);
 	} else {
 		log_info("IHMP: no ACK from %s for %s", addr_fmt(&t->dst, b), ihmp_type_name(t->msg.type));
 	}

@@ -105,3 +105,42 @@ out:
 	mnl_socket_close(nl);
 	return ret;
 }
+
+int sockdiag_destroy(const struct sockdiag_sock *s)
+{
+	char buf[NL_BUFSZ];
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
+	int ret = 0;
+
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = SOCK_DESTROY;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = (uint32_t)time(NULL);
+	struct inet_diag_req_v2 *req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+	req->sdiag_family = s->af;
+	req->sdiag_protocol = s->proto;
+	req->idiag_states = ~0u;
+	req->id.idiag_sport = s->lport;
+	req->id.idiag_dport = s->rport;
+	memcpy(req->id.idiag_src, s->laddr.a, s->af == AF_INET ? 4 : 16);
+	memcpy(req->id.idiag_dst, s->raddr.a, s->af == AF_INET ? 4 : 16);
+	req->id.idiag_cookie[0] = req->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+	if (n < 0)
+		ret = -errno;
+	else if (mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, mnl_socket_get_portid(nl), NULL, NULL) < 0)
+		ret = -errno;
+out:
+	mnl_socket_close(nl);
+	return ret;
+}

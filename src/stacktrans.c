@@ -192,6 +192,8 @@ static void st_commit(struct stacktrans *st)
 }
 
 static void st_resync_hid(struct stacktrans *st, uint32_t hid);
+static void flow_unlink(void *arg, struct flow *f);
+static void sync_identifiers(struct stacktrans *st);
 
 /* ---- deciding what a flow needs ---- */
 
@@ -240,6 +242,29 @@ struct rtnl *st_rtnl(struct stacktrans *st)
 void st_hid_changed(struct stacktrans *st, uint32_t handle)
 {
 	st_resync_hid(st, handle);
+}
+
+unsigned st_abort_peer(struct stacktrans *st, uint32_t handle, int af)
+{
+	struct flow *f = flow_table_hid_first(st->ft, handle), *next;
+	unsigned n = 0;
+
+	for (; f; f = next) {
+		next = flow_table_hid_next(st->ft, f);
+		if (af && f->key.af != af)
+			continue;
+		struct sockdiag_sock s = { .af = f->key.af, .proto = f->key.proto,
+					   .lport = f->key.lport, .rport = f->key.rport };
+		flow_lid(f, &s.laddr);
+		flow_rid(f, &s.raddr);
+		if (sockdiag_destroy(&s) == 0)
+			n++;
+		flow_unlink(st, f);
+		flow_table_remove(st->ft, f);
+	}
+	st_commit(st);
+	sync_identifiers(st);
+	return n;
 }
 
 void st_set_peer_hook(struct stacktrans *st, st_peer_fn fn, void *arg)
@@ -406,6 +431,7 @@ static uint32_t hid_for(struct stacktrans *st, const struct dime_addr *peer, con
 	return h->handle;
 }
 
+static void flow_unlink(void *arg, struct flow *f);
 static void flow_unlink(void *arg, struct flow *f)
 {
 	struct stacktrans *st = arg;
