@@ -301,16 +301,16 @@ static void tx_start(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
 	busy_add(ih, h->handle);
 }
 
-/* Our usable addresses, for ADDRS lists. */
+/* Our usable addresses, for ADDRS lists (possibly empty; never link-local). */
 static void put_addrs(struct ihmp *ih, struct ihmp_msg *m)
 {
 	const struct rtnl_addr *la;
 	size_t n = rtnl_addrs(ih->rt, &la);
 
 	for (size_t i = 0; i < n && m->naddrs < IHMP_MAX_ADDRS; i++)
-		m->addrs[m->naddrs++] = la[i].addr;
-	if (m->naddrs)
-		m->has |= IHMP_HAS(IHMP_T_ADDRS);
+		if (!addr_is_linklocal(&la[i].addr))
+			m->addrs[m->naddrs++] = la[i].addr;
+	m->has |= IHMP_HAS(IHMP_T_ADDRS);
 }
 
 static void send_ack(struct ihmp *ih, const struct ihmp_msg *req, const struct dime_addr *local,
