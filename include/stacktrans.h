@@ -51,6 +51,8 @@ bool st_pending(const struct stacktrans *st);
 struct hid_table *st_hids(struct stacktrans *st);
 struct rtnl *st_rtnl(struct stacktrans *st);
 void st_hid_changed(struct stacktrans *st, uint32_t handle);
+/* Idle timeouts (seconds) for UDP flows and open TCP flows. */
+void st_set_timeouts(struct stacktrans *st, uint32_t udp, uint32_t tcp_est);
 void st_set_peer_hook(struct stacktrans *st, st_peer_fn fn, void *arg);
 /* The peer cannot be reached any more: abort its sockets (family af, or 0
  * for all) so applications learn at once, and forget their flows.

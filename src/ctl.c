@@ -14,7 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "build_config.h"
 #include "ctl.h"
 #include "ctl_proto.h"
 #include "log.h"

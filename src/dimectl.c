@@ -9,7 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "build_config.h"
 #include "ctl_proto.h"
 
 static const struct {
@@ -21,6 +21,7 @@ static const struct {
 	{ "stats", "packet and table counters" },
 	{ "map PEER NEW-LOCATOR", "manual: the peer known by PEER is now at NEW-LOCATOR" },
 	{ "map-local PEER LOCAL", "manual: the peer known by PEER reaches us at LOCAL" },
+	{ "reload", "re-read the configuration file (the old one stays if the new one is bad)" },
 	{ "version", "daemon and protocol version" },
 };
 

@@ -17,7 +17,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
 
-#include "config.h"
+#include "build_config.h"
 #include "ctl.h"
 #include "ctl_proto.h"
 #include "log.h"
@@ -26,6 +26,7 @@
 #include "nftwatch.h"
 #include "ihmp.h"
 #include "ihmp_wire.h"
+#include "config.h"
 #include "queue.h"
 #include "rtnl.h"
 #include "rules.h"
@@ -33,9 +34,6 @@
 
 #define DIMED_QUEUE_NUM		3463
 #define DIMED_QUEUE_MAXLEN	4096
-#define DIMED_MARK		0x10000000u
-#define DIMED_MAX_FLOWS		1048576
-#define DIMED_MAX_HIDS		65536
 
 struct dimed {
 	int ep, sigfd, timerfd;
@@ -48,14 +46,18 @@ struct dimed {
 	struct ihmp *ihmp;
 	struct rules_cfg rcfg;
 	enum rules_mode rmode;
+	const struct options *opts;
+	struct config cfg;
 	bool quit;
 };
 
+/* Command-line options; the ones that are also configuration keys are kept
+ * as key/value overrides, applied over the file with the same validation. */
 struct options {
-	bool foreground, no_rules, no_ihmp;
-	const char *ctl_path, *config, *state_dir;
-	int log_level;
-	unsigned port, queue_num;
+	bool no_ihmp, print_config;
+	const char *config;
+	size_t nset;
+	struct { const char *key; const char *value; } set[16];
 };
 
 static void usage(FILE *f)
@@ -63,9 +65,10 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: dimed [options]\n"
 		"  -f, --foreground      stay in the foreground (the only mode; for systemd and containers)\n"
-		"  -c, --config FILE     configuration file (not supported yet: refused)\n"
+		"  -c, --config FILE     configuration file (default %s, optional)\n"
+		"      --print-config    print the effective configuration and exit\n"
 		"  -s, --ctl PATH        control socket (default %s)\n"
-		"      --state-dir DIR   keys and saved state (default %s; used by IHMP, not yet)\n"
+		"      --state-dir DIR   keys and saved state (default %s)\n"
 		"  -p, --port N          IHMP UDP port (default 3463)\n"
 		"  -q, --queue N         NFQUEUE number (default %u)\n"
 		"      --no-rules        do not install nftables rules (the administrator loads them)\n"
@@ -73,26 +76,25 @@ static void usage(FILE *f)
 		"  -l, --log-level LVL   err, warning, notice, info (default) or debug\n"
 		"  -h, --help            this text\n"
 		"  -V, --version         print the version\n",
-		CTL_DEFAULT_PATH, DIME_STATEDIR, DIMED_QUEUE_NUM);
+		CONFIG_DEFAULT_PATH, CTL_DEFAULT_PATH, DIME_STATEDIR, DIMED_QUEUE_NUM);
 }
 
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+static void opt_set(struct options *o, const char *key, const char *value)
 {
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || *s == '\0' || *end != '\0' || v < min || v > max)
-		return -EINVAL;
-	*out = (unsigned)v;
-	return 0;
+	if (o->nset == sizeof(o->set) / sizeof(o->set[0]))
+		fatalx("dimed: too many options");
+	o->set[o->nset].key = key;
+	o->set[o->nset].value = value;
+	o->nset++;
 }
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_STATE = 256, OPT_NORULES, OPT_NOIHMP };
+	enum { OPT_STATE = 256, OPT_NORULES, OPT_NOIHMP, OPT_PRINT };
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "print-config", no_argument, NULL, OPT_PRINT },
 		{ "ctl", required_argument, NULL, 's' },
 		{ "state-dir", required_argument, NULL, OPT_STATE },
 		{ "port", required_argument, NULL, 'p' },
@@ -104,27 +106,28 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	int c;
+	static const char *const level_names[] = {
+		[LOG_ERR] = "err", [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+		[LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+	};
+	int c, lvl;
 
 	while ((c = getopt_long(argc, argv, "fc:s:p:q:l:hV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'f': o->foreground = true; break;
+		case 'f': break;
 		case 'c': o->config = optarg; break;
-		case 's': o->ctl_path = optarg; break;
-		case OPT_STATE: o->state_dir = optarg; break;
-		case OPT_NORULES: o->no_rules = true; break;
+		case OPT_PRINT: o->print_config = true; break;
+		case 's': opt_set(o, "control-socket", optarg); break;
+		case OPT_STATE: opt_set(o, "state-dir", optarg); break;
+		case OPT_NORULES: opt_set(o, "rules", "none"); break;
 		case OPT_NOIHMP: o->no_ihmp = true; break;
-		case 'p':
-			if (parse_uint(optarg, 1024, 65535, &o->port) < 0)
-				fatalx("dimed: --port: expected a number from 1024 to 65535, got \"%s\"", optarg);
-			break;
-		case 'q':
-			if (parse_uint(optarg, 0, 65535, &o->queue_num) < 0)
-				fatalx("dimed: --queue: expected a number from 0 to 65535, got \"%s\"", optarg);
-			break;
+		case 'p': opt_set(o, "port", optarg); break;
+		case 'q': opt_set(o, "queue", optarg); break;
 		case 'l':
-			if ((o->log_level = log_level_parse(optarg)) < 0)
+			/* Accept the aliases log_level_parse knows; the file takes five names. */
+			if ((lvl = log_level_parse(optarg)) < 0 || !level_names[lvl])
 				fatalx("dimed: --log-level: unknown level \"%s\"", optarg);
+			opt_set(o, "log-level", level_names[lvl]);
 			break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("dimed %s\n", DIME_VERSION); exit(0);
@@ -133,12 +136,30 @@ static void parse_args(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		fatalx("dimed: unexpected argument \"%s\" (see --help)", argv[optind]);
-	/* Refuse rather than ignore: a file the daemon silently skipped would be a lie. */
-	if (o->config)
-		fatalx("dimed: -c %s: configuration files are not supported by this version", o->config);
+}
+
+/* The file (only the default one may be missing), then the command line. */
+static int dimed_config(const struct options *o, struct config *c, char *err, size_t n)
+{
+	int r = config_load(o->config ? o->config : CONFIG_DEFAULT_PATH, c, err, n);
+
+	if (r == -ENOENT && !o->config) {
+		config_defaults(c);
+		r = 0;
+	}
+	for (size_t i = 0; r == 0 && i < o->nset; i++) {
+		char e2[CONFIG_ERRLEN];
+		if ((r = config_set(c, o->set[i].key, o->set[i].value, e2, sizeof(e2))) < 0) {
+			snprintf(err, n, "command line: %s", e2);
+			config_free(c);
+		}
+	}
+	return r;
 }
 
 /* ---- control commands ---- */
+
+static int dimed_reload(struct dimed *d, char *err, size_t n);
 
 struct command {
 	const char *name;
@@ -228,6 +249,11 @@ static int cmd_map_local(struct dimed *d, int argc, char **argv, struct out *o, 
 	return st_map_local(d->st, &peer, &local, err, n);
 }
 
+static int cmd_reload(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
+{
+	return dimed_reload(d, err, n);
+}
+
 static int cmd_version(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
 {
 	out_obj_begin(o, NULL);
@@ -244,6 +270,7 @@ static const struct command commands[] = {
 	{ "stats", NULL, false, cmd_stats, "counters" },
 	{ "map", NULL, true, cmd_map, "PEER NEW-LOCATOR: the peer known by PEER is now at NEW-LOCATOR" },
 	{ "map-local", NULL, true, cmd_map_local, "PEER LOCAL: the peer reaches us at LOCAL" },
+	{ "reload", NULL, true, cmd_reload, "re-read the configuration file" },
 	{ "version", NULL, false, cmd_version, "daemon and protocol version" },
 };
 
@@ -298,6 +325,29 @@ static void ctl_watch(void *arg, int fd, bool add)
 		epoll_ctl(d->ep, EPOLL_CTL_DEL, fd, NULL);
 }
 
+/* SIGHUP and `dimectl reload`: the new file replaces the old one whole, or
+ * not at all; keys that need a restart keep their running values. */
+static int dimed_reload(struct dimed *d, char *err, size_t n)
+{
+	struct config next;
+	char keys[256];
+	int r = dimed_config(d->opts, &next, err, n);
+
+	if (r < 0) {
+		log_warnx("reload: %s; keeping the running configuration", err);
+		return r;
+	}
+	if (config_restart_keys(&d->cfg, &next, keys, sizeof(keys)))
+		log_warnx("reload: %s changed; takes effect at the next start", keys);
+	config_keep_restart(&next, &d->cfg);
+	log_set_level(next.log_level);
+	st_set_timeouts(d->st, next.udp_timeout, next.tcp_timeout);
+	config_free(&d->cfg);
+	d->cfg = next;
+	log_info("reload: configuration read");
+	return 0;
+}
+
 static void on_signal(struct dimed *d)
 {
 	struct signalfd_siginfo si;
@@ -306,7 +356,8 @@ static void on_signal(struct dimed *d)
 			log_info("signal %u: shutting down", si.ssi_signo);
 			d->quit = true;
 		} else if (si.ssi_signo == SIGHUP) {
-			log_info("SIGHUP: nothing to reload yet");
+			char err[CONFIG_ERRLEN];
+			dimed_reload(d, err, sizeof(err));
 		}
 	}
 }
@@ -405,15 +456,24 @@ static void make_parent_dir(const char *path)
 
 int main(int argc, char **argv)
 {
-	struct options o = { .ctl_path = CTL_DEFAULT_PATH, .state_dir = DIME_STATEDIR,
-			     .log_level = LOG_INFO, .port = 3463, .queue_num = DIMED_QUEUE_NUM };
-	struct dimed d = { .rcfg = { .queue_num = DIMED_QUEUE_NUM, .mark = DIMED_MARK } };
+	struct options o = { 0 };
+	struct dimed d = { .opts = &o };
+	char err[CONFIG_ERRLEN];
 	int r;
 
 	parse_args(argc, argv, &o);
+	if (dimed_config(&o, &d.cfg, err, sizeof(err)) < 0)
+		fatalx("dimed: %s", err);
+	if (o.print_config) {
+		config_dump(&d.cfg, stdout);
+		config_free(&d.cfg);
+		return 0;
+	}
+	const struct config *cfg = &d.cfg;
+	d.rcfg.queue_num = cfg->queue;
+	d.rcfg.mark = cfg->xt_mark;
 	/* journald (and anything not a terminal) gets <N> priority prefixes. */
-	log_init(o.log_level, getenv("JOURNAL_STREAM") || !isatty(2));
-	d.rcfg.queue_num = (uint16_t)o.queue_num;
+	log_init(cfg->log_level, getenv("JOURNAL_STREAM") || !isatty(2));
 
 	sigset_t mask;
 	sigemptyset(&mask);
@@ -434,38 +494,39 @@ int main(int argc, char **argv)
 		fatalx("dimed: netfilter netlink: %s", strerror(-r));
 	if ((r = rtnl_open(&d.rt, NULL, NULL)) < 0)
 		fatalx("dimed: rtnetlink: %s", strerror(-r));
-	struct st_cfg scfg = { .max_flows = DIMED_MAX_FLOWS, .max_hids = DIMED_MAX_HIDS,
-			       .ihmp_port = o.no_ihmp ? 0 : (uint16_t)o.port };
+	struct st_cfg scfg = { .max_flows = cfg->max_flows, .max_hids = cfg->max_peers,
+			       .ihmp_port = o.no_ihmp ? 0 : cfg->port };
 	d.rmode = RULES_NONE;
-	if (!o.no_rules) {
+	if (cfg->rules != CONFIG_RULES_NONE) {
 		if ((r = rules_install(&d.rcfg, &d.rmode)) < 0)
 			fatalx("dimed: cannot install nftables rules: %s", strerror(-r));
 	}
 	/* The mark bit only means something with the xtables fallback, but an
 	 * administrator's ruleset (--no-rules) may use it too: always clear it. */
-	scfg.clear_mark = DIMED_MARK;
+	scfg.clear_mark = cfg->xt_mark;
 	if ((r = st_new(&d.st, &scfg, d.rt, d.ns)) < 0)
 		fatalx("dimed: %s", strerror(-r));
+	st_set_timeouts(d.st, cfg->udp_timeout, cfg->tcp_timeout);
 	rtnl_set_callback(d.rt, on_addr, &d);
 	if (!o.no_ihmp) {
-		struct ihmp_cfg icfg = { .port = (uint16_t)o.port };
+		struct ihmp_cfg icfg = { .port = cfg->port };
 		if ((r = ihmp_new(&d.ihmp, &icfg, d.st)) < 0)
-			fatalx("dimed: IHMP port %u: %s", o.port, strerror(-r));
+			fatalx("dimed: IHMP port %u: %s", cfg->port, strerror(-r));
 		st_set_peer_hook(d.st, ihmp_peer_flow, d.ihmp);
 	}
 	if ((r = queue_open(&d.q, d.rcfg.queue_num, DIMED_QUEUE_MAXLEN)) < 0) {
 		rules_remove(&d.rcfg, d.rmode);
 		fatalx("dimed: nfqueue %u: %s", d.rcfg.queue_num, strerror(-r));
 	}
-	make_parent_dir(o.ctl_path);
-	if ((r = ctl_open(&d.ctl, o.ctl_path, ctl_dispatch, &d)) < 0) {
+	make_parent_dir(cfg->control_socket);
+	if ((r = ctl_open(&d.ctl, cfg->control_socket, ctl_dispatch, &d)) < 0) {
 		rules_remove(&d.rcfg, d.rmode);
-		fatalx("dimed: control socket %s: %s", o.ctl_path,
+		fatalx("dimed: control socket %s: %s", cfg->control_socket,
 		       r == -EADDRINUSE ? "another dimed is running" : strerror(-r));
 	}
 	ctl_set_watch(d.ctl, ctl_watch, &d);
 	char held_path[300];
-	snprintf(held_path, sizeof(held_path), "%s.held", o.ctl_path);
+	snprintf(held_path, sizeof(held_path), "%s.held", cfg->control_socket);
 	rtnl_set_state_file(d.rt, held_path);
 	if ((r = st_learn_sockets(d.st)) < 0)
 		log_warnx("cannot list existing sockets: %s", strerror(-r));
@@ -485,7 +546,7 @@ int main(int argc, char **argv)
 			ep_add(&d, nftwatch_fd(d.watch), EV_NFT);
 	}
 	log_info("dimed %s running: queue %u, rules %s, IHMP %s, control %s", DIME_VERSION,
-		 d.rcfg.queue_num, rules_mode_name(d.rmode), d.ihmp ? "on" : "off", o.ctl_path);
+		 d.rcfg.queue_num, rules_mode_name(d.rmode), d.ihmp ? "on" : "off", cfg->control_socket);
 	char status[128];
 	snprintf(status, sizeof(status), "READY=1\nSTATUS=translating (rules: %s)",
 		 rules_mode_name(d.rmode));
@@ -507,6 +568,7 @@ int main(int argc, char **argv)
 	close(d.ep);
 	close(d.sigfd);
 	close(d.timerfd);
+	config_free(&d.cfg);
 	log_info("dimed stopped");
 	return 0;
 }

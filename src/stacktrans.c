@@ -267,6 +267,12 @@ unsigned st_abort_peer(struct stacktrans *st, uint32_t handle, int af)
 	return n;
 }
 
+void st_set_timeouts(struct stacktrans *st, uint32_t udp, uint32_t tcp_est)
+{
+	st->timeouts.udp = udp;
+	st->timeouts.tcp_est = tcp_est;
+}
+
 void st_set_peer_hook(struct stacktrans *st, st_peer_fn fn, void *arg)
 {
 	st->peer_fn = fn;
