@@ -12,6 +12,8 @@
 struct stacktrans;
 struct hid;
 
+struct config;
+
 struct ihmp_cfg {
 	uint16_t port;		/* UDP port, both ends (default IHMP_PORT) */
 };
@@ -32,6 +34,10 @@ void ihmp_peer_flow(void *ih, struct hid *h, const struct dime_addr *local,
 void ihmp_addr_event(struct ihmp *ih, const struct rtnl_addr *a, bool up);
 /* Retransmissions and deferred work; returns ms until it wants to run again (-1: idle). */
 int ihmp_tick(struct ihmp *ih);
+
+/* HELLO policy (dimed.conf `hello`, `hello-allow`); the config must outlive
+ * the engine or be set again after a reload. */
+void ihmp_set_config(struct ihmp *ih, const struct config *cfg);
 
 void ihmp_show_stats(struct ihmp *ih, struct out *o);
 /* Per-peer signalling state for `show hids`. */

@@ -513,6 +513,7 @@ int main(int argc, char **argv)
 		if ((r = ihmp_new(&d.ihmp, &icfg, d.st)) < 0)
 			fatalx("dimed: IHMP port %u: %s", cfg->port, strerror(-r));
 		st_set_peer_hook(d.st, ihmp_peer_flow, d.ihmp);
+		ihmp_set_config(d.ihmp, &d.cfg);
 	}
 	if ((r = queue_open(&d.q, d.rcfg.queue_num, DIMED_QUEUE_MAXLEN)) < 0) {
 		rules_remove(&d.rcfg, d.rmode);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "hid_table.h"
 #include "ihmp.h"
 #include "ihmp_wire.h"
@@ -75,7 +76,27 @@ struct ihmp {
 	uint32_t busy[IHMP_BUSY_MAX];
 	struct ihmp_stats stats;
 	struct log_limit lim;
+	const struct config *conf;
 };
+
+void ihmp_set_config(struct ihmp *ih, const struct config *cfg)
+{
+	ih->conf = cfg;
+}
+
+/* dimed.conf decides which peers we greet: all, none, or listed prefixes. */
+static bool hello_allowed(const struct ihmp *ih, const struct dime_addr *peer)
+{
+	const struct config *c = ih->conf;
+	if (!c || c->hello == CONFIG_HELLO_ALL)
+		return true;
+	if (c->hello == CONFIG_HELLO_NONE)
+		return false;
+	for (size_t i = 0; i < c->n_hello_allow; i++)
+		if (addr_in_prefix(peer, &c->hello_allow[i].addr, c->hello_allow[i].plen))
+			return true;
+	return false;
+}
 
 static uint64_t now_ms(void)
 {
@@ -375,6 +396,8 @@ void ihmp_peer_flow(void *arg, struct hid *h, const struct dime_addr *local,
 		return;
 	if (p->state == PEER_SILENT && now < p->silent_until)
 		return;		/* no HELLO storms at hosts without dimed */
+	if (!hello_allowed(ih, remote))
+		return;
 	struct ihmp_msg m;
 	ihmp_init(&m, IHMP_HELLO, local);
 	put_addrs(ih, &m);
