@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <linux/capability.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -368,6 +370,13 @@ static void on_nft_event(struct dimed *d)
 {
 	if (!nftwatch_read(d->watch))
 		return;
+	if (d->rmode == RULES_NONE) {
+		/* The administrator's ruleset owns the table: when it comes back
+		 * (a reload replaces it whole), our set elements must too. */
+		log_warnx("dimed's nftables table was replaced: re-adding its set elements");
+		st_rebuild_sets(d->st);
+		return;
+	}
 	log_warnx("dimed's nftables rules were removed (nft flush ruleset?): restoring them");
 	enum rules_mode mode;
 	int r = rules_install(&d->rcfg, &mode);
@@ -498,6 +507,13 @@ int main(int argc, char **argv)
 			       .ihmp_port = o.no_ihmp ? 0 : cfg->port };
 	d.rmode = RULES_NONE;
 	if (cfg->rules != CONFIG_RULES_NONE) {
+		/* nft and iptables run as children: without the capability in
+		 * the ambient set they would run unprivileged and fail obscurely. */
+		if (geteuid() != 0 &&
+		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_NET_ADMIN, 0, 0) != 1)
+			fatalx("dimed: not root and CAP_NET_ADMIN is not in the ambient set, so nft "
+			       "and iptables would run unprivileged (systemd: AmbientCapabilities="
+			       "CAP_NET_ADMIN; setpriv --ambient-caps=+net_admin), or use --no-rules");
 		if ((r = rules_install(&d.rcfg, &d.rmode)) < 0)
 			fatalx("dimed: cannot install nftables rules: %s", strerror(-r));
 	}
@@ -517,7 +533,8 @@ int main(int argc, char **argv)
 	}
 	if ((r = queue_open(&d.q, d.rcfg.queue_num, DIMED_QUEUE_MAXLEN)) < 0) {
 		rules_remove(&d.rcfg, d.rmode);
-		fatalx("dimed: nfqueue %u: %s", d.rcfg.queue_num, strerror(-r));
+		fatalx("dimed: nfqueue %u: %s (is the nfnetlink_queue module available?)",
+		       d.rcfg.queue_num, strerror(-r));
 	}
 	make_parent_dir(cfg->control_socket);
 	if ((r = ctl_open(&d.ctl, cfg->control_socket, ctl_dispatch, &d)) < 0) {
@@ -540,7 +557,7 @@ int main(int argc, char **argv)
 	for (int i = 0; d.ihmp && i < 2; i++)
 		if (ihmp_fd(d.ihmp, i) >= 0)
 			ep_add(&d, ihmp_fd(d.ihmp, i), i ? EV_IHMP6 : EV_IHMP4);
-	if (d.rmode != RULES_NONE) {
+	{
 		if ((r = nftwatch_open(&d.watch)) < 0)
 			log_warnx("cannot watch nftables for a flushed ruleset: %s", strerror(-r));
 		else

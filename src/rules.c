@@ -109,9 +109,13 @@ int rules_install(const struct rules_cfg *cfg, enum rules_mode *mode)
 
 	rules_cleanup(cfg);
 	int ret = nft(ruleset_text, false);
+	if (ret < 0) {
+		log_warnx("cannot run nft: %s", strerror(-ret));
+		return ret;
+	}
 	if (ret != 0) {
-		log_warnx("nft could not load dimed's table (exit %d)", ret);
-		return ret < 0 ? ret : -EINVAL;
+		log_warnx("nft could not load dimed's table (nft exited %d; its message is above)", ret);
+		return -ENOEXEC;
 	}
 	snprintf(rule, sizeof(rule), "add rule inet dimed enqueue queue num %u bypass\n",
 		 cfg->queue_num);
