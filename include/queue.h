@@ -20,6 +20,9 @@ struct queue_stats {
 	uint64_t received, verdicts, modified, send_errors, recv_errors, kernel_errors;
 };
 
+/* Packets read per recvmmsg(); a full batch means more may be waiting. */
+#define QUEUE_BATCH 64
+
 struct queue;
 
 /* Binds NFQUEUE `num` with GSO, fail-open, full copy. */

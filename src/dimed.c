@@ -406,7 +406,10 @@ static void run(struct dimed *d)
 			uint64_t tag = evs[i].data.u64;
 			switch (tag) {
 			case EV_QUEUE:
-				while (queue_poll(d->q, st_packet, d->st) > 0)
+				/* Only a full batch means more is waiting: an extra
+				 * recvmmsg that finds nothing costs a system call
+				 * per wakeup. */
+				while (queue_poll(d->q, st_packet, d->st) >= QUEUE_BATCH)
 					;
 				break;
 			case EV_RTNL:

@@ -23,7 +23,6 @@
 #include "log.h"
 #include "queue.h"
 
-#define QUEUE_BATCH	64
 #define QUEUE_RXSZ	(0xffff + 4096)		/* a full copy plus netlink/nfq headers */
 #define QUEUE_TXSZ	(1 << 20)			/* verdicts leave in sends of at most this */
 #define QUEUE_RCVBUF	(64 << 20)
