@@ -7,6 +7,7 @@
 #include "addr.h"
 
 #define RTNL_MAX_ADDRS 64
+#define RTNL_MAX_ALL 1024
 
 struct rtnl_addr {
 	struct dime_addr addr;
@@ -29,6 +30,9 @@ int rtnl_read(struct rtnl *r);
 /* The usable (global, non-tentative, not on lo) local addresses. */
 size_t rtnl_addrs(const struct rtnl *r, const struct rtnl_addr **out);
 bool rtnl_is_local(const struct rtnl *r, const struct dime_addr *a);
+/* Configured anywhere (lo too, any scope), and not an identifier we hold:
+ * a socket bound to it needs no local translation. */
+bool rtnl_is_alive(const struct rtnl *r, const struct dime_addr *a);
 
 /* The source address the kernel would pick toward dst, skipping `avoid`
  * addresses (our held identifiers); -ENETUNREACH when there is no route. */

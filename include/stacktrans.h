@@ -23,7 +23,7 @@ struct st_cfg {
 struct st_stats {
 	uint64_t packets, translated_in, translated_out, passed, learned;
 	uint64_t malformed, truncated, xlate_errors, flow_table_full, hid_table_full;
-	uint64_t set_errors, icmp_errors_translated;
+	uint64_t set_errors, icmp_errors_translated, truncated_dropped;
 };
 
 struct stacktrans;

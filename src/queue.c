@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <linux/netlink.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,7 +26,9 @@
 #include "queue.h"
 
 #define QUEUE_RXSZ	(0xffff + 4096)		/* a full copy plus netlink/nfq headers */
-#define QUEUE_TXSZ	(1 << 20)			/* verdicts leave in sends of at most this */
+#define QUEUE_TXSZ	(64 << 10)		/* verdict headers of one batch */
+#define QUEUE_IOV	(4 * QUEUE_BATCH + 8)
+#define QUEUE_SENDMAX	(1 << 20)		/* bytes per sendmsg */
 #define QUEUE_RCVBUF	(64 << 20)
 
 struct queue {
@@ -32,8 +36,13 @@ struct queue {
 	uint16_t num;
 	uint32_t portid;
 	uint8_t *rx;			/* QUEUE_BATCH buffers of QUEUE_RXSZ */
-	uint8_t *tx;
-	size_t txlen;
+	uint8_t *tx;			/* verdict headers */
+	size_t txlen, txsent;		/* bytes of tx written; of those, already in iov */
+	/* A batch of verdicts leaves as one sendmsg: header bytes from tx, and
+	 * modified payloads straight from the receive buffers (no 64 KiB copy). */
+	struct iovec iov[QUEUE_IOV];
+	int niov;
+	size_t iovbytes;
 	struct queue_stats stats;
 };
 
@@ -92,7 +101,7 @@ int queue_open(struct queue **out, uint16_t num, uint32_t maxlen)
 	}
 	q->portid = mnl_socket_get_portid(q->nl);
 
-	int fd = mnl_socket_get_fd(q->nl), one = 1, rcvbuf = QUEUE_RCVBUF, sndbuf = 2 * QUEUE_TXSZ;
+	int fd = mnl_socket_get_fd(q->nl), one = 1, rcvbuf = QUEUE_RCVBUF, sndbuf = 2 * QUEUE_SENDMAX;
 	/* A queue message lost to ENOBUFS leaves its packet held in the kernel:
 	 * keep the buffer large and do not report overruns as errors. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
@@ -138,44 +147,84 @@ const struct queue_stats *queue_get_stats(const struct queue *q)
 	return &q->stats;
 }
 
+/* Adds tx bytes written since the last call to the iovec list. */
+static void queue_iov_tx(struct queue *q)
+{
+	size_t n = q->txlen - q->txsent;
+
+	if (!n)
+		return;
+	struct iovec *last = q->niov ? &q->iov[q->niov - 1] : NULL;
+	if (last && (uint8_t *)last->iov_base + last->iov_len == q->tx + q->txsent)
+		last->iov_len += n;	/* contiguous with the previous header run */
+	else
+		q->iov[q->niov++] = (struct iovec){ q->tx + q->txsent, n };
+	q->iovbytes += n;
+	q->txsent = q->txlen;
+}
+
 static void queue_flush(struct queue *q)
 {
-	if (!q->txlen)
+	queue_iov_tx(q);
+	if (!q->niov)
 		return;
-	if (mnl_socket_sendto(q->nl, q->tx, q->txlen) < 0) {
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	struct msghdr mh = { .msg_name = &kernel, .msg_namelen = sizeof(kernel),
+			     .msg_iov = q->iov, .msg_iovlen = (size_t)q->niov };
+	if (sendmsg(queue_fd(q), &mh, 0) < 0) {
 		q->stats.send_errors++;
 		log_warn("nfqueue %u: sending verdicts", q->num);
 	}
-	q->txlen = 0;
+	q->txlen = q->txsent = 0;
+	q->niov = 0;
+	q->iovbytes = 0;
 }
 
-static struct nlmsghdr *queue_verdict_msg(struct queue *q, size_t need)
+/* Room for one more verdict of `payload` bytes, flushing first if needed. */
+static struct nlmsghdr *queue_verdict_msg(struct queue *q, size_t payload)
 {
-	if (q->txlen + need > QUEUE_TXSZ)
+	if (q->txlen + 256 > QUEUE_TXSZ || q->niov + 4 > QUEUE_IOV ||
+	    q->iovbytes + (q->txlen - q->txsent) + payload + 256 > QUEUE_SENDMAX)
 		queue_flush(q);
 	return nfq_nlmsg_put((char *)q->tx + q->txlen, NFQNL_MSG_VERDICT, q->num);
 }
 
 void queue_verdict(struct queue *q, const struct queue_pkt *p, bool modified, uint32_t clear_mark)
 {
+	static const uint8_t zeros[NLA_ALIGNTO];
+
 	if (modified && p->truncated)
 		modified = false;	/* the kernel would trim the packet to our copy */
-	struct nlmsghdr *nlh = queue_verdict_msg(q, 256 + (modified ? p->len : 0));
+	struct nlmsghdr *nlh = queue_verdict_msg(q, modified ? p->len : 0);
 
 	nfq_nlmsg_verdict_put(nlh, (int)p->id, NF_ACCEPT);
-	if (modified) {
-		nfq_nlmsg_verdict_put_pkt(nlh, p->data, p->len);
-		q->stats.modified++;
-	}
 	if (p->mark & clear_mark)
 		nfq_nlmsg_verdict_put_mark(nlh, p->mark & ~clear_mark);
-	q->txlen += NLMSG_ALIGN(nlh->nlmsg_len);
 	q->stats.verdicts++;
+	if (!modified) {
+		q->txlen += NLMSG_ALIGN(nlh->nlmsg_len);
+		return;
+	}
+	/* NFQA_PAYLOAD last: its header here, its bytes by reference. */
+	struct nlattr *a = (struct nlattr *)((uint8_t *)nlh + NLMSG_ALIGN(nlh->nlmsg_len));
+	a->nla_type = NFQA_PAYLOAD;
+	a->nla_len = (uint16_t)(NLA_HDRLEN + p->len);
+	size_t pad = NLA_ALIGN(p->len) - p->len;
+	nlh->nlmsg_len = NLMSG_ALIGN(nlh->nlmsg_len) + NLA_HDRLEN + NLA_ALIGN(p->len);
+	q->txlen = (size_t)((uint8_t *)a - q->tx) + NLA_HDRLEN;
+	queue_iov_tx(q);
+	q->iov[q->niov++] = (struct iovec){ p->data, p->len };
+	q->iovbytes += p->len;
+	if (pad) {
+		q->iov[q->niov++] = (struct iovec){ (void *)(uintptr_t)zeros, pad };
+		q->iovbytes += pad;
+	}
+	q->stats.modified++;
 }
 
 void queue_drop(struct queue *q, const struct queue_pkt *p)
 {
-	struct nlmsghdr *nlh = queue_verdict_msg(q, 256);
+	struct nlmsghdr *nlh = queue_verdict_msg(q, 0);
 
 	nfq_nlmsg_verdict_put(nlh, (int)p->id, NF_DROP);
 	q->txlen += NLMSG_ALIGN(nlh->nlmsg_len);

@@ -34,6 +34,10 @@ struct rtnl {
 	size_t nheld;
 	struct dime_addr held[RTNL_MAX_ADDRS];
 	char state_path[256];
+	/* Every address configured here, any link or scope: an identifier is
+	 * alive while it is one of these and not one we hold ourselves. */
+	size_t nall;
+	struct dime_addr all[RTNL_MAX_ALL];
 	/* Links known to be down (no carrier or admin down): their addresses
 	 * are not usable even though the kernel keeps them configured. */
 	size_t ndown;
@@ -107,6 +111,30 @@ bool rtnl_is_local(const struct rtnl *r, const struct dime_addr *a)
 	return rtnl_find(r, a) >= 0;
 }
 
+bool rtnl_is_alive(const struct rtnl *r, const struct dime_addr *a)
+{
+	if (rtnl_is_local(r, a))
+		return true;
+	if (rtnl_is_held(r, a))
+		return false;
+	for (size_t i = 0; i < r->nall; i++)
+		if (addr_eq(&r->all[i], a))
+			return true;
+	return false;
+}
+
+static void rtnl_track_all(struct rtnl *r, const struct dime_addr *a, bool add)
+{
+	for (size_t i = 0; i < r->nall; i++)
+		if (addr_eq(&r->all[i], a)) {
+			if (!add)
+				r->all[i] = r->all[--r->nall];
+			return;
+		}
+	if (add && r->nall < RTNL_MAX_ALL)
+		r->all[r->nall++] = *a;
+}
+
 size_t rtnl_addrs(const struct rtnl *r, const struct rtnl_addr **out)
 {
 	*out = r->addrs;
@@ -136,6 +164,7 @@ static void rtnl_addr_event(struct rtnl *r, const struct nlmsghdr *nlh)
 
 	struct rtnl_addr ra = { .plen = ifa->ifa_prefixlen, .ifindex = (int)ifa->ifa_index };
 	addr_set(&ra.addr, ifa->ifa_family, mnl_attr_get_payload(aa));
+	rtnl_track_all(r, &ra.addr, nlh->nlmsg_type == RTM_NEWADDR);
 
 	/* Usable for mobility: global scope, DAD finished, not on lo (our own
 	 * identifiers live there), not link-local. */

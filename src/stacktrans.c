@@ -298,7 +298,7 @@ static void flow_sync(struct stacktrans *st, struct flow *f)
 			rloc = *p;
 	}
 	lloc = lid;
-	if (!rtnl_is_local(st->rt, &lid)) {
+	if (!rtnl_is_alive(st->rt, &lid)) {
 		/* Our identifier is gone: use an address the peer confirmed, or
 		 * else a candidate for inbound only, until it is confirmed. */
 		if (!(h && hid_live_local(st, h, f->key.af, &lloc))) {
@@ -519,10 +519,6 @@ static enum xlate_csum csum_mode(const struct queue_pkt *p)
 static bool do_xlate(struct stacktrans *st, struct queue_pkt *p, const struct pkt_info *pi,
 		     const struct xlate_addrs *xa)
 {
-	if (p->truncated) {
-		st->stats.truncated++;
-		return false;
-	}
 	int r = xlate_packet(p->data, p->len, pi, xa, csum_mode(p));
 	if (r < 0) {
 		st->stats.xlate_errors++;
@@ -585,6 +581,51 @@ static bool st_icmp_error(struct stacktrans *st, struct queue_pkt *p, const stru
 	return true;
 }
 
+/*
+ * A packet longer than NFQUEUE can copy (over 65531 bytes) arrives cut
+ * short: it cannot be parsed whole, nor handed back modified. If it belongs
+ * to a translated flow it must not leave or arrive untranslated either, so
+ * it is dropped (the sender's PMTU logic or retransmission copes, as with
+ * any loss); anything else passes. Only the headers are read here.
+ */
+static bool truncated_is_translated(struct stacktrans *st, const struct queue_pkt *p, bool out)
+{
+	const uint8_t *b = p->data;
+	struct dime_addr src, dst;
+	uint32_t l4;
+	uint8_t proto;
+
+	if (p->len >= 20 && (b[0] >> 4) == 4) {
+		l4 = (uint32_t)(b[0] & 0x0f) * 4;
+		proto = b[9];
+		if (l4 < 20 || (((b[6] & 0x1f) << 8) | b[7]) != 0)
+			return false;	/* a later fragment carries no ports */
+		addr_set(&src, AF_INET, b + 12);
+		addr_set(&dst, AF_INET, b + 16);
+	} else if (p->len >= 40 && (b[0] >> 4) == 6) {
+		l4 = 40;
+		proto = b[6];	/* extension headers: not worth walking for this */
+		addr_set(&src, AF_INET6, b + 8);
+		addr_set(&dst, AF_INET6, b + 24);
+	} else {
+		return false;
+	}
+	if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || p->len < l4 + 4)
+		return false;
+	uint16_t sport, dport;
+	memcpy(&sport, b + l4, 2);
+	memcpy(&dport, b + l4 + 2, 2);
+	struct flow_key k;
+	struct flow *f;
+	if (out) {
+		flow_key_init(&k, src.af, proto, src.a, sport, dst.a, dport);
+		f = flow_table_lookup(st->ft, &k);
+		return f && (f->flags & FLOW_F_OUT_SET);
+	}
+	flow_key_init(&k, src.af, proto, dst.a, dport, src.a, sport);
+	return flow_table_lookup_loc(st->ft, &k) != NULL;
+}
+
 void st_packet(void *arg, struct queue *q, struct queue_pkt *p)
 {
 	struct stacktrans *st = arg;
@@ -592,6 +633,15 @@ void st_packet(void *arg, struct queue *q, struct queue_pkt *p)
 	bool out = p->hook == NF_INET_LOCAL_OUT, modified = false;
 
 	st->stats.packets++;
+	if (p->truncated) {
+		st->stats.truncated++;
+		if (truncated_is_translated(st, p, out)) {
+			st->stats.truncated_dropped++;
+			queue_drop(q, p);
+			return;
+		}
+		goto verdict;
+	}
 	/* Malformed or unwalkable packets are not ours to judge: pass them
 	 * untouched and let the stack decide, as it would without us. */
 	if (pkt_parse(&pi, p->data, p->len) < 0) {
@@ -899,6 +949,7 @@ void st_show_stats(struct stacktrans *st, struct out *o)
 	out_obj_begin(o, "drops_and_rejects");
 	out_u64(o, "malformed", s->malformed);
 	out_u64(o, "truncated_copy", s->truncated);
+	out_u64(o, "truncated_dropped", s->truncated_dropped);
 	out_u64(o, "xlate_errors", s->xlate_errors);
 	out_u64(o, "flow_table_full", s->flow_table_full);
 	out_u64(o, "hid_table_full", s->hid_table_full);
