@@ -42,8 +42,8 @@ set -euo pipefail
 E2E_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_ROOT=$(cd "$E2E_HERE/../.." && pwd)
 E2E_BUILD=${E2E_BUILD:-$E2E_ROOT/build}
-DIMED=$E2E_BUILD/src/dimed
-DIMECTL=$E2E_BUILD/src/dimectl
+DIMED=${DIMED:-$E2E_BUILD/src/dimed}
+DIMECTL=${DIMECTL:-$E2E_BUILD/src/dimectl}
 E2E_CASES=${E2E_CASES:-1 2 3 4 5 6 7 8 9}
 E2E_FAMILIES=${E2E_FAMILIES:-4 6}
 E2E_JOBS=${E2E_JOBS:-2}
