@@ -16,6 +16,7 @@ struct config;
 
 struct ihmp_cfg {
 	uint16_t port;		/* UDP port, both ends (default IHMP_PORT) */
+	const char *state_dir;	/* host.key lives here; NULL: unsigned (tests) */
 };
 
 struct ihmp;
@@ -38,6 +39,13 @@ int ihmp_tick(struct ihmp *ih);
 /* HELLO policy (dimed.conf `hello`, `hello-allow`); the config must outlive
  * the engine or be set again after a reload. */
 void ihmp_set_config(struct ihmp *ih, const struct config *cfg);
+
+/* Keys (paper III-C): show, pin or forget a peer's, replace ours. */
+void ihmp_show_keys(struct ihmp *ih, struct out *o);
+int ihmp_key_pin(struct ihmp *ih, const struct dime_addr *peer, const char *b64, char *err, size_t n);
+int ihmp_key_remove(struct ihmp *ih, const struct dime_addr *peer, char *err, size_t n);
+int ihmp_set_local_key(struct ihmp *ih, const char *path, int nprefix, char **prefixes,
+		       char *err, size_t n);
 
 void ihmp_show_stats(struct ihmp *ih, struct out *o);
 /* Per-peer signalling state for `show hids`. */

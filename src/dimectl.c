@@ -18,9 +18,13 @@ static const struct {
 	{ "show", "summary: local addresses, peers, flow counts" },
 	{ "show hids", "the HID table: each peer's active, unreachable and local addresses" },
 	{ "show flows", "the socket table" },
-	{ "stats", "packet and table counters" },
+	{ "show keys", "our public key and every peer's key binding (tofu or pinned)" },
+	{ "stats", "packet, table and signalling counters" },
 	{ "map PEER NEW-LOCATOR", "manual: the peer known by PEER is now at NEW-LOCATOR" },
 	{ "map-local PEER LOCAL", "manual: the peer known by PEER reaches us at LOCAL" },
+	{ "key-pin PEER KEY", "always use this base64 Ed25519 key for the peer" },
+	{ "key-remove PEER", "forget the peer's key (the next HELLO binds one again)" },
+	{ "set-local-key PATH|generate [PREFIX...]", "our signing key, for all or some addresses" },
 	{ "reload", "re-read the configuration file (the old one stays if the new one is bad)" },
 	{ "version", "daemon and protocol version" },
 };
@@ -34,7 +38,7 @@ static void usage(FILE *f)
 		   "  -V, --version      print the version\n"
 		   "commands:\n", CTL_DEFAULT_PATH);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-24s %s\n", commands[i].usage, commands[i].help);
+		fprintf(f, "  %-40s %s\n", commands[i].usage, commands[i].help);
 }
 
 int main(int argc, char **argv)

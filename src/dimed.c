@@ -251,6 +251,45 @@ static int cmd_map_local(struct dimed *d, int argc, char **argv, struct out *o, 
 	return st_map_local(d->st, &peer, &local, err, n);
 }
 
+static int cmd_show_keys(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
+{
+	if (!d->ihmp) {
+		snprintf(err, n, "IHMP is off (--no-ihmp): no keys");
+		return -ENOTSUP;
+	}
+	out_obj_begin(o, NULL);
+	ihmp_show_keys(d->ihmp, o);
+	out_obj_end(o);
+	return 0;
+}
+
+/* key-pin PEER BASE64 | key-remove PEER | set-local-key PATH|generate [PREFIX...] */
+static int cmd_key(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
+{
+	struct dime_addr peer;
+
+	if (!d->ihmp) {
+		snprintf(err, n, "IHMP is off (--no-ihmp): no keys");
+		return -ENOTSUP;
+	}
+	if (!strcmp(argv[0], "set-local-key")) {
+		if (argc < 2) {
+			snprintf(err, n, "usage: set-local-key PATH|generate [PREFIX...]");
+			return -EINVAL;
+		}
+		return ihmp_set_local_key(d->ihmp, argv[1], argc - 2, argv + 2, err, n);
+	}
+	bool pin = !strcmp(argv[0], "key-pin");
+	if (argc != (pin ? 3 : 2)) {
+		snprintf(err, n, pin ? "usage: key-pin PEER BASE64-KEY" : "usage: key-remove PEER");
+		return -EINVAL;
+	}
+	if (parse_addr_arg(argv[1], &peer, err, n) < 0)
+		return -EINVAL;
+	return pin ? ihmp_key_pin(d->ihmp, &peer, argv[2], err, n) :
+		     ihmp_key_remove(d->ihmp, &peer, err, n);
+}
+
 static int cmd_reload(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
 {
 	return dimed_reload(d, err, n);
@@ -268,11 +307,15 @@ static int cmd_version(struct dimed *d, int argc, char **argv, struct out *o, ch
 static const struct command commands[] = {
 	{ "show", "hids", false, cmd_show_hids, "the HID table" },
 	{ "show", "flows", false, cmd_show_flows, "the socket table" },
+	{ "show", "keys", false, cmd_show_keys, "key bindings" },
 	{ "show", NULL, false, cmd_show, "summary" },
 	{ "stats", NULL, false, cmd_stats, "counters" },
 	{ "map", NULL, true, cmd_map, "PEER NEW-LOCATOR: the peer known by PEER is now at NEW-LOCATOR" },
 	{ "map-local", NULL, true, cmd_map_local, "PEER LOCAL: the peer reaches us at LOCAL" },
 	{ "reload", NULL, true, cmd_reload, "re-read the configuration file" },
+	{ "key-pin", NULL, true, cmd_key, "PEER KEY: always use this key for the peer" },
+	{ "key-remove", NULL, true, cmd_key, "PEER: forget the peer's key" },
+	{ "set-local-key", NULL, true, cmd_key, "PATH|generate [PREFIX...]: our signing key" },
 	{ "version", NULL, false, cmd_version, "daemon and protocol version" },
 };
 
@@ -291,7 +334,7 @@ static int ctl_dispatch(void *arg, int argc, char **argv, bool privileged, struc
 				continue;
 			skip = 2;
 		} else if (argc > 1 && !strcmp(c->name, "show")) {
-			snprintf(errlen ? err : NULL, errlen, "unknown: show %s (try: show, show hids, show flows)", argv[1]);
+			snprintf(err, errlen, "unknown: show %s (try: show, show hids, show flows, show keys)", argv[1]);
 			return -EINVAL;
 		}
 		if (c->privileged && !privileged) {
@@ -528,11 +571,26 @@ int main(int argc, char **argv)
 	st_set_timeouts(d.st, cfg->udp_timeout, cfg->tcp_timeout);
 	rtnl_set_callback(d.rt, on_addr, &d);
 	if (!o.no_ihmp) {
-		struct ihmp_cfg icfg = { .port = cfg->port };
+		struct ihmp_cfg icfg = { .port = cfg->port, .state_dir = cfg->state_dir };
 		if ((r = ihmp_new(&d.ihmp, &icfg, d.st)) < 0)
 			fatalx("dimed: IHMP port %u: %s", cfg->port, strerror(-r));
 		st_set_peer_hook(d.st, ihmp_peer_flow, d.ihmp);
 		ihmp_set_config(d.ihmp, &d.cfg);
+		if (cfg->local_key[0]) {
+			char *pfx[64];
+			int npfx = 0;
+			char pbuf[64][64];
+			for (size_t i = 0; i < cfg->n_local_key_prefixes && npfx < 64; i++) {
+				char b[ADDR_STRLEN];
+				snprintf(pbuf[npfx], sizeof(pbuf[npfx]), "%s/%u",
+					 addr_fmt(&cfg->local_key_prefixes[i].addr, b),
+					 cfg->local_key_prefixes[i].plen);
+				pfx[npfx] = pbuf[npfx];
+				npfx++;
+			}
+			if (ihmp_set_local_key(d.ihmp, cfg->local_key, npfx, pfx, err, sizeof(err)) < 0)
+				fatalx("dimed: local-key: %s", err);
+		}
 	}
 	if ((r = queue_open(&d.q, d.rcfg.queue_num, DIMED_QUEUE_MAXLEN)) < 0) {
 		rules_remove(&d.rcfg, d.rmode);

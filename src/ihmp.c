@@ -22,7 +22,9 @@
 #include "hid_table.h"
 #include "ihmp.h"
 #include "ihmp_wire.h"
+#include <sodium.h>
 #include "log.h"
+#include "sign.h"
 #include "stacktrans.h"
 
 #define IHMP_PENDING		4	/* unacknowledged messages per peer */
@@ -33,6 +35,14 @@
 #define IHMP_SILENT_MIN_S	60	/* a peer that never answered: first backoff */
 #define IHMP_SILENT_MAX_S	3600
 #define IHMP_MAX_EVENTS		32
+#define IHMP_RL_BUCKETS		256	/* per-source rate limit slots */
+#define IHMP_RL_RATE		50	/* datagrams per second per source */
+#define IHMP_RL_BURST		100
+#define IHMP_PROBE_RATE		20	/* return-routability probes per second, all peers */
+#define IHMP_VERIFIED_MAX	8
+#define IHMP_HALFOPEN_S		120	/* a peer that only said HELLO, and no flow came */
+#define IHMP_LKEYS_MAX		8
+#define HID_F_HELLO_ONLY	0x100	/* created by an unauthenticated HELLO */
 
 enum peer_state { PEER_NEW, PEER_HELLO, PEER_OK, PEER_SILENT };
 static const char *const peer_state_names[] = { "new", "hello-sent", "dime", "silent" };
@@ -46,12 +56,30 @@ struct ihmp_tx {
 	struct ihmp_msg msg;
 };
 
+/* A claimed new address waiting for proof that the peer receives there. */
+struct ihmp_rr {
+	bool active;
+	struct dime_addr addr;
+	uint8_t nonce[IHMP_NONCE_LEN];
+	struct ihmp_msg msg;		/* the ADDR_UP or HANDOFF to apply once proven */
+	struct dime_addr src, dst;
+	uint16_t port;
+};
+
 struct ihmp_peer {
 	uint8_t state;
 	uint16_t seq;
 	uint32_t silent_s;
 	uint64_t silent_until;
 	struct ihmp_tx tx[IHMP_PENDING];
+	bool have_counter;
+	uint64_t last_counter;		/* highest COUNTER accepted (replay protection) */
+	bool have_applied;
+	uint16_t applied_seq;		/* last change applied: a retransmission is only ACKed */
+	uint8_t applied_type;
+	struct ihmp_rr rr;
+	uint8_t nverified;
+	struct dime_addr verified[IHMP_VERIFIED_MAX];
 };
 
 struct ihmp_stats {
@@ -59,6 +87,8 @@ struct ihmp_stats {
 	uint64_t retransmits, timeouts, send_errors;
 	uint64_t rx_malformed, rx_version, rx_unsupported, rx_too_big, rx_unknown_host;
 	uint64_t rx_unexpected_ack, rx_nat_detected, rx_rejected;
+	uint64_t rx_incomplete, rx_bad_signature, rx_unsigned, rx_replay, rx_rate_limited;
+	uint64_t rx_unverified, rx_pin_mismatch, keys_bound, probes_rr;
 	uint64_t busy_full;
 };
 
@@ -77,6 +107,16 @@ struct ihmp {
 	struct ihmp_stats stats;
 	struct log_limit lim;
 	const struct config *conf;
+	struct sign_key key;		/* the host key, for every address (`*`) */
+	bool have_key;
+	size_t nlkeys;			/* set_local_key for chosen prefixes */
+	struct { struct dime_addr pfx; unsigned plen; struct sign_key key; } lkeys[IHMP_LKEYS_MAX];
+	uint64_t counter;
+	struct { uint32_t tag; uint32_t tokens; uint64_t last; } rl[IHMP_RL_BUCKETS];
+	uint32_t probe_tokens;
+	uint64_t probe_last, last_sweep;
+	uint32_t seed;
+	const struct sign_key *rot_new;	/* set while announcing a rotation */
 };
 
 void ihmp_set_config(struct ihmp *ih, const struct config *cfg)
@@ -148,6 +188,22 @@ int ihmp_new(struct ihmp **out, const struct ihmp_cfg *cfg, struct stacktrans *s
 	ih->st = st;
 	ih->ht = st_hids(st);
 	ih->rt = st_rtnl(st);
+	if (cfg->state_dir) {
+		char err[1200];
+		int r;
+		if ((r = sign_init()) < 0 ||
+		    (r = sign_load_or_create(&ih->key, cfg->state_dir, err, sizeof(err))) < 0) {
+			log_warnx("IHMP host key: %s", r == -EIO ? "libsodium failed to start" : err);
+			free(ih);
+			return r;
+		}
+		ih->have_key = true;
+	}
+	/* Never repeats across restarts while the clock moves forward (§7.2). */
+	ih->counter = (uint64_t)time(NULL) << 32;
+	ih->seed = randombytes_random();
+	ih->probe_tokens = IHMP_PROBE_RATE;
+	ih->probe_last = now_ms();
 	ih->fd[0] = ihmp_socket(AF_INET, cfg->port);
 	ih->fd[1] = ihmp_socket(AF_INET6, cfg->port);
 	if (ih->fd[0] < 0 && ih->fd[1] < 0) {
@@ -180,6 +236,9 @@ void ihmp_free(struct ihmp *ih)
 	for (int i = 0; i < 2; i++)
 		if (ih->fd[i] >= 0)
 			close(ih->fd[i]);
+	sign_wipe(&ih->key);
+	for (size_t i = 0; i < ih->nlkeys; i++)
+		sign_wipe(&ih->lkeys[i].key);
 	free(ih);
 }
 
@@ -232,12 +291,63 @@ static int ihmp_sendto(struct ihmp *ih, const struct dime_addr *src, const struc
 }
 
 /* Encodes and sends one message; counts it. */
+/* The key that signs for a Host ID: a set_local_key binding, else the host key. */
+static const struct sign_key *key_for(const struct ihmp *ih, const struct dime_addr *host_id)
+{
+	for (size_t i = 0; i < ih->nlkeys; i++)
+		if (addr_in_prefix(host_id, &ih->lkeys[i].pfx, ih->lkeys[i].plen))
+			return &ih->lkeys[i].key;
+	return ih->have_key ? &ih->key : NULL;
+}
+
+/* Encodes m with a fresh COUNTER and signs it (docs/ihmp.md §7.1-7.2). */
+static int ihmp_seal(struct ihmp *ih, const struct ihmp_msg *m0, uint8_t *buf, size_t cap)
+{
+	struct ihmp_msg m = *m0;
+	const struct sign_key *k = key_for(ih, &m.host_id);
+
+	if (k) {
+		m.counter = ++ih->counter;
+		m.has |= IHMP_HAS(IHMP_T_COUNTER);
+		if (m.type == IHMP_HELLO || (m.type == IHMP_ACK && m.echo_type == IHMP_HELLO)) {
+			memcpy(m.pubkey, k->pk, IHMP_KEY_LEN);
+			m.has |= IHMP_HAS(IHMP_T_PUBKEY);
+		}
+		if (m.type == IHMP_HELLO && ih->rot_new) {
+			/* KEY_ROTATE: the new key vouches for itself over
+			 * old key || new key || this message's counter (§7.5). */
+			uint8_t in[IHMP_ROT_CONTEXT_LEN + 2 * IHMP_KEY_LEN + 8];
+			size_t n = 0;
+			memcpy(in, IHMP_ROT_CONTEXT, IHMP_ROT_CONTEXT_LEN);
+			n += IHMP_ROT_CONTEXT_LEN;
+			memcpy(in + n, k->pk, IHMP_KEY_LEN);
+			n += IHMP_KEY_LEN;
+			memcpy(in + n, ih->rot_new->pk, IHMP_KEY_LEN);
+			n += IHMP_KEY_LEN;
+			for (int i = 7; i >= 0; i--)
+				in[n++] = (uint8_t)(m.counter >> (8 * i));
+			memcpy(m.rot_pubkey, ih->rot_new->pk, IHMP_KEY_LEN);
+			sign_detached(ih->rot_new, in, n, m.rot_proof);
+			m.has |= IHMP_HAS(IHMP_T_KEY_ROTATE);
+		}
+	}
+	int n = ihmp_encode(&m, buf, cap);
+	if (n < 0 || !k)
+		return n;
+	uint8_t in[IHMP_SIG_CONTEXT_LEN + IHMP_MAX_MSG], sig[IHMP_SIG_LEN];
+	int inlen = ihmp_sig_input(in, sizeof(in), buf, (size_t)n);
+	if (inlen < 0)
+		return inlen;
+	sign_detached(k, in, (size_t)inlen, sig);
+	return ihmp_append_sig(buf, (size_t)n, cap, sig);
+}
+
 static int ihmp_xmit(struct ihmp *ih, const struct dime_addr *src, const struct dime_addr *dst,
 		     uint16_t port, const struct ihmp_msg *m)
 {
 	uint8_t buf[IHMP_MAX_MSG];
 	char b1[ADDR_STRLEN], b2[ADDR_STRLEN];
-	int n = ihmp_encode(m, buf, sizeof(buf));
+	int n = ihmp_seal(ih, m, buf, sizeof(buf));
 
 	if (n < 0) {
 		log_warnx("IHMP: cannot encode %s: %s", ihmp_type_name(m->type), strerror(-n));
@@ -344,10 +454,18 @@ static void send_ack(struct ihmp *ih, const struct ihmp_msg *req, const struct d
 	a.flags = flags;
 	a.echo_type = req->type;
 	a.has |= IHMP_HAS(IHMP_T_ECHO);
+	if (req->has & IHMP_HAS(IHMP_T_NONCE)) {
+		/* Return routability: proof that we receive at `local`. */
+		memcpy(a.nonce_echo, req->nonce, IHMP_NONCE_LEN);
+		a.has |= IHMP_HAS(IHMP_T_NONCE_ECHO);
+	}
 	if (with_addrs)
 		put_addrs(ih, &a);
 	ihmp_xmit(ih, local, remote, port, &a);
 }
+
+static void bind_new(struct ihmp *ih, struct hid *h, const uint8_t *key, const struct ihmp_msg *m,
+		     const struct dime_addr *src);
 
 /* ---- HELLO and path probing (III-B1) ---- */
 
@@ -430,7 +548,7 @@ static void learn_addrs(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m
 /* ---- receiving ---- */
 
 static void on_hello(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_addr *src,
-		     const struct dime_addr *dst, uint16_t port)
+		     const struct dime_addr *dst, uint16_t port, const uint8_t *tofu)
 {
 	struct hid *h = hid_table_lookup(ih->ht, &m->host_id);
 	uint32_t now = now_s();
@@ -441,8 +559,12 @@ static void on_hello(struct ihmp *ih, const struct ihmp_msg *m, const struct dim
 	if (!h && (h = hid_table_lookup(ih->ht, src)) == NULL) {
 		if (hid_table_create(ih->ht, now, &h) < 0)
 			return;
+		/* Unauthenticated input made this entry: it expires unless a
+		 * flow comes to use it. */
+		h->flags |= HID_F_HELLO_ONLY;
 		hid_table_add_addr(ih->ht, h, HID_ACTIVE, src, now);
 	}
+	bind_new(ih, h, tofu, m, src);
 	if (hid_where(h, src) < 0)
 		hid_table_add_addr(ih->ht, h, (flags & IHMP_F_ND) && !(m->flags & IHMP_F_NF) ?
 				   HID_UNREACH : HID_ACTIVE, src, now);
@@ -473,8 +595,8 @@ static void on_probe(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 }
 
 /* ADDR_UP*, ADDR_DOWN*, HANDOFF* from a peer (III-B2..B4). */
-static void on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
-		      const struct dime_addr *src, const struct dime_addr *dst, uint16_t port)
+static void change_apply(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
+			 const struct dime_addr *src, const struct dime_addr *dst, uint16_t port)
 {
 	uint32_t now = now_s();
 	uint16_t flags = 0;
@@ -522,12 +644,98 @@ static void on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		hid_table_add_addr(ih->ht, h, HID_LOCAL, dst, now);
 	h->updated = now;
 	struct ihmp_peer *p = peer_get(h);
-	if (p)
+	if (p) {
 		p->state = PEER_OK;
+		p->have_applied = true;
+		p->applied_seq = m->seq;
+		p->applied_type = m->type;
+	}
 	/* Switch both directions first, then ACK: the mover enables its
 	 * outbound translation on our ACK. */
 	st_hid_changed(ih->st, h->handle);
 	send_ack(ih, m, dst, src, port, flags, false);
+}
+
+static bool peer_verified(const struct hid *h, const struct ihmp_peer *p, const struct dime_addr *a)
+{
+	if (hid_where(h, a) == HID_ACTIVE)
+		return true;	/* we already send there */
+	for (unsigned i = 0; i < p->nverified; i++)
+		if (addr_eq(&p->verified[i], a))
+			return true;
+	return false;
+}
+
+static void peer_add_verified(struct ihmp_peer *p, const struct dime_addr *a)
+{
+	if (p->nverified == IHMP_VERIFIED_MAX)
+		memmove(p->verified, p->verified + 1, sizeof(p->verified[0]) * (IHMP_VERIFIED_MAX - 1)),
+		p->nverified--;
+	p->verified[p->nverified++] = *a;
+}
+
+static bool probe_token(struct ihmp *ih)
+{
+	uint64_t now = now_ms();
+	uint64_t add = (now - ih->probe_last) * IHMP_PROBE_RATE / 1000;
+	if (add) {
+		ih->probe_tokens = (uint32_t)(ih->probe_tokens + add > IHMP_PROBE_RATE ?
+					      IHMP_PROBE_RATE : ih->probe_tokens + add);
+		ih->probe_last = now;
+	}
+	if (!ih->probe_tokens)
+		return false;
+	ih->probe_tokens--;
+	return true;
+}
+
+/*
+ * ADDR_UP*, ADDR_DOWN*, HANDOFF*. A new address the peer claims carries no
+ * traffic until the peer proves it receives there (docs/ihmp.md §7.4): we
+ * probe it with a nonce and apply the change, and ACK it, only when the
+ * nonce comes back from that address. A signed message alone could aim our
+ * flows at a victim.
+ */
+static void on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
+		      const struct dime_addr *src, const struct dime_addr *dst, uint16_t port)
+{
+	struct ihmp_peer *p = peer_get(h);
+	bool has_new = m->has & IHMP_HAS(IHMP_T_NEW_ADDR);
+
+	if (!p)
+		return;
+	if (p->have_applied && p->applied_seq == m->seq && p->applied_type == m->type) {
+		send_ack(ih, m, dst, src, port, 0, false);	/* our ACK was lost */
+		return;
+	}
+	if (has_new) {
+		struct hid *owner = hid_table_lookup(ih->ht, &m->new_addr);
+		if (owner && owner != h) {
+			ih->stats.rx_rejected++;
+			return;
+		}
+	}
+	bool claims = has_new && (m->type == IHMP_ADDR_UP || m->type == IHMP_HANDOFF) &&
+		      addr_eq(&m->new_addr, src);
+	if (!claims || peer_verified(h, p, &m->new_addr)) {
+		change_apply(ih, h, m, src, dst, port);
+		return;
+	}
+	if (p->rr.active && addr_eq(&p->rr.addr, &m->new_addr))
+		return;		/* a retransmission while we wait for the proof */
+	if (!probe_token(ih)) {
+		ih->stats.rx_rate_limited++;
+		return;
+	}
+	struct ihmp_msg pr;
+	ihmp_init(&pr, IHMP_PATH_PROBE, dst);
+	randombytes_buf(pr.nonce, IHMP_NONCE_LEN);
+	pr.has |= IHMP_HAS(IHMP_T_NONCE);
+	p->rr = (struct ihmp_rr){ .active = true, .addr = m->new_addr, .msg = *m,
+				  .src = *src, .dst = *dst, .port = port };
+	memcpy(p->rr.nonce, pr.nonce, IHMP_NONCE_LEN);
+	ih->stats.probes_rr++;
+	tx_start(ih, h, &pr, dst, &m->new_addr);
 }
 
 static struct ihmp_tx *find_tx(struct ihmp *ih, const struct ihmp_msg *ack, const struct dime_addr *src,
@@ -551,7 +759,7 @@ static struct ihmp_tx *find_tx(struct ihmp *ih, const struct ihmp_msg *ack, cons
 }
 
 static void on_ack(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_addr *src,
-		   const struct dime_addr *dst)
+		   const struct dime_addr *dst, const uint8_t *tofu)
 {
 	struct hid *h;
 	struct ihmp_tx *t = find_tx(ih, m, src, &h);
@@ -562,6 +770,12 @@ static void on_ack(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_
 		return;
 	}
 	struct ihmp_msg req = t->msg;
+	if ((req.has & IHMP_HAS(IHMP_T_NONCE)) &&
+	    (!(m->has & IHMP_HAS(IHMP_T_NONCE_ECHO)) ||
+	     sodium_memcmp(m->nonce_echo, req.nonce, IHMP_NONCE_LEN) != 0)) {
+		ih->stats.rx_unexpected_ack++;	/* not the proof we asked for */
+		return;
+	}
 	t->used = false;
 	struct ihmp_peer *p = h->ihmp;
 	bool nat = m->flags & IHMP_F_ND;
@@ -570,11 +784,23 @@ static void on_ack(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_
 	case IHMP_HELLO:
 		p->state = PEER_OK;
 		p->silent_s = 0;
+		if (!tofu && h->key_origin == HID_KEY_NONE && (m->has & IHMP_HAS(IHMP_T_PUBKEY)) &&
+		    (m->has & IHMP_HAS(IHMP_T_SIGNATURE)))
+			tofu = m->pubkey;	/* verified in authenticate() */
+		bind_new(ih, h, tofu, m, src);
 		if (hid_where(h, src) == HID_UNREACH)
 			hid_table_move_addr(ih->ht, h, src, HID_ACTIVE, now);
 		learn_addrs(ih, h, m, &req.host_id, false);
 		break;
 	case IHMP_PATH_PROBE:
+		if (p->rr.active && addr_eq(&p->rr.addr, &t->dst)) {
+			/* Proven: apply the change that claimed this address. */
+			struct ihmp_rr rr = p->rr;
+			p->rr.active = false;
+			peer_add_verified(p, &rr.addr);
+			change_apply(ih, h, &rr.msg, &rr.src, &rr.dst, rr.port);
+			return;
+		}
 		if (hid_where(h, &t->dst) == HID_UNREACH)
 			hid_table_move_addr(ih->ht, h, &t->dst, HID_ACTIVE, now);
 		if (hid_where(h, &t->src) < 0)
@@ -603,42 +829,209 @@ static void on_ack(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_
 	st_hid_changed(ih->st, h->handle);
 }
 
+/* A pinned key for any of these addresses (dimed.conf pin-key). */
+static const uint8_t *pinned_key(const struct ihmp *ih, const struct dime_addr *a,
+				 const struct dime_addr *b)
+{
+	const struct config *c = ih->conf;
+	for (size_t i = 0; c && i < c->n_pins; i++) {
+		const struct config_pin *pin = &c->pins[i];
+		if (addr_in_prefix(a, &pin->pfx.addr, pin->pfx.plen) ||
+		    (b && addr_in_prefix(b, &pin->pfx.addr, pin->pfx.plen)))
+			return pin->key;
+	}
+	return NULL;
+}
+
+/*
+ * docs/ihmp.md §9 steps 6-7: who claims to send this, and can it prove it.
+ * h may be NULL (a HELLO from a new peer). On success *tofu holds a key the
+ * message proved it holds and that may be bound to a new HID (or NULL).
+ */
+static bool authenticate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
+			 const uint8_t *buf, size_t len, const struct dime_addr *src,
+			 const uint8_t **tofu)
+{
+	bool sig = m->has & IHMP_HAS(IHMP_T_SIGNATURE);
+	const uint8_t *pin = pinned_key(ih, &m->host_id, src);
+	const uint8_t *key = NULL;
+
+	*tofu = NULL;
+	if (h && h->key_origin != HID_KEY_NONE)
+		key = h->key;
+	else if (pin)
+		key = pin;
+	else if (sig && (m->has & IHMP_HAS(IHMP_T_PUBKEY)))
+		key = m->pubkey;	/* self-signed: proves possession, not identity */
+	if (!sig) {
+		if (key || (ih->conf && ih->conf->require_signatures)) {
+			ih->stats.rx_unsigned++;
+			return false;
+		}
+		return true;		/* a keyless peer: the paper's baseline */
+	}
+	if (!key) {
+		if (ih->conf && ih->conf->require_signatures) {
+			ih->stats.rx_unsigned++;
+			return false;
+		}
+		return true;		/* signed by a key we cannot know yet */
+	}
+	if (pin && !(h && h->key_origin == HID_KEY_TOFU) && sodium_memcmp(key, pin, IHMP_KEY_LEN) != 0) {
+		ih->stats.rx_pin_mismatch++;
+		return false;
+	}
+	uint8_t in[IHMP_SIG_CONTEXT_LEN + IHMP_MAX_MSG];
+	int n = ihmp_sig_input(in, sizeof(in), buf, m->signed_len);
+	if (n < 0 || !sign_verify(key, in, (size_t)n, buf + m->sig_off)) {
+		ih->stats.rx_bad_signature++;
+		return false;
+	}
+	struct ihmp_peer *p = h ? h->ihmp : NULL;
+	if (p && p->have_counter && m->counter <= p->last_counter) {
+		ih->stats.rx_replay++;
+		return false;
+	}
+	if (h && h->key_origin == HID_KEY_NONE) {
+		if (hid_set_key(h, key, pin ? HID_KEY_PINNED : HID_KEY_TOFU) == 0)
+			ih->stats.keys_bound++;
+	} else if (!h) {
+		*tofu = key;
+	}
+	if (h && (p = peer_get(h))) {
+		p->have_counter = true;
+		p->last_counter = m->counter;
+	}
+	(void)len;
+	return true;
+}
+
+/* Binds the key a HELLO (or its ACK) proved, to the HID it created. */
+static void bind_new(struct ihmp *ih, struct hid *h, const uint8_t *key, const struct ihmp_msg *m,
+		     const struct dime_addr *src)
+{
+	if (!key || h->key_origin != HID_KEY_NONE)
+		return;
+	if (hid_set_key(h, key, pinned_key(ih, &m->host_id, src) ? HID_KEY_PINNED : HID_KEY_TOFU) == 0)
+		ih->stats.keys_bound++;
+	struct ihmp_peer *p = peer_get(h);
+	if (p) {
+		p->have_counter = true;
+		p->last_counter = m->counter;
+	}
+}
+
+/* KEY_ROTATE in a HELLO the old key signed (§7.5). */
+static void key_rotate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m)
+{
+	uint8_t in[IHMP_ROT_CONTEXT_LEN + 2 * IHMP_KEY_LEN + 8];
+	size_t n = 0;
+
+	if (!(m->has & IHMP_HAS(IHMP_T_KEY_ROTATE)) || !(m->has & IHMP_HAS(IHMP_T_SIGNATURE)) ||
+	    h->key_origin == HID_KEY_NONE)
+		return;
+	memcpy(in, IHMP_ROT_CONTEXT, IHMP_ROT_CONTEXT_LEN);
+	n += IHMP_ROT_CONTEXT_LEN;
+	memcpy(in + n, h->key, IHMP_KEY_LEN);
+	n += IHMP_KEY_LEN;
+	memcpy(in + n, m->rot_pubkey, IHMP_KEY_LEN);
+	n += IHMP_KEY_LEN;
+	for (int i = 7; i >= 0; i--)
+		in[n++] = (uint8_t)(m->counter >> (8 * i));
+	if (!sign_verify(m->rot_pubkey, in, n, m->rot_proof)) {
+		ih->stats.rx_bad_signature++;
+		return;
+	}
+	enum hid_key_origin origin = (enum hid_key_origin)h->key_origin;
+	hid_clear_key(h);
+	hid_set_key(h, m->rot_pubkey, origin);
+	log_info("IHMP: peer HID %u rotated its key", h->handle);
+}
+
+/* Per-source token bucket, before any parsing: floods cost little. */
+static bool rate_ok(struct ihmp *ih, const struct dime_addr *src)
+{
+	uint32_t tag = addr_hash(src, ih->seed);
+	uint64_t now = now_ms();
+	__typeof__(ih->rl[0]) *b = &ih->rl[tag % IHMP_RL_BUCKETS];
+
+	if (b->tag != tag) {
+		b->tag = tag;
+		b->tokens = IHMP_RL_BURST;
+		b->last = now;
+	}
+	uint64_t add = (now - b->last) * IHMP_RL_RATE / 1000;
+	if (add) {
+		b->tokens = (uint32_t)(b->tokens + add > IHMP_RL_BURST ? IHMP_RL_BURST : b->tokens + add);
+		b->last = now;
+	}
+	if (!b->tokens)
+		return false;
+	b->tokens--;
+	return true;
+}
+
 static void ihmp_dispatch(struct ihmp *ih, const uint8_t *buf, size_t len, const struct dime_addr *src,
 			  uint16_t port, const struct dime_addr *dst)
 {
+	static struct log_limit lim_attack;
 	struct ihmp_msg m;
-	int r = ihmp_decode(&m, buf, len);
+	const uint8_t *tofu;
 	char b[ADDR_STRLEN];
 
+	if (!rate_ok(ih, src)) {
+		ih->stats.rx_rate_limited++;
+		return;
+	}
+	int r = ihmp_decode(&m, buf, len);
 	switch (r) {
 	case 0:
 		break;
 	case -EPROTONOSUPPORT: ih->stats.rx_version++; return;
 	case -EOPNOTSUPP: ih->stats.rx_unsupported++; return;
 	case -E2BIG: ih->stats.rx_too_big++; return;
+	case -ENOMSG: ih->stats.rx_incomplete++; return;
 	default:
 		ih->stats.rx_malformed++;
 		if (log_allow(&ih->lim, now_s(), 5))
 			log_info("IHMP: malformed message from %s: %s", addr_fmt(src, b), strerror(-r));
 		return;
 	}
-	ih->stats.in[m.type]++;
 	log_debug("IHMP: got %s seq %u from %s", ihmp_type_name(m.type), m.seq, addr_fmt(src, b));
-	if (m.type == IHMP_HELLO) {
-		on_hello(ih, &m, src, dst, port);
-		return;
-	}
+
+	struct hid *h;
 	if (m.type == IHMP_ACK) {
-		on_ack(ih, &m, src, dst);
+		/* An ACK belongs to the request it answers, not to its Host ID. */
+		if (!find_tx(ih, &m, src, &h)) {
+			ih->stats.rx_unexpected_ack++;
+			return;
+		}
+	} else {
+		h = hid_table_lookup(ih->ht, &m.host_id);
+		if (!h && m.type == IHMP_HELLO)
+			h = hid_table_lookup(ih->ht, src);
+		if (!h && m.type != IHMP_HELLO) {
+			/* Everything else must name a peer we know (III-B). */
+			ih->stats.rx_unknown_host++;
+			return;
+		}
+	}
+	if (!authenticate(ih, h, &m, buf, len, src, &tofu)) {
+		if (log_allow(&lim_attack, now_s(), 5))
+			log_info("IHMP: rejected %s from %s (see dimectl stats)", ihmp_type_name(m.type),
+				 addr_fmt(src, b));
 		return;
 	}
-	/* Everything else must name a peer we know (the Host ID, III-B). */
-	struct hid *h = hid_table_lookup(ih->ht, &m.host_id);
-	if (!h) {
-		ih->stats.rx_unknown_host++;
-		return;
-	}
+	ih->stats.in[m.type]++;
 	switch (m.type) {
+	case IHMP_HELLO:
+		if (h)
+			key_rotate(ih, h, &m);
+		on_hello(ih, &m, src, dst, port, tofu);
+		break;
+	case IHMP_ACK:
+		on_ack(ih, &m, src, dst, tofu);
+		break;
 	case IHMP_PATH_PROBE:
 		on_probe(ih, h, &m, src, dst, port);
 		break;
@@ -833,7 +1226,12 @@ static void tx_timeout(struct ihmp *ih, struct hid *h, struct ihmp_tx *t)
 
 	ih->stats.timeouts++;
 	t->used = false;
-	if (t->msg.type == IHMP_HELLO) {
+	if (t->msg.type == IHMP_PATH_PROBE && p->rr.active && addr_eq(&p->rr.addr, &t->dst)) {
+		p->rr.active = false;
+		ih->stats.rx_unverified++;
+		log_info("IHMP: %s never proved it receives at %s: not switching",
+			 addr_fmt(&p->rr.src, b), addr_fmt(&t->dst, (char[ADDR_STRLEN]){ 0 }));
+	} else if (t->msg.type == IHMP_HELLO) {
 		p->state = PEER_SILENT;
 		p->silent_s = p->silent_s ? p->silent_s * 2 : IHMP_SILENT_MIN_S;
 		if (p->silent_s > IHMP_SILENT_MAX_S)
@@ -864,6 +1262,27 @@ int ihmp_tick(struct ihmp *ih)
 
 	if (ih->nev || ih->ev_overflow)
 		process_events(ih);
+	if (now - ih->last_sweep >= 10000) {
+		/* Entries only an unauthenticated HELLO made, and no flow uses. */
+		uint32_t cur = 0, secs = (uint32_t)(now / 1000);
+		struct hid *h;
+		ih->last_sweep = now;
+		while ((h = hid_table_next(ih->ht, &cur))) {
+			if (!(h->flags & HID_F_HELLO_ONLY))
+				continue;
+			if (h->nflows) {
+				h->flags &= ~(uint32_t)HID_F_HELLO_ONLY;
+				continue;
+			}
+			if (secs - h->created < IHMP_HALFOPEN_S)
+				continue;
+			for (size_t i = 0; i < ih->nbusy; i++)
+				if (ih->busy[i] == h->handle)
+					ih->busy[i] = ih->busy[--ih->nbusy];
+			peer_free(h);
+			hid_table_remove(ih->ht, h);
+		}
+	}
 	for (size_t i = 0; i < ih->nbusy;) {
 		struct hid *h = hid_table_get(ih->ht, ih->busy[i]);
 		struct ihmp_peer *p = h ? h->ihmp : NULL;
@@ -931,7 +1350,171 @@ void ihmp_show_stats(struct ihmp *ih, struct out *o)
 	out_u64(o, "unknown_host_id", s->rx_unknown_host);
 	out_u64(o, "unexpected_ack", s->rx_unexpected_ack);
 	out_u64(o, "address_owned_by_other_peer", s->rx_rejected);
+	out_u64(o, "incomplete", s->rx_incomplete);
+	out_u64(o, "bad_signature", s->rx_bad_signature);
+	out_u64(o, "unsigned", s->rx_unsigned);
+	out_u64(o, "replay", s->rx_replay);
+	out_u64(o, "rate_limited", s->rx_rate_limited);
+	out_u64(o, "unverified_address", s->rx_unverified);
+	out_u64(o, "pinned_key_mismatch", s->rx_pin_mismatch);
 	out_obj_end(o);
+	out_u64(o, "keys_bound", s->keys_bound);
+	out_u64(o, "return_routability_probes", s->probes_rr);
 	out_u64(o, "nat_detected", s->rx_nat_detected);
 	out_obj_end(o);
+}
+
+/* ---- keys (dimectl) ---- */
+
+static const char *origin_name(uint8_t o)
+{
+	return o == HID_KEY_PINNED ? "pinned" : o == HID_KEY_TOFU ? "tofu" : "none";
+}
+
+void ihmp_show_keys(struct ihmp *ih, struct out *o)
+{
+	char b64[45], b[ADDR_STRLEN];
+	uint32_t cur = 0;
+	struct hid *h;
+
+	out_obj_begin(o, "local");
+	if (ih->have_key) {
+		sign_pk_b64(ih->key.pk, b64);
+		out_str(o, "public_key", b64);
+	}
+	out_arr_begin(o, "bindings");
+	for (size_t i = 0; i < ih->nlkeys; i++) {
+		out_obj_begin(o, NULL);
+		char pfx[ADDR_STRLEN + 8];
+		snprintf(pfx, sizeof(pfx), "%s/%u", addr_fmt(&ih->lkeys[i].pfx, b), ih->lkeys[i].plen);
+		out_str(o, "prefix", pfx);
+		sign_pk_b64(ih->lkeys[i].key.pk, b64);
+		out_str(o, "public_key", b64);
+		out_obj_end(o);
+	}
+	out_arr_end(o);
+	out_obj_end(o);
+	out_arr_begin(o, "peers");
+	while ((h = hid_table_next(ih->ht, &cur))) {
+		out_obj_begin(o, NULL);
+		out_u64(o, "hid", h->handle);
+		const struct dime_addr *a = hid_primary(h, AF_UNSPEC);
+		out_str(o, "address", a ? addr_fmt(a, b) : "-");
+		out_str(o, "origin", origin_name(h->key_origin));
+		if (h->key_origin != HID_KEY_NONE) {
+			sign_pk_b64(h->key, b64);
+			out_str(o, "key", b64);
+		}
+		out_str(o, "signalling", ihmp_peer_state(h));
+		out_obj_end(o);
+	}
+	out_arr_end(o);
+}
+
+int ihmp_key_pin(struct ihmp *ih, const struct dime_addr *peer, const char *b64, char *err, size_t n)
+{
+	uint8_t pk[IHMP_KEY_LEN];
+	struct hid *h = hid_table_lookup(ih->ht, peer);
+
+	if (sign_pk_from_b64(pk, b64) < 0) {
+		snprintf(err, n, "not a base64 Ed25519 public key: \"%s\"", b64);
+		return -EINVAL;
+	}
+	if (!h) {
+		snprintf(err, n, "no peer with address %s (pin-key in dimed.conf pins ahead of time)",
+			 addr_fmt(peer, (char[ADDR_STRLEN]){ 0 }));
+		return -ENOENT;
+	}
+	hid_clear_key(h);
+	hid_set_key(h, pk, HID_KEY_PINNED);
+	struct ihmp_peer *p = peer_get(h);
+	if (p)
+		p->have_counter = false;	/* a new key starts a new counter */
+	return 0;
+}
+
+int ihmp_key_remove(struct ihmp *ih, const struct dime_addr *peer, char *err, size_t n)
+{
+	struct hid *h = hid_table_lookup(ih->ht, peer);
+	if (!h) {
+		snprintf(err, n, "no peer with address %s", addr_fmt(peer, (char[ADDR_STRLEN]){ 0 }));
+		return -ENOENT;
+	}
+	hid_clear_key(h);
+	struct ihmp_peer *p = h->ihmp;
+	if (p)
+		p->have_counter = false;
+	return 0;
+}
+
+/* set_local_key (III-C): `path` is a 64-byte secret key file or "generate";
+ * with no prefixes it replaces the host key for every address, announced to
+ * every dime peer in a HELLO the old key signs (KEY_ROTATE). */
+int ihmp_set_local_key(struct ihmp *ih, const char *path, int nprefix, char **prefixes,
+		       char *err, size_t n)
+{
+	struct sign_key k;
+	int r;
+
+	if (!strcmp(path, "generate"))
+		sign_generate(&k);
+	else if ((r = sign_load_file(&k, path, err, n)) < 0)
+		return r;
+	if (nprefix > 0) {
+		for (int i = 0; i < nprefix; i++) {
+			struct dime_addr pfx;
+			unsigned plen;
+			if (addr_parse_prefix(&pfx, &plen, prefixes[i]) < 0) {
+				snprintf(err, n, "not an address or prefix: \"%s\"", prefixes[i]);
+				sign_wipe(&k);
+				return -EINVAL;
+			}
+			size_t j = 0;
+			while (j < ih->nlkeys && !(addr_eq(&ih->lkeys[j].pfx, &pfx) && ih->lkeys[j].plen == plen))
+				j++;
+			if (j == IHMP_LKEYS_MAX) {
+				snprintf(err, n, "at most %d key bindings", IHMP_LKEYS_MAX);
+				sign_wipe(&k);
+				return -ENOSPC;
+			}
+			ih->lkeys[j].pfx = pfx;
+			ih->lkeys[j].plen = plen;
+			ih->lkeys[j].key = k;
+			if (j == ih->nlkeys)
+				ih->nlkeys++;
+		}
+		sign_wipe(&k);
+		return 0;
+	}
+	if (ih->have_key) {
+		uint32_t cur = 0;
+		struct hid *h;
+		ih->rot_new = &k;
+		while ((h = hid_table_next(ih->ht, &cur))) {
+			struct ihmp_peer *p = h->ihmp;
+			struct dime_addr local;
+			const struct dime_addr *to = NULL;
+			if (!p || p->state != PEER_OK)
+				continue;
+			for (int af = AF_INET; !to && af <= AF_INET6; af += AF_INET6 - AF_INET)
+				if (local_live(ih, h, af, NULL, &local))
+					to = hid_primary(h, af);
+			if (!to)
+				continue;
+			struct ihmp_msg m;
+			ihmp_init(&m, IHMP_HELLO, &local);
+			put_addrs(ih, &m);
+			/* No retransmission under the old key once we switch:
+			 * send it a few times instead. */
+			for (int t = 0; t < 3; t++)
+				ihmp_xmit(ih, &local, to, ih->cfg.port, &m);
+		}
+		ih->rot_new = NULL;
+	}
+	sign_wipe(&ih->key);
+	ih->key = k;
+	ih->have_key = true;
+	sign_wipe(&k);
+	log_info("IHMP: new local key in use");
+	return 0;
 }
