@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ihmp_wire.h"
+#include "sign.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -33,6 +34,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(off == m.sig_off && n == m.signed_len);
 	} else {
 		assert(ihmp_signed_span(data, size, &off, &n) == -ENOENT);
+	}
+
+	/* Signature and nonce handling as the daemon does it: build the signed
+	 * input, verify with a fixed key and with the message's own PUBKEY, and
+	 * sign-then-verify the canonical form of the message. */
+	static struct sign_key k;
+	static int have_k;
+	if (!have_k) {
+		sign_init();
+		sign_generate(&k);
+		have_k = 1;
+	}
+	uint8_t in[IHMP_SIG_CONTEXT_LEN + IHMP_MAX_MSG];
+	if (m.has & IHMP_HAS(IHMP_T_SIGNATURE)) {
+		int il = ihmp_sig_input(in, sizeof(in), data, m.signed_len);
+		assert(il == (int)(IHMP_SIG_CONTEXT_LEN + m.signed_len));
+		(void)sign_verify(k.pk, in, (size_t)il, data + m.sig_off);
+		if (m.has & IHMP_HAS(IHMP_T_PUBKEY))
+			(void)sign_verify(m.pubkey, in, (size_t)il, data + m.sig_off);
+	}
+	if ((m.has & IHMP_HAS(IHMP_T_NONCE)) && (m.has & IHMP_HAS(IHMP_T_NONCE_ECHO)))
+		(void)memcmp(m.nonce, m.nonce_echo, IHMP_NONCE_LEN);
+	if (!(m.has & IHMP_HAS(IHMP_T_SIGNATURE)) && (m.has & IHMP_HAS(IHMP_T_COUNTER))) {
+		uint8_t sb[IHMP_MAX_MSG], sig[IHMP_SIG_LEN];
+		int sl = ihmp_encode(&m, sb, sizeof(sb));
+		assert(sl > 0);
+		int il = ihmp_sig_input(in, sizeof(in), sb, (size_t)sl);
+		assert(il > 0);
+		sign_detached(&k, in, (size_t)il, sig);
+		int tl = ihmp_append_sig(sb, (size_t)sl, sizeof(sb), sig);
+		if (tl > 0) {
+			struct ihmp_msg ms;
+			assert(ihmp_decode(&ms, sb, (size_t)tl) == 0);
+			il = ihmp_sig_input(in, sizeof(in), sb, ms.signed_len);
+			assert(sign_verify(k.pk, in, (size_t)il, sb + ms.sig_off));
+		}
 	}
 
 	int l1 = ihmp_encode(&m, b1, sizeof(b1));
