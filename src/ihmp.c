@@ -291,6 +291,22 @@ static int ihmp_sendto(struct ihmp *ih, const struct dime_addr *src, const struc
 }
 
 /* Encodes and sends one message; counts it. */
+/* What a KEY_ROTATE proof signs (§7.5): context || old || new || counter. */
+#define ROT_INPUT_LEN (IHMP_ROT_CONTEXT_LEN + 2 * IHMP_KEY_LEN + 8)
+static void rot_input(uint8_t in[ROT_INPUT_LEN], const uint8_t *old_pk, const uint8_t *new_pk,
+		      uint64_t counter)
+{
+	uint8_t *p = in;
+	memcpy(p, IHMP_ROT_CONTEXT, IHMP_ROT_CONTEXT_LEN);
+	p += IHMP_ROT_CONTEXT_LEN;
+	memcpy(p, old_pk, IHMP_KEY_LEN);
+	p += IHMP_KEY_LEN;
+	memcpy(p, new_pk, IHMP_KEY_LEN);
+	p += IHMP_KEY_LEN;
+	for (int i = 7; i >= 0; i--)
+		*p++ = (uint8_t)(counter >> (8 * i));
+}
+
 /* The key that signs for a Host ID: a set_local_key binding, else the host key. */
 static const struct sign_key *key_for(const struct ihmp *ih, const struct dime_addr *host_id)
 {
@@ -316,18 +332,10 @@ static int ihmp_seal(struct ihmp *ih, const struct ihmp_msg *m0, uint8_t *buf, s
 		if (m.type == IHMP_HELLO && ih->rot_new) {
 			/* KEY_ROTATE: the new key vouches for itself over
 			 * old key || new key || this message's counter (§7.5). */
-			uint8_t in[IHMP_ROT_CONTEXT_LEN + 2 * IHMP_KEY_LEN + 8];
-			size_t n = 0;
-			memcpy(in, IHMP_ROT_CONTEXT, IHMP_ROT_CONTEXT_LEN);
-			n += IHMP_ROT_CONTEXT_LEN;
-			memcpy(in + n, k->pk, IHMP_KEY_LEN);
-			n += IHMP_KEY_LEN;
-			memcpy(in + n, ih->rot_new->pk, IHMP_KEY_LEN);
-			n += IHMP_KEY_LEN;
-			for (int i = 7; i >= 0; i--)
-				in[n++] = (uint8_t)(m.counter >> (8 * i));
+			uint8_t in[ROT_INPUT_LEN];
+			rot_input(in, k->pk, ih->rot_new->pk, m.counter);
 			memcpy(m.rot_pubkey, ih->rot_new->pk, IHMP_KEY_LEN);
-			sign_detached(ih->rot_new, in, n, m.rot_proof);
+			sign_detached(ih->rot_new, in, sizeof(in), m.rot_proof);
 			m.has |= IHMP_HAS(IHMP_T_KEY_ROTATE);
 		}
 	}
@@ -924,21 +932,13 @@ static void bind_new(struct ihmp *ih, struct hid *h, const uint8_t *key, const s
 /* KEY_ROTATE in a HELLO the old key signed (§7.5). */
 static void key_rotate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m)
 {
-	uint8_t in[IHMP_ROT_CONTEXT_LEN + 2 * IHMP_KEY_LEN + 8];
-	size_t n = 0;
+	uint8_t in[ROT_INPUT_LEN];
 
 	if (!(m->has & IHMP_HAS(IHMP_T_KEY_ROTATE)) || !(m->has & IHMP_HAS(IHMP_T_SIGNATURE)) ||
 	    h->key_origin == HID_KEY_NONE)
 		return;
-	memcpy(in, IHMP_ROT_CONTEXT, IHMP_ROT_CONTEXT_LEN);
-	n += IHMP_ROT_CONTEXT_LEN;
-	memcpy(in + n, h->key, IHMP_KEY_LEN);
-	n += IHMP_KEY_LEN;
-	memcpy(in + n, m->rot_pubkey, IHMP_KEY_LEN);
-	n += IHMP_KEY_LEN;
-	for (int i = 7; i >= 0; i--)
-		in[n++] = (uint8_t)(m->counter >> (8 * i));
-	if (!sign_verify(m->rot_pubkey, in, n, m->rot_proof)) {
+	rot_input(in, h->key, m->rot_pubkey, m->counter);
+	if (!sign_verify(m->rot_pubkey, in, sizeof(in), m->rot_proof)) {
 		ih->stats.rx_bad_signature++;
 		return;
 	}

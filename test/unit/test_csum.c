@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "vectors.h"
 #include "csum.h"
 
 static uint64_t rng_s = 0x1071;
@@ -59,28 +60,21 @@ static void test_headers(void)
 		0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
 		0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
 	};
-	static const uint8_t syn[] = {
-		0x45, 0x00, 0x00, 0x3c, 0x52, 0x2b, 0x40, 0x00, 0x40, 0x06, 0x5c, 0x69,
-		0xc6, 0x12, 0x00, 0x01, 0xc6, 0x12, 0x00, 0x02, 0x9c, 0x40, 0x00, 0x50,
-		0x5b, 0xb4, 0xd0, 0xc1, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfa, 0xf0,
-		0x8f, 0x34, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a,
-		0xc8, 0x83, 0xa0, 0x25, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x0a,
-	};
-	uint8_t t[sizeof(syn)];
+	uint8_t t[sizeof(linux_syn)];
 
 	CHECK(csum_verify(0, h, sizeof(h)));
 	csum_put(h + 10, 0);
 	CHECK_EQ(csum_finish(csum_add(0, h, sizeof(h))), 0xb861);
 
-	CHECK(csum_verify(0, syn, 20));
-	CHECK(csum_verify(csum_pseudo4(syn + 12, syn + 16, 6, 40), syn + 20, 40));
-	memcpy(t, syn, sizeof(t));
+	CHECK(csum_verify(0, linux_syn, 20));
+	CHECK(csum_verify(csum_pseudo4(linux_syn + 12, linux_syn + 16, 6, 40), linux_syn + 20, 40));
+	memcpy(t, linux_syn, sizeof(t));
 	csum_put(t + 36, 0);
 	CHECK_EQ(csum_finish(csum_add(csum_pseudo4(t + 12, t + 16, 6, 40), t + 20, 40)), 0x8f34);
 	/* What Linux leaves in the field for CHECKSUM_PARTIAL. */
 	CHECK_EQ(csum_fold(csum_pseudo4(t + 12, t + 16, 6, 40)), 0x8c56);
 	t[35] ^= 1;
-	CHECK(!csum_verify(csum_pseudo4(syn + 12, syn + 16, 6, 40), t + 20, 40));
+	CHECK(!csum_verify(csum_pseudo4(linux_syn + 12, linux_syn + 16, 6, 40), t + 20, 40));
 }
 
 static void test_pseudo6(void)

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "check.h"
+#include "vectors.h"
 #include "pkt.h"
 
 static void put16(uint8_t *p, uint16_t v)
@@ -14,14 +15,6 @@ static void put16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)v;
 }
 
-/* A real SYN from Linux 6.18: 198.18.0.1:40000 -> 198.18.0.2:80. */
-static const uint8_t syn[] = {
-	0x45, 0x00, 0x00, 0x3c, 0x52, 0x2b, 0x40, 0x00, 0x40, 0x06, 0x5c, 0x69,
-	0xc6, 0x12, 0x00, 0x01, 0xc6, 0x12, 0x00, 0x02, 0x9c, 0x40, 0x00, 0x50,
-	0x5b, 0xb4, 0xd0, 0xc1, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfa, 0xf0,
-	0x8f, 0x34, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a,
-	0xc8, 0x83, 0xa0, 0x25, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x0a,
-};
 
 /* IPv4 header with nopt option bytes (given), then l4. */
 static size_t v4(uint8_t *p, uint8_t proto, const uint8_t *opt, size_t nopt,
@@ -66,7 +59,7 @@ static void test_syn(void)
 {
 	struct pkt_info pi;
 
-	CHECK_EQ(pkt_parse(&pi, syn, sizeof(syn)), 0);
+	CHECK_EQ(pkt_parse(&pi, linux_syn, sizeof(linux_syn)), 0);
 	CHECK_EQ(pi.len, 60);
 	CHECK_EQ(pi.ip.family, AF_INET);
 	CHECK_EQ(pi.ip.proto, IPPROTO_TCP);
@@ -83,26 +76,26 @@ static void test_v4_bad(void)
 	uint8_t p[100];
 	struct pkt_info pi;
 
-	memcpy(p, syn, sizeof(syn));
+	memcpy(p, linux_syn, sizeof(linux_syn));
 	p[0] = 0x44;			/* IHL 4 */
-	CHECK_EQ(pkt_parse(&pi, p, sizeof(syn)), -EBADMSG);
+	CHECK_EQ(pkt_parse(&pi, p, sizeof(linux_syn)), -EBADMSG);
 	p[0] = 0x4f;			/* 60 bytes of header, total 60: ok */
-	CHECK_EQ(pkt_parse(&pi, p, sizeof(syn)), -EBADMSG);	/* options bogus */
+	CHECK_EQ(pkt_parse(&pi, p, sizeof(linux_syn)), -EBADMSG);	/* options bogus */
 	p[0] = 0x55;
-	CHECK_EQ(pkt_parse(&pi, p, sizeof(syn)), -EBADMSG);
+	CHECK_EQ(pkt_parse(&pi, p, sizeof(linux_syn)), -EBADMSG);
 	p[0] = 0x05;
-	CHECK_EQ(pkt_parse(&pi, p, sizeof(syn)), -EBADMSG);
+	CHECK_EQ(pkt_parse(&pi, p, sizeof(linux_syn)), -EBADMSG);
 	p[0] = 0x45;
 	put16(p + 2, 19);		/* total < header */
-	CHECK_EQ(pkt_parse(&pi, p, sizeof(syn)), -EBADMSG);
+	CHECK_EQ(pkt_parse(&pi, p, sizeof(linux_syn)), -EBADMSG);
 	put16(p + 2, 61);		/* total > buffer */
-	CHECK_EQ(pkt_parse(&pi, p, sizeof(syn)), -EBADMSG);
+	CHECK_EQ(pkt_parse(&pi, p, sizeof(linux_syn)), -EBADMSG);
 	put16(p + 2, 40);		/* trailing bytes are ignored */
-	CHECK_EQ(pkt_parse(&pi, p, sizeof(syn)), 0);
+	CHECK_EQ(pkt_parse(&pi, p, sizeof(linux_syn)), 0);
 	CHECK_EQ(pi.len, 40);
 	CHECK_EQ(pi.ip.l4_len, 20);
 	put16(p + 2, 30);		/* TCP cut short */
-	CHECK_EQ(pkt_parse(&pi, p, sizeof(syn)), 0);
+	CHECK_EQ(pkt_parse(&pi, p, sizeof(linux_syn)), 0);
 	CHECK(pi.l4_trunc);
 	CHECK(!pi.ip.has_ports);
 	CHECK_EQ(pkt_parse(&pi, p, 0), -EBADMSG);
@@ -353,7 +346,7 @@ static void test_icmp(void)
 	l4[0] = 2;
 	put16(l4 + 6, 1280);
 	opt8(ext, IPPROTO_TCP);
-	q = v6(l4 + 8, IPPROTO_DSTOPTS, ext, 8, syn + 20, 40);
+	q = v6(l4 + 8, IPPROTO_DSTOPTS, ext, 8, linux_syn + 20, 40);
 	n = v6(p, IPPROTO_ICMPV6, NULL, 0, l4, 8 + q);
 	CHECK_EQ(pkt_parse(&pi, p, n), 0);
 	CHECK(pi.icmp_err);
@@ -415,7 +408,7 @@ static void test_truncation(void)
 	uint8_t p[300], l4[200], ext[64], *e;
 	size_t n, q;
 
-	truncate_all(syn, sizeof(syn));
+	truncate_all(linux_syn, sizeof(linux_syn));
 
 	e = opt8(ext, IPPROTO_DSTOPTS);
 	e = opt8(e, IPPROTO_FRAGMENT);
@@ -427,7 +420,7 @@ static void test_truncation(void)
 
 	memset(l4, 0, 8);
 	l4[0] = 11;
-	q = v4(l4 + 8, IPPROTO_TCP, (const uint8_t *)"\1\1\1\0", 4, syn + 20, 40);
+	q = v4(l4 + 8, IPPROTO_TCP, (const uint8_t *)"\1\1\1\0", 4, linux_syn + 20, 40);
 	n = v4(p, IPPROTO_ICMP, NULL, 0, l4, 8 + q);
 	truncate_all(p, n);
 
@@ -447,8 +440,8 @@ static void test_mutations(void)
 	uint64_t s = 0xfacade;
 	struct pkt_info pi;
 
-	memcpy(base[0], syn, sizeof(syn));
-	blen[0] = sizeof(syn);
+	memcpy(base[0], linux_syn, sizeof(linux_syn));
+	blen[0] = sizeof(linux_syn);
 	e = opt8(ext, IPPROTO_ROUTING);
 	memset(e, 0, 24);
 	e[0] = IPPROTO_FRAGMENT, e[1] = 2;
@@ -456,14 +449,14 @@ static void test_mutations(void)
 	memset(e, 0, 8);
 	e[0] = IPPROTO_TCP;
 	e += 8;
-	blen[1] = v6(base[1], IPPROTO_HOPOPTS, ext, (size_t)(e - ext), syn + 20, 40);
+	blen[1] = v6(base[1], IPPROTO_HOPOPTS, ext, (size_t)(e - ext), linux_syn + 20, 40);
 	memset(l4, 0, 8);
 	l4[0] = 3;
 	q = v4(l4 + 8, IPPROTO_UDP, NULL, 0, udp8, sizeof(udp8));
 	blen[2] = v4(base[2], IPPROTO_ICMP, NULL, 0, l4, 8 + q);
 	memset(l4, 0, 8);
 	l4[0] = 2;
-	q = v6(l4 + 8, IPPROTO_TCP, NULL, 0, syn + 20, 40);
+	q = v6(l4 + 8, IPPROTO_TCP, NULL, 0, linux_syn + 20, 40);
 	blen[3] = v6(base[3], IPPROTO_ICMPV6, NULL, 0, l4, 8 + q);
 
 	for (int i = 0; i < 200000; i++) {

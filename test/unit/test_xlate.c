@@ -8,6 +8,7 @@
 
 #include "addr.h"
 #include "check.h"
+#include "vectors.h"
 #include "csum.h"
 #include "pkt.h"
 #include "xlate.h"
@@ -519,43 +520,35 @@ static void test_random_matrix(void)
 	printf("# %d packets, %d FULL, %d corrupted kept corrupted\n", n_iter, n_full, n_corrupt);
 }
 
-/* A real SYN, taken from a Linux 6.18 TUN device (checksums complete). */
-static const uint8_t syn[] = {
-	0x45, 0x00, 0x00, 0x3c, 0x52, 0x2b, 0x40, 0x00, 0x40, 0x06, 0x5c, 0x69,
-	0xc6, 0x12, 0x00, 0x01, 0xc6, 0x12, 0x00, 0x02, 0x9c, 0x40, 0x00, 0x50,
-	0x5b, 0xb4, 0xd0, 0xc1, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfa, 0xf0,
-	0x8f, 0x34, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a,
-	0xc8, 0x83, 0xa0, 0x25, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x0a,
-};
 
 static void test_syn(void)
 {
-	uint8_t p[sizeof(syn)];
+	uint8_t p[sizeof(linux_syn)];
 	struct pkt_info pi;
 	struct dime_addr a;
 	struct xlate_addrs xa = { .src = &a };
 
 	addr_parse(&a, "198.51.100.7");
-	memcpy(p, syn, sizeof(p));
+	memcpy(p, linux_syn, sizeof(p));
 	CHECK_EQ(pkt_parse(&pi, p, sizeof(p)), 0);
 	CHECK_EQ(xlate_packet(p, sizeof(p), &pi, &xa, XLATE_CSUM_INCREMENTAL), 0);
 	/* Values from an independent Python computation. */
 	CHECK_EQ(get16(p + 10), 0xf841);
 	CHECK_EQ(get16(p + 36), 0x2b0d);
 	CHECK(memcmp(p + 12, a.a, 4) == 0);
-	CHECK(memcmp(p + 16, syn + 16, 20) == 0);
+	CHECK(memcmp(p + 16, linux_syn + 16, 20) == 0);
 
 	/* What Linux queues from a local socket: the pseudo-header sum only. */
-	memcpy(p, syn, sizeof(p));
+	memcpy(p, linux_syn, sizeof(p));
 	put16(p + 36, 0x8c56);
 	CHECK_EQ(xlate_packet(p, sizeof(p), &pi, &(struct xlate_addrs){ 0 }, XLATE_CSUM_FULL), 0);
-	CHECK(memcmp(p, syn, sizeof(p)) == 0);
+	CHECK(memcmp(p, linux_syn, sizeof(p)) == 0);
 	put16(p + 36, 0x8c56);
 	CHECK_EQ(xlate_packet(p, sizeof(p), &pi, &xa, XLATE_CSUM_FULL), 0);
 	CHECK_EQ(get16(p + 10), 0xf841);
 	CHECK_EQ(get16(p + 36), 0x2b0d);
 	/* In INCREMENTAL mode a pseudo-only field stays wrong. */
-	memcpy(p, syn, sizeof(p));
+	memcpy(p, linux_syn, sizeof(p));
 	put16(p + 36, 0x8c56);
 	CHECK_EQ(xlate_packet(p, sizeof(p), &pi, &xa, XLATE_CSUM_INCREMENTAL), 0);
 	CHECK(get16(p + 36) != 0x2b0d);
