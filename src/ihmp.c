@@ -433,8 +433,8 @@ static void tx_start(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
 	t->msg = *m;
 	t->src = *src;
 	t->dst = *dst;
-	t->tries = 1;
 	int r = ihmp_xmit(ih, src, dst, ih->cfg.port, m);
+	t->tries = r == 0;	/* only sends that left count */
 	t->fails = r < 0;
 	t->due = now_ms() + (r < 0 ? IHMP_SEND_RETRY_MS : IHMP_RTO_MS);
 	busy_add(ih, h->handle);
@@ -474,6 +474,9 @@ static void send_ack(struct ihmp *ih, const struct ihmp_msg *req, const struct d
 
 static void bind_new(struct ihmp *ih, struct hid *h, const uint8_t *key, const struct ihmp_msg *m,
 		     const struct dime_addr *src);
+static bool local_live(struct ihmp *ih, const struct hid *h, int af, const struct dime_addr *not,
+		       struct dime_addr *out);
+static void addr_up(struct ihmp *ih, struct hid *h, const struct dime_addr *a);
 
 /* ---- HELLO and path probing (III-B1) ---- */
 
@@ -561,21 +564,28 @@ static void on_hello(struct ihmp *ih, const struct ihmp_msg *m, const struct dim
 	struct hid *h = hid_table_lookup(ih->ht, &m->host_id);
 	uint32_t now = now_s();
 	uint16_t flags = 0;
+	bool own = false;
 
-	if (!addr_eq(&m->host_id, src))
-		flags |= IHMP_F_ND;	/* the source is not what it says: a NAT (III-D) */
+	/* NAT detection (III-D): the datagram's source is not among the
+	 * addresses the sender says it has. */
+	for (unsigned i = 0; i < m->naddrs && !own; i++)
+		own = addr_eq(&m->addrs[i], src);
+	if (!own)
+		flags |= IHMP_F_ND;
+	bool nat = (flags & IHMP_F_ND) && !(m->flags & IHMP_F_NF);
 	if (!h && (h = hid_table_lookup(ih->ht, src)) == NULL) {
 		if (hid_table_create(ih->ht, now, &h) < 0)
 			return;
 		/* Unauthenticated input made this entry: it expires unless a
 		 * flow comes to use it. */
 		h->flags |= HID_F_HELLO_ONLY;
-		hid_table_add_addr(ih->ht, h, HID_ACTIVE, src, now);
+		hid_table_add_addr(ih->ht, h, nat ? HID_UNREACH : HID_ACTIVE, src, now);
 	}
 	bind_new(ih, h, tofu, m, src);
+	/* A known peer greeting from a new address (it moved while its first
+	 * HELLO was in flight): unproven until it claims it and we probe it. */
 	if (hid_where(h, src) < 0)
-		hid_table_add_addr(ih->ht, h, (flags & IHMP_F_ND) && !(m->flags & IHMP_F_NF) ?
-				   HID_UNREACH : HID_ACTIVE, src, now);
+		hid_table_add_addr(ih->ht, h, HID_UNREACH, src, now);
 	if (hid_where(h, dst) < 0)
 		hid_table_add_addr(ih->ht, h, HID_LOCAL, dst, now);
 	struct ihmp_peer *p = peer_get(h);
@@ -666,7 +676,8 @@ static void change_apply(struct ihmp *ih, struct hid *h, const struct ihmp_msg *
 
 static bool peer_verified(const struct hid *h, const struct ihmp_peer *p, const struct dime_addr *a)
 {
-	if (hid_where(h, a) == HID_ACTIVE)
+	const struct dime_addr *prim = hid_primary(h, a->af);
+	if (prim && addr_eq(prim, a))
 		return true;	/* we already send there */
 	for (unsigned i = 0; i < p->nverified; i++)
 		if (addr_eq(&p->verified[i], a))
@@ -796,6 +807,14 @@ static void on_ack(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_
 		    (m->has & IHMP_HAS(IHMP_T_SIGNATURE)))
 			tofu = m->pubkey;	/* verified in authenticate() */
 		bind_new(ih, h, tofu, m, src);
+		{
+			/* We moved while the HELLO was in flight (it went out
+			 * again from here): the address events skipped this
+			 * peer, so hand off now. */
+			struct dime_addr live, from = t->src;	/* t's slot may be reused */
+			if (!local_live(ih, h, from.af, NULL, &live) && hid_where(h, &from) != HID_LOCAL)
+				addr_up(ih, h, &from);
+		}
 		if (hid_where(h, src) == HID_UNREACH)
 			hid_table_move_addr(ih->ht, h, src, HID_ACTIVE, now);
 		learn_addrs(ih, h, m, &req.host_id, false);
@@ -1023,6 +1042,15 @@ static void ihmp_dispatch(struct ihmp *ih, const uint8_t *buf, size_t len, const
 		return;
 	}
 	ih->stats.in[m.type]++;
+	if (h && m.type != IHMP_ACK) {
+		/* Whoever sends us valid IHMP runs dime, whatever a lost HELLO
+		 * made us believe. */
+		struct ihmp_peer *p = peer_get(h);
+		if (p && p->state != PEER_OK && m.type != IHMP_HELLO) {
+			p->state = PEER_OK;
+			p->silent_s = 0;
+		}
+	}
 	switch (m.type) {
 	case IHMP_HELLO:
 		if (h)
@@ -1231,6 +1259,8 @@ static void tx_timeout(struct ihmp *ih, struct hid *h, struct ihmp_tx *t)
 		ih->stats.rx_unverified++;
 		log_info("IHMP: %s never proved it receives at %s: not switching",
 			 addr_fmt(&p->rr.src, b), addr_fmt(&t->dst, (char[ADDR_STRLEN]){ 0 }));
+	} else if (t->msg.type == IHMP_HELLO && p->state == PEER_OK) {
+		/* It answered something else meanwhile: it is a dime peer. */
 	} else if (t->msg.type == IHMP_HELLO) {
 		p->state = PEER_SILENT;
 		p->silent_s = p->silent_s ? p->silent_s * 2 : IHMP_SILENT_MIN_S;
@@ -1242,9 +1272,9 @@ static void tx_timeout(struct ihmp *ih, struct hid *h, struct ihmp_tx *t)
 	} else if (t->msg.type == IHMP_ADDR_UP) {
 		/* Probing failed: the peer cannot reach the new address; say so
 		 * over an address it does reach (III-B2). */
-		struct dime_addr known;
-		if (local_live(ih, h, t->src.af, &t->src, &known))
-			send_change(ih, h, IHMP_ADDR_UP_UNREACHABLE, &known, &known, &t->msg.new_addr, NULL);
+		struct dime_addr known, src = t->src, claimed = t->msg.new_addr;	/* t is free */
+		if (local_live(ih, h, src.af, &src, &known))
+			send_change(ih, h, IHMP_ADDR_UP_UNREACHABLE, &known, &known, &claimed, NULL);
 	} else if (t->msg.type == IHMP_HANDOFF && p->state == PEER_OK) {
 		/* We moved and the peer never confirmed: it cannot reach us in
 		 * this family. Applications hear it now instead of hanging. */
@@ -1294,6 +1324,22 @@ int ihmp_tick(struct ihmp *ih)
 			if (ih->kick && t->fails)
 				t->due = now;
 			if (t->due <= now) {
+				/* A HELLO whose source address went away before an
+				 * answer came: the peer never had its chance; greet
+				 * it again from where we are now (same Host ID). */
+				struct dime_addr cur;
+				if (t->msg.type == IHMP_HELLO && !rtnl_is_local(ih->rt, &t->src)) {
+					if (rtnl_route_src(ih->rt, &t->dst, &cur) < 0 && t->fails < 200) {
+						t->fails++;	/* no address or route yet */
+						t->due = now + IHMP_SEND_RETRY_MS;
+						any = true;
+						if (t->due < next)
+							next = t->due;
+						continue;
+					}
+					t->src = cur;
+					t->tries = 0;
+				}
 				/* 200 local failures: 10 s without a route. */
 				if (t->tries >= IHMP_TRIES || t->fails >= 200 ||
 				    !rtnl_is_local(ih->rt, &t->src)) {
@@ -1302,13 +1348,14 @@ int ihmp_tick(struct ihmp *ih)
 				}
 				int r = ihmp_xmit(ih, &t->src, &t->dst, ih->cfg.port, &t->msg);
 				if (r == 0) {
+					if (t->tries)
+						ih->stats.retransmits++;
 					t->tries++;
 					t->fails = 0;
-					ih->stats.retransmits++;
 				} else {
 					t->fails++;
 				}
-				t->due = now + (r < 0 ? IHMP_SEND_RETRY_MS :
+				t->due = now + (r < 0 || !t->tries ? IHMP_SEND_RETRY_MS :
 						(uint64_t)IHMP_RTO_MS << (t->tries - 1));
 			}
 			any = true;

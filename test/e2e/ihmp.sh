@@ -1,0 +1,782 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# ihmp.sh -- end-to-end tests of IHMP signalling (issue 4) in the lab of
+# test/lab/lab.sh (the DIME paper's Fig. 7):
+#
+#        MH ==wifi0== R1 --+
+#         \                +-- bridge -- CH (198.18.0.10 / 2001:db8::10,
+#          ==lte0=== R2 --+                  may move to .11 / ::11)
+#
+# Zero configuration: both hosts run plain `dimed -f --ctl SOCK` (no map
+# commands); conntrack and a stateful firewall are on (lab_firewall on 3463).
+# One lab per address family (the families run side by side); every test
+# starts from MH on link A, CH on its first address, freshly started daemons.
+#
+#   soft        TCP (iperf3) + UDP survive a soft handoff       } + timings:
+#   hard5       ... a hard handoff with a 5 s gap                } peer table
+#   back        ... a hard handoff (1 s gap), then back to A     } update, resume
+#   offline     ... MH has no address at all for 3 s
+#   chmove      ... CH moves (new address added, old removed), MH stays
+#   both        ... MH moves, then CH moves
+#   inflight    a TCP and a UDP probe survive a hard move ~30 ms after their
+#               first packets (the HELLO they caused is in flight)
+#   inflight-lost ... the HELLO's ACK is lost and MH moves before the retry
+#   stream      a socat stream across a hard move arrives intact (sha256)
+#   conns1000   1,000 TCP connections: one move = one HANDOFF and one ACK per
+#               family (nft counters on the wire and `stats -j`); all echo after
+#   nodime      CH without dimed: flows untouched, at most 4 HELLOs at CH,
+#               MH records the HELLO's timeout
+#   garble      garbled datagrams at CH's IHMP port: daemon up, `show hids`
+#               unchanged, rejected counters up, the flow goes on
+#
+# Output: "ok N - name" / "not ok N - name" with "# " details and
+# "# metric NAME VALUE" lines (timings, never asserted), then
+# "N passed, N failed". Exit status 0 only if nothing failed.
+#
+# Environment:
+#   DIMED, DIMECTL   binaries (default <repo>/build/src/dimed, dimectl)
+#   IHMP_TESTS       tests to run (default: all, in the order above)
+#   IHMP_FAMILIES    address families (default "4 6")
+#   IHMP_JOBS        labs at once (default 2: the families side by side)
+#   IHMP_KEEP        1: keep the output directory (logs) even on success
+#
+# Needs root, iperf3, socat, nft, iptables, python3 (standard library only).
+set -euo pipefail
+
+IHMP_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+IHMP_ROOT=$(cd "$IHMP_HERE/../.." && pwd)
+DIMED=${DIMED:-$IHMP_ROOT/build/src/dimed}
+DIMECTL=${DIMECTL:-$IHMP_ROOT/build/src/dimectl}
+IHMP_TESTS=${IHMP_TESTS:-soft hard5 back offline chmove both inflight inflight-lost stream conns1000 nodime garble}
+IHMP_FAMILIES=${IHMP_FAMILIES:-4 6}
+IHMP_JOBS=${IHMP_JOBS:-2}
+IHMP_PORT=3463			# dimed's default IHMP port (include/ihmp_wire.h)
+IHMP_HELLO_MAX=4		# HELLOs to a silent peer per backoff period (IHMP_TRIES)
+IHMP_PY=python3
+[[ -x /usr/bin/python3 ]] && IHMP_PY=/usr/bin/python3
+TOOL=("$IHMP_PY" "$IHMP_HERE/ihmp_tool.py")
+CH_ALT4=198.18.0.11 CH_ALT6=2001:db8::11
+
+declare -A IHMP_TITLE=(
+	[soft]="TCP and UDP survive a soft handoff"
+	[hard5]="TCP and UDP survive a hard handoff with a 5 s gap"
+	[back]="TCP and UDP survive a hard handoff with a 1 s gap and MH moving back to A"
+	[offline]="TCP and UDP survive MH without any address for 3 s"
+	[chmove]="TCP and UDP survive CH moving while MH stays"
+	[both]="TCP and UDP survive MH moving, then CH moving"
+	[inflight]="TCP and UDP survive a hard move right after their first packets (HELLO in flight)"
+	[inflight-lost]="TCP and UDP survive a hard move while the HELLO is unanswered (its ACK lost)"
+	[stream]="socat stream across a hard move arrives intact (sha256)"
+	[conns1000]="1000 connections, one hard move: one HANDOFF and one ACK per family, all still echo"
+	[nodime]="peer without dimed: flows untouched, at most $IHMP_HELLO_MAX HELLOs, HELLO timed out"
+	[garble]="garbled datagrams at CH's IHMP port: no crash, no state change, counted, flow goes on"
+)
+
+# ================================================== inside one family ===
+# Runs in the family's shell after lab.sh is sourced and lab_up has run; each
+# test body runs in a subshell of its own (set -e, output to its log).
+
+fail() { echo "FAIL: $*"; }
+note() { echo "note: $*"; }
+metric() { echo "metric ihmp.v$FAM.$1 $2"; }
+
+ns_of() { case "$1" in mh) echo "$LAB_NS_MH" ;; ch) echo "$LAB_NS_CH" ;; *) lab_die "host '$1'" ;; esac; }
+dctl() { local h=$1; shift; ip netns exec "$(ns_of "$h")" "$DIMECTL" -s "$LAB_DIR/$h.sock" "$@"; }
+# dstat mh|ch PATH : one value of `stats -j`
+dstat() { dctl "$1" -j stats | "${TOOL[@]}" get "$2"; }
+now() { date +%s.%N; }
+since() { awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.3f", a - b }'; }
+# event_time NAME : time of the last "$LAB_DIR/events" line starting with NAME
+event_time() { awk -v n="$1" 'index($0, n) == 1 { t = $NF } END { print t }' "$LAB_DIR/events"; }
+tdiff() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "none" || b == "none") print "none"; else printf "%.3f", a - b }'; }
+
+# --- daemons (started and stopped by the family shell, so it can wait for them)
+start_dimeds() {	# LOGBASE HOST... : start them all, then wait until each answers
+	local base=$1 h pid i rc=0
+	shift
+	for h; do
+		ip netns exec "$(ns_of "$h")" "$DIMED" -f --ctl "$LAB_DIR/$h.sock" -l debug >>"$base.$h.log" 2>&1 &
+		pid=$!
+		lab_track "$pid"
+		echo "$pid" >"$LAB_DIR/dpid.$h"
+	done
+	for h; do
+		pid=$(cat "$LAB_DIR/dpid.$h")
+		for ((i = 0; i < 200; i++)); do
+			dctl "$h" show >/dev/null 2>&1 && break
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		((i < 200)) && kill -0 "$pid" 2>/dev/null && continue
+		echo "FAIL: dimed on $h did not come up: $(tail -n 3 "$base.$h.log" | tr '\n' ' ')" >>"$IHMP_SETUP_LOG"
+		rc=1
+	done
+	return "$rc"
+}
+
+stop_dimeds() {	# HOST... : SIGTERM to all, wait; complains (into the test's log) on a bad exit
+	local h pid rc
+	for h; do [[ ! -f $LAB_DIR/dpid.$h ]] || kill -TERM "$(cat "$LAB_DIR/dpid.$h")" 2>/dev/null || true; done
+	for h; do
+		[[ -f $LAB_DIR/dpid.$h ]] || continue
+		pid=$(cat "$LAB_DIR/dpid.$h") rc=0
+		rm -f "$LAB_DIR/dpid.$h"
+		wait "$pid" 2>/dev/null || rc=$?
+		((rc == 0)) || echo "FAIL: dimed on $h exited with status $rc after SIGTERM" >>"$IHMP_SETUP_LOG"
+	done
+}
+
+dimed_alive() { [[ -f $LAB_DIR/dpid.$1 ]] && lab_alive "$(cat "$LAB_DIR/dpid.$1")"; }
+
+# --- CH's second address (on the switch subnet: R1/R2 need nothing new)
+ch_move() {	# to the alternative address: add the new one, then remove the old
+	lab_stamp "ch_up alt"
+	ip -n "$LAB_NS_CH" addr add "$CH_ALT4/$PLEN4" dev "$SW_DEV"
+	ip -n "$LAB_NS_CH" addr add "$CH_ALT6/$PLEN6" dev "$SW_DEV" nodad
+	ip -n "$LAB_NS_CH" addr del "$CH4/$PLEN4" dev "$SW_DEV"
+	ip -n "$LAB_NS_CH" addr del "$CH6/$PLEN6" dev "$SW_DEV"
+	echo alt >"$LAB_DIR/ch_at"
+	lab_stamp "ch_down base"
+}
+
+ch_restore() {	# back to the lab's address (daemons stopped)
+	[[ $(cat "$LAB_DIR/ch_at" 2>/dev/null || echo base) == alt ]] || return 0
+	ip -n "$LAB_NS_CH" addr replace "$CH4/$PLEN4" dev "$SW_DEV"
+	ip -n "$LAB_NS_CH" addr replace "$CH6/$PLEN6" dev "$SW_DEV" nodad
+	ip -n "$LAB_NS_CH" addr del "$CH_ALT4/$PLEN4" dev "$SW_DEV" 2>/dev/null || true
+	ip -n "$LAB_NS_CH" addr del "$CH_ALT6/$PLEN6" dev "$SW_DEV" 2>/dev/null || true
+	# Routes to MH's subnets go through the switch subnet; put back any the
+	# address juggling took with it.
+	ip -n "$LAB_NS_CH" route replace "$SUBNET_A4" via "$R1_S4"
+	ip -n "$LAB_NS_CH" route replace "$SUBNET_B4" via "$R2_S4"
+	ip -n "$LAB_NS_CH" -6 route replace "$SUBNET_A6" via "$R1_S6"
+	ip -n "$LAB_NS_CH" -6 route replace "$SUBNET_B6" via "$R2_S6"
+	echo base >"$LAB_DIR/ch_at"
+}
+
+# --- nft helpers of this test (tables "ihmp_*", removed between tests)
+nft_in() { ip netns exec "$(ns_of "$1")" nft "${@:2}"; }
+# nft_counter mh|ch TABLE COMMENT : packets of the counter rule with that comment
+nft_counter() {
+	nft_in "$1" list table inet "$2" | sed -n "s/.*counter packets \([0-9]*\) .*comment \"$3\".*/\1/p" | head -n1
+}
+drop_my_tables() {
+	local h t
+	for h in mh ch; do
+		for t in ihmp_wire ihmp_drop ihmp_count; do
+			! nft_in "$h" list tables 2>/dev/null | grep -q " $t\$" || nft_in "$h" delete table inet "$t"
+		done
+	done
+}
+
+# Wire counters on MH: HANDOFFs (type 7) out, ACKs (type 9) in, per family.
+wire_counters_mh() {
+	nft_in mh -f - <<-EOF
+		table inet ihmp_wire {
+			chain out {
+				type filter hook output priority -400; policy accept;
+				meta nfproto ipv4 udp dport $IHMP_PORT @th,72,8 7 counter comment "handoff4"
+				meta nfproto ipv6 udp dport $IHMP_PORT @th,72,8 7 counter comment "handoff6"
+				udp dport $IHMP_PORT counter comment "out_all"
+			}
+			chain in {
+				type filter hook prerouting priority -400; policy accept;
+				meta nfproto ipv4 udp sport $IHMP_PORT @th,72,8 9 counter comment "ack4"
+				meta nfproto ipv6 udp sport $IHMP_PORT @th,72,8 9 counter comment "ack6"
+				udp sport $IHMP_PORT counter comment "in_all"
+			}
+		}
+	EOF
+}
+
+# --- flows
+FL_PIDS=()
+# flows_start FAMILY SECS TAG [probe] : iperf3 TCP and udp_stream MH -> CH in
+# the background (+ a 100-byte-per-10-ms TCP and UDP probe pair, whose
+# receive times give the resume timings).
+flows_start() {
+	local fam=$1 secs=$2 tag=$3 p src dst port
+	FL_FAM=$fam FL_TAG=$tag FL_PROBE=${4:-} FL_PIDS=()
+	# Two labs share two cores with whatever else runs: rate-limited links
+	# keep iperf3 from starving the daemons and the probes.
+	link_rate A 200mbit
+	link_rate B 200mbit
+	if [[ -n $FL_PROBE ]]; then
+		src=$(lab_addr "$fam") dst=$(lab_ch_addr "$fam")
+		for p in tcp udp; do
+			port=$(lab_port)
+			lab_bg ip netns exec "$LAB_NS_CH" timeout -k 1 $((secs + 14)) \
+				"${TOOL[@]}" probe-rx "$p" "$fam" "$dst" "$port" $((secs + 8)) "$LAB_DIR/$tag-probe-$p.rx"
+			FL_PIDS+=("$LAB_BG_PID")
+			wait_listen "$LAB_NS_CH" "$p" "$port"
+			lab_bg ip netns exec "$LAB_NS_MH" timeout -k 1 $((secs + 10)) \
+				"${TOOL[@]}" probe-tx "$p" "$fam" "$src" "$dst" "$port" $((secs + 2))
+			FL_PIDS+=("$LAB_BG_PID")
+		done
+	fi
+	tcp_transfer "$fam" "$secs" "$tag-tcp" >/dev/null 2>&1 &
+	FL_PIDS+=($!)
+	udp_stream "$fam" "$secs" "$tag-udp" >/dev/null 2>&1 &
+	FL_PIDS+=($!)
+}
+
+# wait_listen NS PROTO PORT : like lab_wait_listen, but gives a loaded
+# machine 15 s to start a python listener.
+wait_listen() {
+	local i opt=-Hltn
+	[[ $2 == udp ]] && opt=-Hlun
+	for ((i = 0; i < 300; i++)); do
+		[[ -n $(ip netns exec "$1" ss "$opt" "sport = :$3" 2>/dev/null) ]] && return 0
+		sleep 0.05
+	done
+	fail "nothing listens on $2 port $3 in $1 after 15 s"
+	return 1
+}
+
+# flows_known TCP UDP [SETTLE=0.5] : until MH's dimed knows that many TCP and
+# UDP flows to CH (a loaded machine can take a while to start them), then
+# SETTLE s more so that data flows.
+flows_known() {
+	local i n
+	for ((i = 0; i < 200; i++)); do
+		n=$(dctl mh -j show flows 2>/dev/null | "${TOOL[@]}" flows "$(lab_ch_addr "$FL_FAM")" 2>/dev/null || true)
+		[[ $n =~ tcp=([0-9]+)\ udp=([0-9]+) ]] &&
+			((BASH_REMATCH[1] >= $1 && BASH_REMATCH[2] >= $2)) && break
+		sleep 0.05
+	done
+	((i < 200)) || fail "MH's dimed does not see the flows to CH after 10 s ($n)"
+	sleep "${3:-0.5}"
+}
+
+res_line() {
+	[[ -f $LAB_DIR/$1.res ]] || { echo "no result file: the traffic helper died"; return 0; }
+	grep -v '_intervals=' "$LAB_DIR/$1.res" | grep -v '^t0=' | tr '\n' ' '
+}
+
+# expect_survived NAME WHAT : survived=yes and data arrived after the last event
+expect_survived() {
+	local s r
+	s=$(lab_result "$1" survived 2>/dev/null || true)
+	r=$(lab_result "$1" rx_after_move 2>/dev/null || true)
+	if [[ $s == yes && ${r:-0} =~ ^[0-9]+$ && ${r:-0} -gt 0 ]]; then
+		note "$2: bytes_recv=$(lab_result "$1" bytes_recv) rx_after_move=$r"
+	else
+		fail "$2: $(res_line "$1")"
+		grep '^rx_intervals=' "$LAB_DIR/$1.res" 2>/dev/null | sed 's/^/  /' || true
+	fi
+}
+
+flows_finish() {
+	local p
+	for p in "${FL_PIDS[@]}"; do lab_wait "$p" || true; done
+	FL_PIDS=()
+	expect_survived "$FL_TAG-tcp" "iperf3 TCP"
+	expect_survived "$FL_TAG-udp" "UDP stream"
+}
+
+# watch_primary FAMILY : before a move, start polling CH's table for MH's
+# address on B becoming primary, and log MH's address and route events.
+watch_primary() {
+	rm -f "$LAB_DIR/primary"
+	lab_bg ip -n "$LAB_NS_MH" -ts monitor address route >"$LAB_DIR/mon" 2>&1
+	MON_PID=$LAB_BG_PID
+	lab_bg ip netns exec "$LAB_NS_CH" "${TOOL[@]}" primary-wait "$DIMECTL" "$LAB_DIR/ch.sock" \
+		"$(lab_addr "$1" B)" 15 "$LAB_DIR/primary"
+	WATCH_PID=$LAB_BG_PID
+}
+
+# timings KIND REF FROM TO : metrics (never asserted). REF is the lab event
+# after which the new address is usable (hard_up, soft_up: address and
+# default route in place), FROM..TO the window in which receive gaps count
+# (hard_down..hard_up; soft_up..soft_down), plus 3 s.
+timings() {
+	local kind=$1 ref=$2 from=$3 to=$4 t_ref t_to t_add t_rt t_prim g p gw
+	lab_wait "$WATCH_PID" || true
+	kill "$MON_PID" 2>/dev/null || true
+	t_ref=$(event_time "$ref") t_to=$(event_time "$to")
+	t_prim=$(cat "$LAB_DIR/primary" 2>/dev/null || echo none)
+	[[ $t_prim != none ]] || fail "CH's table never showed MH's new address $(lab_addr "$FAM" B) as the first active one"
+	t_add=$("${TOOL[@]}" mon-time "$LAB_DIR/mon" "$(lab_addr "$FAM" B)")
+	gw=$([[ $FAM == 4 ]] && echo "$R2_B4" || echo "$R2_B6")
+	t_rt=$("${TOOL[@]}" mon-time "$LAB_DIR/mon" default via "$gw")
+	metric "$kind.new_addr_added_to_peer_primary_s" "$(tdiff "$t_prim" "$t_add")"
+	metric "$kind.new_route_added_to_peer_primary_s" "$(tdiff "$t_prim" "$t_rt")"
+	metric "$kind.lab_event_${ref}_to_peer_primary_s" "$(tdiff "$t_prim" "$t_ref")"
+	[[ $to == "$ref" ]] || metric "$kind.lab_event_${to}_to_peer_primary_s" "$(tdiff "$t_prim" "$t_to")"
+	for p in tcp udp; do
+		[[ -s $LAB_DIR/$FL_TAG-probe-$p.rx ]] || { note "$p probe: CH received nothing"; continue; }
+		g=$("${TOOL[@]}" gaps "$LAB_DIR/events" "$LAB_DIR/$FL_TAG-probe-$p.rx" "$ref" "$from" "$to")
+		[[ $g =~ first=([^ ]*)\ maxgap=(.*) ]] || continue
+		if [[ $to == "$ref" ]]; then
+			metric "$kind.new_route_added_to_${p}_data_s" "$(tdiff "$(awk -v a="${BASH_REMATCH[1]:-x}" -v b="$t_ref" 'BEGIN { if (a == "x") print "none"; else printf "%.6f", a + b }')" "$t_rt")"
+			metric "$kind.lab_event_${ref}_to_${p}_data_s" "${BASH_REMATCH[1]:-none}"
+		fi
+		metric "$kind.${p}_longest_receive_gap_s" "${BASH_REMATCH[2]:-none}"
+	done
+}
+
+# ------------------------------------------------------------- tests ---
+# Each runs in a subshell; FAM is the family. MH is on A, CH on its first
+# address, daemons fresh (both, unless the test table says otherwise).
+
+t_soft() {
+	flows_start "$FAM" 7 soft probe
+	flows_known 3 2
+	watch_primary "$FAM"
+	move_soft 1
+	flows_finish
+	timings soft soft_up soft_up soft_down
+}
+
+t_hard5() {
+	# TCP resumes on its retransmission backoff (up to ~6 s after the loss
+	# for a 5 s gap): iperf3 must not give up on its own before.
+	export LAB_SND_TIMEOUT_MS=15000
+	flows_start "$FAM" 11 hard5 probe
+	flows_known 3 2
+	watch_primary "$FAM"
+	move_hard 5
+	flows_finish
+	timings hard_gap5 hard_up hard_down hard_up
+}
+
+t_back() {
+	export LAB_SND_TIMEOUT_MS=8000
+	flows_start "$FAM" 10 back probe
+	flows_known 3 2
+	watch_primary "$FAM"
+	move_hard 1
+	sleep 1.5
+	move_back
+	flows_finish
+	timings hard_gap1 hard_up hard_down hard_up
+}
+
+t_offline() {
+	export LAB_SND_TIMEOUT_MS=15000
+	flows_start "$FAM" 13 offline
+	flows_known 2 1
+	mh_offline 3
+	flows_finish
+}
+
+t_chmove() {
+	flows_start "$FAM" 8 chmove
+	flows_known 2 1
+	ch_move
+	flows_finish
+	note "CH's table after: $(dctl ch -j show hids | "${TOOL[@]}" hids)"
+	note "MH's table after: $(dctl mh -j show hids | "${TOOL[@]}" hids)"
+}
+
+t_both() {
+	export LAB_SND_TIMEOUT_MS=8000
+	flows_start "$FAM" 11 both
+	flows_known 2 1
+	move_hard 1
+	sleep 1.5
+	ch_move
+	flows_finish
+	note "MH's table after: $(dctl mh -j show hids | "${TOOL[@]}" hids)"
+}
+
+# hello_order : from MH's log, whether the first HELLO was answered before
+# MH's old address went
+hello_order() {
+	awk '/IHMP: sent HELLO/ && !h { h = NR } /IHMP: got ACK/ && !a { a = NR }
+	     /local address .* down/ && !d { d = NR }
+	     END { printf "HELLO sent: %s; its first ACK: %s", h ? "yes" : "no",
+	           !a ? "never" : (!d || a < d) ? "before the old address went" : "after the old address went" }' "$IHMP_LOG_MH"
+}
+
+# inflight_probes TAG SECS : a TCP and a UDP probe from one process; returns
+# as soon as both have sent their first bytes (the HELLO is then in flight).
+inflight_probes() {
+	local tag=$1 secs=$2 p port src dst i
+	FL_FAM=$FAM FL_TAG=$tag FL_PIDS=()
+	src=$(lab_addr "$FAM") dst=$(lab_ch_addr "$FAM")
+	declare -A ports
+	for p in tcp udp; do
+		ports[$p]=$(lab_port)
+		lab_bg ip netns exec "$LAB_NS_CH" timeout -k 1 $((secs + 14)) \
+			"${TOOL[@]}" probe-rx "$p" "$FAM" "$dst" "${ports[$p]}" $((secs + 8)) "$LAB_DIR/$tag-probe-$p.rx"
+		FL_PIDS+=("$LAB_BG_PID")
+		wait_listen "$LAB_NS_CH" "$p" "${ports[$p]}"
+	done
+	rm -f "$LAB_DIR/$tag.started"
+	lab_bg ip netns exec "$LAB_NS_MH" timeout -k 1 $((secs + 10)) \
+		"${TOOL[@]}" probe-tx2 "$FAM" "$src" "$dst" "${ports[tcp]}" "${ports[udp]}" "$secs" "$LAB_DIR/$tag.started"
+	PROBE_TX=$LAB_BG_PID
+	for ((i = 0; i < 3000; i++)); do
+		[[ -f $LAB_DIR/$tag.started ]] && return 0
+		sleep 0.005
+	done
+	fail "the probes did not start"
+	return 1
+}
+
+# inflight_finish EVENT : the probes sent without error and CH got data
+# from both after EVENT.
+inflight_finish() {
+	local rc=0 p g
+	lab_wait "$PROBE_TX" || rc=$?
+	for p in "${FL_PIDS[@]}"; do lab_wait "$p" || true; done
+	((rc == 0)) || fail "TCP probe: a send failed (connection dead), status $rc"
+	for p in tcp udp; do
+		g=$("${TOOL[@]}" gaps "$LAB_DIR/events" "$LAB_DIR/$FL_TAG-probe-$p.rx" "$1" hard_down "$1")
+		if [[ $g =~ first=([0-9.]+) ]]; then
+			note "$p probe: $(wc -l <"$LAB_DIR/$FL_TAG-probe-$p.rx") receives at CH, first $(sed 's/first=//; s/ maxgap=/ s after the new address, longest gap /' <<<"$g") s"
+		else
+			fail "$p probe: nothing reached CH after the move ($(wc -l <"$LAB_DIR/$FL_TAG-probe-$p.rx" 2>/dev/null || echo 0) receives in all; $g)"
+		fi
+	done
+}
+
+t_inflight() {
+	inflight_probes inflight 6
+	sleep 0.03
+	move_hard 1
+	inflight_finish hard_up
+	note "$(hello_order)"
+	note "MH's table after: $(dctl mh -j show hids | "${TOOL[@]}" hids)"
+}
+
+t_inflight_lost() {
+	# CH's IHMP replies are lost on the way (dropped as they reach MH) until
+	# MH has moved: the HELLO's ACK never comes.
+	nft_in mh -f - <<-EOF
+		table inet ihmp_drop {
+			chain in {
+				type filter hook prerouting priority -400; policy accept;
+				udp sport $IHMP_PORT counter drop comment "lost"
+			}
+		}
+	EOF
+	inflight_probes inflight-lost 6
+	sleep 0.05
+	lab_bg move_hard 1
+	sleep 0.1
+	note "CH's IHMP datagrams lost before the move: $(nft_counter mh ihmp_drop lost)"
+	nft_in mh delete table inet ihmp_drop
+	lab_wait "$LAB_BG_PID"
+	inflight_finish hard_up
+	note "MH: $(hello_order); HELLO sent=$(dstat mh ihmp.sent.HELLO) ACK received=$(dstat mh ihmp.received.ACK) timeouts=$(dstat mh ihmp.timeouts)"
+	note "MH's table after: $(dctl mh -j show hids | "${TOOL[@]}" hids)"
+	note "CH's table after: $(dctl ch -j show hids | "${TOOL[@]}" hids)"
+}
+
+t_stream() {
+	local pid
+	link_rate A 50mbit
+	link_rate B 50mbit
+	FL_FAM=$FAM
+	# 40 MB at 50 Mbit/s: about 6.5 s, the move 1 s after the connection is up.
+	stream_check "$FAM" 40000000 stream 40 >"$LAB_DIR/stream.out" 2>&1 &
+	pid=$!
+	flows_known 1 0 1
+	move_hard 1
+	lab_wait "$pid" || true
+	if [[ $(lab_result stream sha_match 2>/dev/null) == yes && $(lab_result stream survived) == yes ]]; then
+		note "stream: $(res_line stream)"
+	else
+		fail "stream: $(res_line stream) $(tail -n 2 "$LAB_DIR/stream.out" | tr '\n' ' ')"
+	fi
+}
+
+t_conns1000() {
+	local port dir src dst i r f n_ok want=1000 d
+	port=$(lab_port)
+	src=$(lab_addr "$FAM") dst=$(lab_ch_addr "$FAM")
+	dir=$LAB_DIR/conns.$FAM
+	mkdir -p "$dir"
+	rm -f "$dir"/*
+	lab_bg ip netns exec "$LAB_NS_CH" timeout -k 1 120 "${TOOL[@]}" echo-server "$FAM" "$dst" "$port" 110
+	wait_listen "$LAB_NS_CH" tcp "$port"
+	lab_bg ip netns exec "$LAB_NS_MH" timeout -k 1 120 "${TOOL[@]}" conns "$FAM" "$src" "$dst" "$port" "$want" "$dir"
+	for ((i = 0; i < 1200; i++)); do [[ -f $dir/ready ]] && break; sleep 0.05; done
+	[[ -f $dir/ready ]] || { fail "the $want connections were not up after 60 s"; return 0; }
+	r=$(cat "$dir/ready")
+	note "before the move: $r"
+	[[ $r == *"connected=$want failed=0 before_ok=$want "* ]] || fail "not all $want connections echo before the move: $r"
+	note "MH's flows to CH: $(dctl mh -j show flows | "${TOOL[@]}" flows "$dst")"
+	# Whatever the connections started (HELLO, PATH_PROBE) is over by now.
+	sleep 0.5
+	wire_counters_mh
+	dctl mh -j stats >"$LAB_DIR/mh.stats.0"
+	dctl ch -j stats >"$LAB_DIR/ch.stats.0"
+	move_hard 1
+	# Both families' HANDOFFs and their ACKs, then a little longer for strays.
+	for ((i = 0; i < 100; i++)); do
+		(($(nft_counter mh ihmp_wire ack4) >= 1 && $(nft_counter mh ihmp_wire ack6) >= 1)) && break
+		sleep 0.05
+	done
+	sleep 1
+	touch "$dir/go"
+	for ((i = 0; i < 800; i++)); do [[ -f $dir/result ]] && break; sleep 0.05; done
+	dctl mh -j stats >"$LAB_DIR/mh.stats.1"
+	dctl ch -j stats >"$LAB_DIR/ch.stats.1"
+	for f in 4 6; do
+		n_ok=$(nft_counter mh ihmp_wire "handoff$f")
+		d=$(nft_counter mh ihmp_wire "ack$f")
+		note "on the wire at MH, IPv$f: HANDOFF out $n_ok, ACK in $d"
+		[[ $n_ok == 1 ]] || fail "IPv$f: $n_ok HANDOFFs left MH (expected exactly 1)"
+		[[ $d == 1 ]] || fail "IPv$f: $d ACKs reached MH (expected exactly 1)"
+	done
+	note "IHMP datagrams at MH during the move: out $(nft_counter mh ihmp_wire out_all), in $(nft_counter mh ihmp_wire in_all)"
+	d=$("${TOOL[@]}" delta "$LAB_DIR/mh.stats.0" "$LAB_DIR/mh.stats.1" ihmp.sent.HANDOFF ihmp.received.ACK \
+		ihmp.sent.HANDOFF_UNREACHABLE ihmp.retransmits ihmp.timeouts ihmp.send_errors)
+	note "MH stats delta: $d"
+	[[ $d == *"ihmp.sent.HANDOFF=2 "* ]] || fail "MH's stats: HANDOFFs sent (one per family, 2 expected): $d"
+	[[ $d == *"ihmp.received.ACK=2 "* ]] || fail "MH's stats: ACKs received (one per family, 2 expected): $d"
+	d=$("${TOOL[@]}" delta "$LAB_DIR/ch.stats.0" "$LAB_DIR/ch.stats.1" ihmp.received.HANDOFF ihmp.sent.ACK)
+	note "CH stats delta: $d"
+	[[ $d == "ihmp.received.HANDOFF=2 ihmp.sent.ACK=2" ]] || fail "CH's stats: $d (expected 2 and 2)"
+	[[ -f $dir/result ]] || { fail "the connections' check after the move did not finish"; return 0; }
+	r=$(cat "$dir/result")
+	note "after the move: $r"
+	[[ $r == *"after_ok=$want "* ]] || fail "not every connection echoes after the move: $r"
+}
+
+t_nodime() {
+	local h all mh_hello to n
+	# Counted before anything else sees them (CH has no dimed; its firewall
+	# would accept the port and answer with port-unreachable).
+	nft_in ch -f - <<-EOF
+		table inet ihmp_count {
+			chain pre {
+				type filter hook prerouting priority -400; policy accept;
+				udp dport $IHMP_PORT @th,72,8 1 counter comment "hello"
+				udp dport $IHMP_PORT counter comment "all"
+			}
+		}
+	EOF
+	FL_FAM=$FAM
+	link_rate A 200mbit
+	if tcp_transfer "$FAM" 5 nodime1 >/dev/null 2>&1; then
+		note "iperf3 (5 s): $(res_line nodime1)"
+	else
+		fail "iperf3 (5 s) to a host without dimed: $(res_line nodime1)"
+	fi
+	# Normal bytes: 200 Mbit/s for 5 s is 125 MB; a loaded machine may lose some.
+	(($(lab_result nodime1 bytes_recv) > 50000000)) ||
+		fail "only $(lab_result nodime1 bytes_recv) bytes in 5 s over a 200 Mbit/s link"
+	n=$(dctl mh -j show flows | "${TOOL[@]}" flows "$(lab_ch_addr "$FAM")")
+	note "MH's flows to CH: $n"
+	[[ $n == *" translated=0 "* ]] || fail "flows to a host without dimed are translated: $n"
+	# A second flow within the backoff period: no new HELLOs.
+	tcp_transfer "$FAM" 2 nodime2 >/dev/null 2>&1 || fail "second iperf3: $(res_line nodime2)"
+	h=$(nft_counter ch ihmp_count hello) all=$(nft_counter ch ihmp_count all)
+	mh_hello=$(dstat mh ihmp.sent.HELLO) to=$(dstat mh ihmp.timeouts)
+	note "at CH: $h HELLOs ($all IHMP datagrams); MH: HELLO sent=$mh_hello retransmits=$(dstat mh ihmp.retransmits) timeouts=$to"
+	((h >= 1)) || fail "CH got no HELLO at all (MH never tried)"
+	((all <= IHMP_HELLO_MAX)) || fail "CH got $all IHMP datagrams (at most $IHMP_HELLO_MAX allowed)"
+	((to >= 1)) || fail "MH's stats show no timeout for the unanswered HELLO"
+	note "MH's table: $(dctl mh -j show hids | "${TOOL[@]}" hids)"
+}
+
+t_garble() {
+	local before after d pid k r1
+	FL_FAM=$FAM
+	link_rate A 200mbit
+	tcp_transfer "$FAM" 8 garble-tcp >/dev/null 2>&1 &
+	pid=$!
+	flows_known 2 0
+	before=$(dctl ch -j show hids | "${TOOL[@]}" hids --flows)
+	dctl ch -j stats >"$LAB_DIR/ch.stats.0"
+	# The flow must go on after this (rx_after_move counts from here).
+	lab_stamp "garble_start"
+	note "from MH's address: $(lab_mh "${TOOL[@]}" garble "$FAM" "$(lab_addr "$FAM")" "$(lab_ch_addr "$FAM")" $IHMP_PORT "$(lab_addr "$FAM")" 2>&1 | tr '\n' ' ')"
+	r1=$([[ $FAM == 4 ]] && echo "$R1_S4" || echo "$R1_S6")
+	note "from R1 (a stranger claiming MH's Host ID): $(lab_r1 "${TOOL[@]}" garble "$FAM" "$r1" "$(lab_ch_addr "$FAM")" $IHMP_PORT "$(lab_addr "$FAM")" 2>&1 | tr '\n' ' ')"
+	sleep 0.3
+	dimed_alive ch || fail "CH's dimed is gone: $(tail -n 5 "$IHMP_LOG_CH" | tr '\n' ' ')"
+	after=$(dctl ch -j show hids | "${TOOL[@]}" hids --flows) || fail "CH's dimectl does not answer"
+	dctl ch -j stats >"$LAB_DIR/ch.stats.1"
+	if [[ $before != "$after" ]]; then
+		if [[ $(jq_noflows "$before") == $(jq_noflows "$after") ]]; then
+			fail "CH's show hids: only the flow counts changed: before $before after $after"
+		else
+			fail "CH's show hids changed: before $before after $after"
+		fi
+	else
+		note "CH's table unchanged: $after"
+	fi
+	d=$("${TOOL[@]}" delta "$LAB_DIR/ch.stats.0" "$LAB_DIR/ch.stats.1" ihmp.rejected.malformed ihmp.rejected.bad_version \
+		ihmp.rejected.unsupported ihmp.rejected.too_big ihmp.rejected.unknown_host_id ihmp.rejected.unexpected_ack \
+		ihmp.rejected.address_owned_by_other_peer)
+	note "CH rejected counters delta: $d"
+	for k in malformed bad_version unsupported too_big; do
+		if ! [[ $d =~ ihmp\.rejected\.$k=([1-9][0-9]*) ]]; then
+			fail "rejected.$k did not increase: $d"
+		fi
+	done
+	d=$("${TOOL[@]}" delta "$LAB_DIR/ch.stats.0" "$LAB_DIR/ch.stats.1" ihmp.sent.ACK ihmp.received.HANDOFF ihmp.received.HELLO)
+	note "CH sent/received delta: $d"
+	[[ $d == "ihmp.sent.ACK=0 ihmp.received.HANDOFF=0 ihmp.received.HELLO=0" ]] || fail "CH accepted or answered garbage: $d"
+	lab_wait "$pid" || true
+	expect_survived garble-tcp "iperf3 TCP during and after the garbage"
+	dimed_alive mh || fail "MH's dimed is gone"
+}
+jq_noflows() { "${TOOL[@]}" hids <<<"{\"hids\": $1}"; }
+
+# ------------------------------------------------------ family runner ---
+declare -A IHMP_DAEMONS=([nodime]="mh")
+
+# run_test NAME : prepare, run t_NAME in a subshell, write OUT/FAM.NAME.{log,rc}
+run_test() {
+	local name=$1 base rc=0 h lo t0=$SECONDS t1
+	base=$IHMP_OUT/v$FAM.$name
+	IHMP_SETUP_LOG=$base.log
+	: >"$base.log"
+	IHMP_MARK=$(wc -l <"$LAB_DIR/pids")
+	drop_my_tables
+	if tc -n "$LAB_NS_MH" qdisc show | grep -q tbf; then
+		link_rate A off
+		link_rate B off
+	fi
+	ch_restore
+	if [[ $(lab_cur) != A ]] || ip -n "$LAB_NS_MH" -o addr show dev "$MH_B_DEV" | grep -qv ' fe80'; then
+		move_back >/dev/null
+	fi
+	lo=$(ip -n "$LAB_NS_MH" -o addr show dev lo | awk '$4 !~ /^(127\.|::1\/)/ { print $4 }' | tr '\n' ' ')
+	[[ -z $lo ]] || echo "note: left on MH's lo before this test: $lo" >>"$base.log"
+	IHMP_LOG_MH=$base.mh.log IHMP_LOG_CH=$base.ch.log
+	# shellcheck disable=SC2086
+	start_dimeds "$base" ${IHMP_DAEMONS[$name]:-mh ch} || rc=1
+	t1=$SECONDS
+	if ((rc == 0)); then
+		set +e
+		(
+			set -e
+			exec {BASH_XTRACEFD}>"$base.trace"
+			PS4='+ ${EPOCHREALTIME} ${FUNCNAME[0]:-main}:$LINENO: '
+			set -x
+			"t_${name//-/_}"
+		) >>"$base.log" 2>&1
+		rc=$?
+		set -e
+	fi
+	if ((rc != 0)) && ! grep -q '^FAIL' "$base.log"; then
+		{
+			echo "FAIL: test stopped with status $rc; last commands traced:"
+			tail -n 8 "$base.trace" 2>/dev/null | sed 's/^/  /'
+		} >>"$base.log"
+	fi
+	for h in mh ch; do
+		if [[ -f $LAB_DIR/dpid.$h ]] && ! dimed_alive "$h"; then
+			echo "FAIL: dimed on $h died during the test: $(grep -v '^<7>' "$base.$h.log" | tail -n 3 | tr '\n' ' ')" >>"$base.log"
+		fi
+	done
+	stop_dimeds mh ch
+	kill_since "$IHMP_MARK"
+	echo "time: $((SECONDS - t0)) s (setup $((t1 - t0)) s)" >>"$base.log"
+	grep -q '^FAIL' "$base.log" && rc=1
+	echo "$rc" >"$base.rc"
+}
+
+# kill_since N : every PID recorded after the first N lines of $LAB_DIR/pids (ours)
+kill_since() {
+	local pid pids p
+	pids=$(tail -n +"$(($1 + 1))" "$LAB_DIR/pids")
+	for pid in $pids; do
+		lab_alive "$pid" || continue
+		for p in $(lab_descendants "$pid") "$pid"; do kill -TERM "$p" 2>/dev/null || true; done
+	done
+	for pid in $pids; do wait "$pid" 2>/dev/null || true; done
+}
+
+run_family() {	# FAMILY
+	FAM=$1
+	# shellcheck disable=SC2034  # read by lab.sh
+	LAB_ID="ihmp$$-$FAM"
+	LAB_DIR=''
+	# shellcheck source=../lab/lab.sh
+	source "$IHMP_ROOT/test/lab/lab.sh"
+	export LAB_GRACE=1
+	lab_up
+	lab_firewall on "$IHMP_PORT"
+	# CH's second address is a secondary one: keep it when the first goes.
+	lab_sysctl "$LAB_NS_CH" net.ipv4.conf.all.promote_secondaries=1 "net.ipv4.conf.$SW_DEV.promote_secondaries=1"
+	echo base >"$LAB_DIR/ch_at"
+	local t
+	for t in $IHMP_TESTS; do
+		run_test "$t"
+	done
+}
+
+# ============================================================= main ===
+preflight() {
+	local missing=() t
+	[[ $(id -u) == 0 ]] || missing+=("root (network namespaces)")
+	[[ -x $DIMED && -x $DIMECTL ]] || missing+=("built dimed/dimectl (DIMED=$DIMED)")
+	for t in ip nft iperf3 socat timeout flock sha256sum awk; do
+		command -v "$t" >/dev/null || missing+=("$t")
+	done
+	((${#missing[@]} == 0)) || { echo "missing: ${missing[*]}"; return 1; }
+}
+
+ihmp_descendants() { local c; for c in $(pgrep -P "$1" 2>/dev/null || true); do echo "$c"; ihmp_descendants "$c"; done; }
+ihmp_abort() {
+	local p
+	trap - INT TERM
+	for p in $(ihmp_descendants $$); do kill -TERM "$p" 2>/dev/null || true; done
+	wait || true
+	echo "# interrupted"
+	exit 130
+}
+
+main() {
+	local st fams=() pids=() f t i=0 pass=0 failn=0 rc base start=$SECONDS n=0 running
+	if ! st=$(preflight); then
+		echo "not ok 1 - preflight: $st"
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+	for t in $IHMP_TESTS; do
+		[[ -n ${IHMP_TITLE[$t]:-} ]] || { echo "not ok 1 - unknown test '$t'"; echo "0 passed, 1 failed"; exit 1; }
+	done
+	IHMP_OUT=$(mktemp -d "${TMPDIR:-/tmp}/dime-ihmp.XXXXXX")
+	# A private copy: a rebuild while the tests run must not pull the binaries
+	# out from under them.
+	mkdir "$IHMP_OUT/bin"
+	cp "$DIMED" "$DIMECTL" "$IHMP_OUT/bin/"
+	DIMED=$IHMP_OUT/bin/$(basename "$DIMED") DIMECTL=$IHMP_OUT/bin/$(basename "$DIMECTL")
+	trap ihmp_abort INT TERM
+	read -r -a fams <<<"$IHMP_FAMILIES"
+	for f in "${fams[@]}"; do
+		# Not more than IHMP_JOBS labs at once.
+		while :; do
+			running=0
+			for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && running=$((running + 1)); done
+			((running < IHMP_JOBS)) && break
+			sleep 0.5
+		done
+		(run_family "$f") >"$IHMP_OUT/family-v$f.log" 2>&1 &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || true; done
+	trap - INT TERM
+	for t in $IHMP_TESTS; do
+		for f in "${fams[@]}"; do
+			n=$((n + 1))
+			base=$IHMP_OUT/v$f.$t
+			rc=$(cat "$base.rc" 2>/dev/null || echo missing)
+			if [[ $rc == 0 ]]; then
+				echo "ok $n - v$f $t: ${IHMP_TITLE[$t]}"
+				pass=$((pass + 1))
+			else
+				echo "not ok $n - v$f $t: ${IHMP_TITLE[$t]}"
+				failn=$((failn + 1))
+				[[ -f $base.log ]] || echo "# no result (see $IHMP_OUT/family-v$f.log: $(tail -n 3 "$IHMP_OUT/family-v$f.log" | tr '\n' ' '))"
+			fi
+			[[ ! -f $base.log ]] || grep -E '^(FAIL|note|metric|time)' "$base.log" | sed -e 's/^/# /' -e 's/^# metric /# metric /' | cut -c1-600
+		done
+	done
+	echo "# runtime $((SECONDS - start)) s; logs in $IHMP_OUT"
+	if ((failn == 0)) && [[ ${IHMP_KEEP:-0} != 1 ]]; then rm -rf "$IHMP_OUT"; fi
+	echo "$pass passed, $failn failed"
+	((failn == 0))
+}
+
+main "$@"
