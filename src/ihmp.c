@@ -43,6 +43,7 @@
 #define IHMP_HALFOPEN_S		120	/* a peer that only said HELLO, and no flow came */
 #define IHMP_LKEYS_MAX		8
 #define HID_F_HELLO_ONLY	0x100	/* created by an unauthenticated HELLO */
+#define IHMP_HALFOPEN_MAX	64	/* such entries at once; more HELLOs wait */
 
 enum peer_state { PEER_NEW, PEER_HELLO, PEER_OK, PEER_SILENT };
 static const char *const peer_state_names[] = { "new", "hello-sent", "dime", "silent" };
@@ -117,6 +118,7 @@ struct ihmp {
 	uint64_t probe_last, last_sweep;
 	uint32_t seed;
 	const struct sign_key *rot_new;	/* set while announcing a rotation */
+	uint32_t halfopen;		/* HIDs only a HELLO made */
 };
 
 void ihmp_set_config(struct ihmp *ih, const struct config *cfg)
@@ -574,11 +576,16 @@ static void on_hello(struct ihmp *ih, const struct ihmp_msg *m, const struct dim
 		flags |= IHMP_F_ND;
 	bool nat = (flags & IHMP_F_ND) && !(m->flags & IHMP_F_NF);
 	if (!h && (h = hid_table_lookup(ih->ht, src)) == NULL) {
+		/* Unauthenticated input would make this entry: a few may wait
+		 * for a flow to use them, and expire otherwise. */
+		if (ih->halfopen >= IHMP_HALFOPEN_MAX) {
+			ih->stats.rx_rate_limited++;
+			return;
+		}
 		if (hid_table_create(ih->ht, now, &h) < 0)
 			return;
-		/* Unauthenticated input made this entry: it expires unless a
-		 * flow comes to use it. */
 		h->flags |= HID_F_HELLO_ONLY;
+		ih->halfopen++;
 		hid_table_add_addr(ih->ht, h, nat ? HID_UNREACH : HID_ACTIVE, src, now);
 	}
 	bind_new(ih, h, tofu, m, src);
@@ -1018,10 +1025,19 @@ static void ihmp_dispatch(struct ihmp *ih, const uint8_t *buf, size_t len, const
 	}
 	log_debug("IHMP: got %s seq %u from %s", ihmp_type_name(m.type), m.seq, addr_fmt(src, b));
 
-	struct hid *h;
+	struct hid *h, *txh = NULL;
+	struct ihmp_tx *t = NULL;
 	if (m.type == IHMP_ACK) {
-		/* An ACK belongs to the request it answers, not to its Host ID. */
-		if (!find_tx(ih, &m, src, &h)) {
+		/* Signature and counter first (§9 step 7), then the request it
+		 * answers (step 8): the proof of a new address names that
+		 * address as Host ID, which we do not map yet. */
+		h = hid_table_lookup(ih->ht, &m.host_id);
+		t = find_tx(ih, &m, src, &txh);
+		if (!h)
+			h = txh;
+		if (!authenticate(ih, h, &m, buf, len, src, &tofu))
+			goto rejected;
+		if (!t || txh != h) {
 			ih->stats.rx_unexpected_ack++;
 			return;
 		}
@@ -1035,7 +1051,8 @@ static void ihmp_dispatch(struct ihmp *ih, const uint8_t *buf, size_t len, const
 			return;
 		}
 	}
-	if (!authenticate(ih, h, &m, buf, len, src, &tofu)) {
+	if (m.type != IHMP_ACK && !authenticate(ih, h, &m, buf, len, src, &tofu)) {
+rejected:
 		if (log_allow(&lim_attack, now_s(), 5))
 			log_info("IHMP: rejected %s from %s (see dimectl stats)", ihmp_type_name(m.type),
 				 addr_fmt(src, b));
@@ -1302,10 +1319,12 @@ int ihmp_tick(struct ihmp *ih)
 				continue;
 			if (h->nflows) {
 				h->flags &= ~(uint32_t)HID_F_HELLO_ONLY;
+				ih->halfopen--;
 				continue;
 			}
 			if (secs - h->created < IHMP_HALFOPEN_S)
 				continue;
+			ih->halfopen--;
 			for (size_t i = 0; i < ih->nbusy; i++)
 				if (ih->busy[i] == h->handle)
 					ih->busy[i] = ih->busy[--ih->nbusy];
