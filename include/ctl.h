@@ -19,6 +19,9 @@ void ctl_accept(struct ctl *c);
 /* The daemon's loop polls client fds too: ctl_client_fds lists them. */
 int ctl_client_ready(struct ctl *c, int fd);
 
+/* Drops clients idle for more than 2 s; call it from a timer. */
+void ctl_expire(struct ctl *c);
+
 /* epoll registration hook set by the loop owner. */
 typedef void (*ctl_watch_fn)(void *arg, int fd, bool add);
 void ctl_set_watch(struct ctl *c, ctl_watch_fn fn, void *arg);

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "build_config.h"
@@ -21,9 +22,12 @@
 
 #define CTL_MAX_CLIENTS 16
 
+#define CTL_IDLE_MS 2000	/* a client that says nothing is dropped after this */
+
 struct ctl_client {
 	int fd;
 	bool privileged;
+	uint64_t since;		/* ms, monotonic */
 	size_t len;
 	char buf[CTL_MAX_LINE];
 };
@@ -85,6 +89,13 @@ fail:
 	return ret;
 }
 
+static uint64_t ctl_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void ctl_drop(struct ctl *c, struct ctl_client *cl)
 {
 	if (c->watch)
@@ -137,6 +148,7 @@ void ctl_accept(struct ctl *c)
 		socklen_t len = sizeof(cred);
 		cl->fd = fd;
 		cl->len = 0;
+		cl->since = ctl_now_ms();
 		/* Anyone the socket's file mode lets in may look; only root and
 		 * our own user may change state. */
 		cl->privileged = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
@@ -240,4 +252,14 @@ int ctl_client_ready(struct ctl *c, int fd)
 		ctl_drop(c, cl);
 	}
 	return 0;
+}
+
+void ctl_expire(struct ctl *c)
+{
+	uint64_t now = ctl_now_ms();
+
+	/* Idle clients must not be able to lock everyone else out. */
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
+		if (c->clients[i].fd >= 0 && now - c->clients[i].since > CTL_IDLE_MS)
+			ctl_drop(c, &c->clients[i]);
 }

@@ -1,6 +1,7 @@
 /* dimectl: the command-line front end of dimed. Shares only ctl_proto.h with it. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +97,9 @@ int main(int argc, char **argv)
 			e == ENOENT || e == ECONNREFUSED ? " (is dimed running?)" : "");
 		return 1;
 	}
-	if (write(fd, line, len) != (ssize_t)len) {
+	/* The daemon may answer (busy, error) and close before reading all. */
+	signal(SIGPIPE, SIG_IGN);
+	if (write(fd, line, len) != (ssize_t)len && errno != EPIPE) {
 		fprintf(stderr, "dimectl: sending to dimed: %s\n", strerror(errno));
 		return 1;
 	}

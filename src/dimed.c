@@ -167,6 +167,7 @@ struct command {
 	const char *name;
 	const char *sub;	/* second word, or NULL */
 	bool privileged;
+	int max_args;		/* after the command words; -1: any number */
 	int (*fn)(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t errlen);
 	const char *help;
 };
@@ -305,18 +306,18 @@ static int cmd_version(struct dimed *d, int argc, char **argv, struct out *o, ch
 }
 
 static const struct command commands[] = {
-	{ "show", "hids", false, cmd_show_hids, "the HID table" },
-	{ "show", "flows", false, cmd_show_flows, "the socket table" },
-	{ "show", "keys", false, cmd_show_keys, "key bindings" },
-	{ "show", NULL, false, cmd_show, "summary" },
-	{ "stats", NULL, false, cmd_stats, "counters" },
-	{ "map", NULL, true, cmd_map, "PEER NEW-LOCATOR: the peer known by PEER is now at NEW-LOCATOR" },
-	{ "map-local", NULL, true, cmd_map_local, "PEER LOCAL: the peer reaches us at LOCAL" },
-	{ "reload", NULL, true, cmd_reload, "re-read the configuration file" },
-	{ "key-pin", NULL, true, cmd_key, "PEER KEY: always use this key for the peer" },
-	{ "key-remove", NULL, true, cmd_key, "PEER: forget the peer's key" },
-	{ "set-local-key", NULL, true, cmd_key, "PATH|generate [PREFIX...]: our signing key" },
-	{ "version", NULL, false, cmd_version, "daemon and protocol version" },
+	{ "show", "hids", false, 0, cmd_show_hids, "the HID table" },
+	{ "show", "flows", false, 0, cmd_show_flows, "the socket table" },
+	{ "show", "keys", false, 0, cmd_show_keys, "key bindings" },
+	{ "show", NULL, false, 0, cmd_show, "summary" },
+	{ "stats", NULL, false, 0, cmd_stats, "counters" },
+	{ "map", NULL, true, 2, cmd_map, "PEER NEW-LOCATOR: the peer known by PEER is now at NEW-LOCATOR" },
+	{ "map-local", NULL, true, 2, cmd_map_local, "PEER LOCAL: the peer reaches us at LOCAL" },
+	{ "reload", NULL, true, 0, cmd_reload, "re-read the configuration file" },
+	{ "key-pin", NULL, true, 2, cmd_key, "PEER KEY: always use this key for the peer" },
+	{ "key-remove", NULL, true, 1, cmd_key, "PEER: forget the peer's key" },
+	{ "set-local-key", NULL, true, -1, cmd_key, "PATH|generate [PREFIX...]: our signing key" },
+	{ "version", NULL, false, 0, cmd_version, "daemon and protocol version" },
 };
 
 static int ctl_dispatch(void *arg, int argc, char **argv, bool privileged, struct out *o,
@@ -337,13 +338,25 @@ static int ctl_dispatch(void *arg, int argc, char **argv, bool privileged, struc
 			snprintf(err, errlen, "unknown: show %s (try: show, show hids, show flows, show keys)", argv[1]);
 			return -EINVAL;
 		}
+		if (c->max_args >= 0 && argc - skip > c->max_args) {
+			snprintf(err, errlen, "too many arguments for \"%s%s%s\"", c->name,
+				 c->sub ? " " : "", c->sub ? c->sub : "");
+			return -EINVAL;
+		}
 		if (c->privileged && !privileged) {
 			snprintf(err, errlen, "permission denied: \"%s\" changes state", c->name);
 			return -EPERM;
 		}
 		int r = c->fn(d, argc - skip + 1, argv + skip - 1, o, err, errlen);
-		if (r == 0)
+		if (r == 0) {
 			st_tick(d->st);
+			if (o->json && o->len == 0) {
+				/* Commands that only act still answer in JSON. */
+				out_obj_begin(o, NULL);
+				out_bool(o, "ok", true);
+				out_obj_end(o);
+			}
+		}
 		return r;
 	}
 	snprintf(err, errlen, "unknown command \"%s\"", argv[0]);
@@ -475,6 +488,7 @@ static void run(struct dimed *d)
 			case EV_TIMER: {
 				uint64_t x;
 				(void)!read(d->timerfd, &x, sizeof(x));
+				ctl_expire(d->ctl);
 				break;
 			}
 			default:
@@ -516,6 +530,9 @@ int main(int argc, char **argv)
 	char err[CONFIG_ERRLEN];
 	int r;
 
+	/* journald (and anything not a terminal) gets <N> priority prefixes,
+	 * from the first line on: a refusal to start is logged as an error. */
+	log_init(LOG_INFO, getenv("JOURNAL_STREAM") || !isatty(2));
 	parse_args(argc, argv, &o);
 	if (dimed_config(&o, &d.cfg, err, sizeof(err)) < 0)
 		fatalx("dimed: %s", err);

@@ -1,0 +1,454 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# dissector.sh -- tests of the Wireshark Lua dissector for IHMP
+# (docs/wireshark/ihmp.lua) with tshark:
+#
+#   1      tshark loads the dissector: protocol "ihmp", its fields, no Lua error
+#   2-9    the test vectors of docs/ihmp.md section 10 (hex read from the
+#          document, wrapped in UDP/IPv4 or IPv6 by dissector_pcap.py), every
+#          field against the values the document gives
+#   10     the vectors as request/ACK pairs (two-pass: ihmp.ack_in/ack_to),
+#          no expert info on any of them
+#   11     well-formed messages the vectors lack (NAT_ENTRY, KEY_ROTATE, PAD,
+#          NS/NF, ADDR_UP, ADDR_DOWN_UNREACHABLE, PATH_PROBE), every field
+#   12     malformed datagrams (truncated TLV, octets after SIGNATURE, stray
+#          octet, bad family, bad Host ID, ...): the expected expert info, no
+#          Lua error, no dissector exception
+#   13     2000 fuzzed datagrams: every one decoded as IHMP, no Lua error
+#   14     cut-off IHMP (snap length, quoted in ICMP): decoded, not malformed
+#   15-20  a REAL capture in the lab of test/lab/lab.sh: dimed on MH and CH
+#          (each with a state directory, so every message is signed), tshark
+#          on CH's sw0, TCP flows MH -> CH over IPv4 and IPv6 and a hard move
+#          of MH from link A to link B; checked by dissector_check.py:
+#          HELLO and its ACK, HANDOFF (new = MH's address on B, old = on A)
+#          and its ACK (ECHO = HANDOFF, same seq), PATH_PROBE with NONCE and
+#          its ACK with the same NONCE_ECHO, every message signed and counted,
+#          both families, no "Malformed" and no Lua error in `tshark -V`
+#
+# Output: "ok N - name" / "not ok N - name" (details as "# " lines), then
+# "N passed, N failed". Exit status 0 only if nothing failed. About 40 s.
+#
+# Environment:
+#   DIMED               dimed binary (default <repo>/build/src/dimed; built
+#                       with `meson compile -C <repo>/build` if missing)
+#   DIMECTL             dimectl (default: next to DIMED), to see a daemon is up
+#   DISSECTOR_LUA       the dissector (default <repo>/docs/wireshark/ihmp.lua)
+#   DISSECTOR_LAB       0: skip the lab capture (tests 15-20 then fail)
+#   DISSECTOR_KEEP      1: keep the output directory (pcaps, tshark output)
+#
+# Needs root; installs tshark if missing (apt-get, no setuid dumpcap). The
+# lab needs iperf3, nft and python3 (standard library only).
+set -euo pipefail
+
+DIS_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+DIS_ROOT=$(cd "$DIS_HERE/../.." && pwd)
+DIMED=${DIMED:-$DIS_ROOT/build/src/dimed}
+DIMECTL=${DIMECTL:-$(dirname "$DIMED")/dimectl}
+DIS_LUA=${DISSECTOR_LUA:-$DIS_ROOT/docs/wireshark/ihmp.lua}
+DIS_DOC=$DIS_ROOT/docs/ihmp.md
+DIS_PY=python3
+[[ -x /usr/bin/python3 ]] && DIS_PY=/usr/bin/python3
+PCAPW=("$DIS_PY" "$DIS_HERE/dissector_pcap.py")
+CHECK=("$DIS_PY" "$DIS_HERE/dissector_check.py")
+T_START=$SECONDS
+
+OUT=$(mktemp -d "${TMPDIR:-/tmp}/dime-dissector.XXXXXX")
+DIS_KEEP=${DISSECTOR_KEEP:-0}
+dis_exit() {
+	local rc=$?
+	[[ $DIS_KEEP == 1 ]] || rm -rf "$OUT"
+	exit "$rc"
+}
+trap dis_exit EXIT
+# setup_fail WHAT : the run cannot start; still ends with the summary line.
+setup_fail() {
+	DIS_KEEP=1
+	echo "not ok 1 - setup: $*"
+	echo "# output kept in $OUT"
+	echo "0 passed, 1 failed"
+	exit 1
+}
+
+N=0 PASS=0 FAIL=0
+# report NAME DETAILFILE : ok if DETAILFILE is empty, else not ok + its lines
+report() {
+	N=$((N + 1))
+	if [[ ! -s $2 ]]; then
+		PASS=$((PASS + 1))
+		echo "ok $N - $1"
+	else
+		FAIL=$((FAIL + 1))
+		echo "not ok $N - $1"
+		sed 's/^/# /' "$2"
+	fi
+	[[ ! -f $2.note ]] || sed 's/^/# /' "$2.note"
+}
+
+# ------------------------------------------------------------- setup ---
+[[ $(id -u) == 0 ]] || setup_fail "needs root (network namespaces)"
+if ! command -v tshark >/dev/null 2>&1; then
+	echo "# installing tshark"
+	echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
+	DEBIAN_FRONTEND=noninteractive apt-get install -y tshark >"$OUT/apt.log" 2>&1 ||
+		setup_fail "apt-get install tshark: $(tail -n 3 "$OUT/apt.log" | tr '\n' ' ')"
+fi
+if [[ ! -x $DIMED && $DIMED == "$DIS_ROOT/build/src/dimed" ]]; then
+	echo "# building dimed"
+	meson compile -C "$DIS_ROOT/build" >"$OUT/build.log" 2>&1 ||
+		setup_fail "meson compile: $(tail -n 3 "$OUT/build.log" | tr '\n' ' ')"
+fi
+
+# tshark with only our dissector: a private HOME, so no personal plugins
+# (a copy of ihmp.lua there would register the protocol twice) and no
+# personal preferences; the "running as root" warning filtered from stderr.
+mkdir -p "$OUT/home"
+# (-G must come first: "ts -G fields" puts it there.) Synchronous, so that
+# a caller's 2>FILE is complete when ts returns.
+ts() {
+	local g=() rc=0
+	[[ ${1:-} != -G ]] || { g=("$1" "$2"); shift 2; }
+	HOME=$OUT/home XDG_CONFIG_HOME=$OUT/home/.config \
+		tshark "${g[@]}" -X "lua_script:$DIS_LUA" "$@" 2>"$OUT/ts.stderr" || rc=$?
+	grep -v 'This could be dangerous' "$OUT/ts.stderr" >&2 || true
+	return "$rc"
+}
+echo "# $(tshark --version 2>/dev/null | head -n1)"
+
+# ------------------------------------------------------- 1: loading ---
+d=$OUT/t1
+: >"$d"
+ts -G fields >"$OUT/fields.txt" 2>"$OUT/fields.err" || echo "tshark -G fields failed" >>"$d"
+grep -qi 'lua' "$OUT/fields.err" && sed 's/^/tshark: /' "$OUT/fields.err" >>"$d"
+grep -qP '^P\tInternet Host Mobility Protocol\tihmp$' "$OUT/fields.txt" || echo "protocol ihmp not registered" >>"$d"
+for fld in ihmp.version ihmp.type ihmp.flags ihmp.flags.ou ihmp.flags.ns ihmp.flags.nd ihmp.flags.nf \
+	ihmp.seq ihmp.hid.family ihmp.host_id ihmp.addrs ihmp.new_addr ihmp.old_addr ihmp.echo \
+	ihmp.nat.proto ihmp.counter ihmp.pubkey ihmp.key_rotate.key ihmp.nonce ihmp.nonce_echo \
+	ihmp.signature ihmp.pad ihmp.tlv.type; do
+	grep -qP "^F\t[^\t]*\t\Q$fld\E\t" "$OUT/fields.txt" || echo "field $fld missing" >>"$d"
+done
+report "tshark $(tshark --version 2>/dev/null | head -n1 | awk '{print $3}') loads ihmp.lua: protocol and fields registered, no Lua error" "$d"
+
+# --------------------------------------------------- 2-9: test vectors ---
+"${PCAPW[@]}" vectors "$DIS_DOC" "$OUT/vectors.pcap" >"$OUT/vectors.lst" 2>"$OUT/vectors.lst.err" ||
+	setup_fail "test vectors from $DIS_DOC: $(cat "$OUT/vectors.lst.err")"
+FIELDS=(frame.number ihmp.version ihmp.type ihmp.flags ihmp.flags.ou ihmp.flags.ns ihmp.flags.nd
+	ihmp.flags.nf ihmp.seq ihmp.hid.family ihmp.host_id ihmp.addrs ihmp.addrs.count ihmp.new_addr
+	ihmp.old_addr ihmp.echo ihmp.nat.proto ihmp.nat.int_port ihmp.nat.ext_port ihmp.nat.int_addr
+	ihmp.nat.ext_addr ihmp.counter ihmp.pubkey ihmp.key_rotate.key ihmp.key_rotate.proof ihmp.nonce
+	ihmp.nonce_echo ihmp.pad ihmp.signed_len ihmp.signature _ws.expert.message _ws.col.Info)
+fargs() { local x; for x in "${FIELDS[@]}"; do printf -- '-e\n%s\n' "$x"; done; }
+mapfile -t FARGS < <(fargs)
+ts -r "$OUT/vectors.pcap" -T fields -E separator='|' -E occurrence=a -E aggregator=, "${FARGS[@]}" \
+	>"$OUT/vectors.tsv" 2>"$OUT/vectors.err" || true
+
+PK_A=d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a
+PK_B=3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c
+NONCE=a0a1a2a3a4a5a6a7a8a9aaabacadaeaf
+# Per section: the values docs/ihmp.md gives (fields not named must be empty,
+# except frame.number; signature/signed_len are derived from the octets).
+declare -A VEC=(
+	[10.1]="type=1 flags=0x0000 flags.ou=0 flags.nd=0 seq=4660 hid.family=1 host_id=198.18.1.10
+		addrs=198.18.1.10,2001:db8:1::10 addrs.count=2
+		info=HELLO seq 4660 addrs 198.18.1.10,2001:db8:1::10"
+	[10.2]="type=9 flags=0x0000 flags.ou=0 flags.nd=0 seq=4660 hid.family=1 host_id=198.19.0.2
+		addrs=198.19.0.2 addrs.count=1 echo=1
+		info=ACK of HELLO seq 4660 addrs 198.19.0.2"
+	[10.3]="type=7 flags=0x0001 flags.ou=1 flags.nd=0 seq=4661 hid.family=1 host_id=198.18.1.10
+		new_addr=198.18.2.10 old_addr=198.18.1.10
+		info=HANDOFF seq 4661 new 198.18.2.10 old 198.18.1.10 [OU]"
+	[10.4]="type=9 flags=0x0000 flags.ou=0 flags.nd=0 seq=4661 hid.family=1 host_id=198.19.0.2 echo=7
+		info=ACK of HANDOFF seq 4661"
+	[10.5]="type=1 flags=0x0000 flags.ou=0 flags.nd=0 seq=48879 hid.family=2 host_id=2001:db8:1::10
+		addrs=2001:db8:1::10,198.18.1.10 addrs.count=2 counter=0x6700000000000001 pubkey=$PK_A nonce=$NONCE
+		info=HELLO seq 48879 addrs 2001:db8:1::10,198.18.1.10 signed"
+	[10.6]="type=9 flags=0x0004 flags.ou=0 flags.nd=1 seq=48879 hid.family=2 host_id=2001:db8:2::2
+		addrs=2001:db8:2::2 addrs.count=1 echo=1 counter=0x6800000000000007 pubkey=$PK_B nonce_echo=$NONCE
+		info=ACK of HELLO seq 48879 addrs 2001:db8:2::2 [ND] signed"
+	[10.7]="type=7 flags=0x0000 flags.ou=0 flags.nd=0 seq=48880 hid.family=2 host_id=2001:db8:1::10
+		new_addr=2001:db8:3::10 old_addr=2001:db8:1::10 counter=0x6700000000000002
+		info=HANDOFF seq 48880 new 2001:db8:3::10 old 2001:db8:1::10 signed"
+	[10.8]="type=9 flags=0x0000 flags.ou=0 flags.nd=0 seq=48880 hid.family=2 host_id=2001:db8:2::2 echo=7
+		counter=0x6800000000000008 info=ACK of HANDOFF seq 48880 signed"
+)
+# SIGNED_LEN per section, from the document ("over ... the first N octets").
+declare -A VEC_SIGNED=([10.5]=110 [10.6]=108 [10.7]=72 [10.8]=37)
+
+# check_vector SECTION FRAME HEX DETAILFILE [TSV]
+#   fields of FRAME in TSV (default: the vectors') against ${VEC[SECTION]}
+check_vector() {
+	local sec=$1 fr=$2 hex=$3 d=$4 tsv=${5:-$OUT/vectors.tsv} line key val i want got
+	local -A exp=() have=()
+	line=$(awk -F'|' -v f="$fr" '$1 == f' "$tsv")
+	[[ -n $line ]] || { echo "frame $fr not in tshark's output" >>"$d"; return; }
+	IFS='|' read -r -a vals <<<"$line"
+	for ((i = 0; i < ${#FIELDS[@]}; i++)); do
+		key=${FIELDS[$i]#ihmp.} key=${key#_ws.col.} key=${key,,}
+		val=${vals[$i]:-}
+		case "$val" in True) val=1 ;; False) val=0 ;; esac
+		have[$key]=$val
+	done
+	# the expectation: key=value words; info= takes the rest of the line
+	local spec=${VEC[$sec]}
+	spec=$(echo "$spec" | tr -s ' \t\n' ' ')
+	local info=${spec#*info=}
+	info=${info% }
+	spec=${spec%%info=*}
+	for kv in $spec; do exp[${kv%%=*}]=${kv#*=}; done
+	exp[info]=$info
+	exp[version]=1
+	for key in flags.ou flags.ns flags.nd flags.nf; do exp[$key]=${exp[$key]:-0}; done
+	exp[expert.message]=''
+	if [[ -n ${VEC_SIGNED[$sec]:-} ]]; then
+		exp[signed_len]=${VEC_SIGNED[$sec]}
+		exp[signature]=${hex: -128}
+		# the SIGNATURE TLV header sits right at the signed length
+		[[ ${hex:$((2 * VEC_SIGNED[$sec])):4} == 0b40 ]] ||
+			echo "document: no 0b40 at octet ${VEC_SIGNED[$sec]} of the vector" >>"$d"
+	fi
+	for key in "${!have[@]}"; do
+		[[ $key == frame.number ]] && continue
+		want=${exp[$key]:-} got=${have[$key]}
+		[[ $got == "$want" ]] || echo "$key: got '$got', want '$want'" >>"$d"
+	done
+}
+
+while read -r fr sec len hex; do
+	d=$OUT/vec$sec
+	: >"$d"
+	[[ -n ${VEC[$sec]:-} ]] || echo "no expectation in this test for section $sec" >>"$d"
+	[[ ! -s $OUT/vectors.err ]] || sed 's/^/tshark: /' "$OUT/vectors.err" >>"$d"
+	[[ ! -s $d ]] && check_vector "$sec" "$fr" "$hex" "$d"
+	report "test vector $sec ($len octets): $(awk -F'|' -v f="$fr" '$1 == f { print $NF }' "$OUT/vectors.tsv")" "$d"
+done <"$OUT/vectors.lst"
+
+# ---------------------------------------- 10: vectors as request/ACK pairs ---
+d=$OUT/t10
+: >"$d"
+ts -2 -r "$OUT/vectors.pcap" -T fields -E separator='|' -e frame.number -e ihmp.ack_in -e ihmp.ack_to \
+	-e _ws.expert.message >"$OUT/pairs.tsv" 2>"$OUT/pairs.err" || true
+want=$'1|2||\n2||1|\n3|4||\n4||3|\n5|6||\n6||5|\n7|8||\n8||7|'
+[[ ! -s $OUT/pairs.err ]] || sed 's/^/tshark: /' "$OUT/pairs.err" >>"$d"
+[[ $(cat "$OUT/pairs.tsv") == "$want" ]] ||
+	{ echo "frame|ack_in|ack_to|expert:"; cat "$OUT/pairs.tsv"; } >>"$d"
+report "test vectors pair up (two-pass: each request's ACK frame, each ACK's request), no expert info" "$d"
+
+# ------------------------------------ 11: other well-formed messages ---
+# What the vectors do not cover: NAT_ENTRY/NAT_MAP, KEY_ROTATE, PAD, NS/NF,
+# ADDR_UP, ADDR_DOWN_UNREACHABLE, PATH_PROBE (values from section 4/5).
+K32=$(printf '11%.0s' {1..32}) P64=$(printf '22%.0s' {1..64})
+VEC[nat]="type=10 flags=0x0002 flags.ns=1 seq=1 hid.family=1 host_id=198.18.0.1 nat.proto=6
+	nat.int_port=8080 nat.ext_port=50000 nat.int_addr=198.18.1.10 nat.ext_addr=198.19.0.5
+	info=NAT_ENTRY seq 1 TCP 198.18.1.10:8080 -> 198.19.0.5:50000 [NS]"
+VEC[rotate]="type=1 flags=0x0008 flags.nf=1 seq=5 hid.family=1 host_id=198.18.1.10 addrs=198.18.1.10
+	addrs.count=1 key_rotate.key=$K32 key_rotate.proof=$P64 pad=000000
+	info=HELLO seq 5 addrs 198.18.1.10 [NF]"
+VEC[addrup]="type=3 flags=0x0000 seq=6 hid.family=1 host_id=198.18.1.10 new_addr=2001:db8:2::2
+	info=ADDR_UP seq 6 new 2001:db8:2::2"
+VEC[down]="type=6 flags=0x0000 seq=7 hid.family=2 host_id=2001:db8:2::2 old_addr=198.18.1.10
+	info=ADDR_DOWN_UNREACHABLE seq 7 old 198.18.1.10"
+VEC[probe]="type=2 flags=0x0000 seq=65535 hid.family=1 host_id=198.19.0.2 nonce=$NONCE pad=
+	info=PATH_PROBE seq 65535"
+OTHER=(
+	"nat=010a000200010104c6120001050f061f90c35001c612010a01c6130005"
+	"rotate=0101000800050104c612010a010501c612010a0860${K32}${P64}8003000000"
+	"addrup=0103000000060104c612010a02110220010db8000200000000000000000002"
+	"down=010600000007021020010db8000200000000000000000002030501c612010a"
+	"probe=01020000ffff0104c61300020910$NONCE"
+)
+d=$OUT/t11
+: >"$d"
+"${PCAPW[@]}" raw "$OUT/other.pcap" "${OTHER[@]}" >"$OUT/other.lst" || setup_fail "dissector_pcap.py raw"
+ts -r "$OUT/other.pcap" -T fields -E separator='|' -E occurrence=a -E aggregator=, "${FARGS[@]}" \
+	>"$OUT/other.tsv" 2>"$OUT/other.err" || true
+[[ ! -s $OUT/other.err ]] || sed 's/^/tshark: /' "$OUT/other.err" >>"$d"
+while read -r fr name len; do
+	check_vector "$name" "$fr" "" "$d.$name" "$OUT/other.tsv"
+	[[ ! -s $d.$name ]] || sed "s/^/$name: /" "$d.$name" >>"$d"
+done <"$OUT/other.lst"
+report "NAT_ENTRY (NAT_MAP), HELLO with KEY_ROTATE + PAD + NF, ADDR_UP, ADDR_DOWN_UNREACHABLE, PATH_PROBE: every field" "$d"
+
+# ------------------------------------------------- 12: malformed input ---
+V1=010100001234 V1+=0104c612010a0116 V1+=01c612010a0220010db8000100000000000000000010
+V3=0107000112350104c612010a020501c612020a030501c612010a
+V4=0109000012350104c6130002040107
+V8=$(awk '$2 == "10.8" { print $4 }' "$OUT/vectors.lst")
+Z64=$(printf '00%.0s' {1..64})
+NINE=$(printf '01c612010a%.0s' {1..9})
+PAD5=$(for i in 1 2 3 4 5; do printf '80ff'; printf 'ee%.0s' {1..255}; done)
+# NAME|HEX|expected expert message (substring)
+MALFORMED=(
+	"truncated TLV|${V3::-2}|OLD_ADDR TLV length 5, only 4 octet(s) left"
+	"octets after SIGNATURE|${V8}8000|2 octet(s) after the SIGNATURE TLV"
+	"stray octet|${V4}00|Stray octet after the last TLV"
+	"bad address family|${V3:0:28}03${V3:30}|Bad address family 3"
+	"bad Host ID family/length|01070001123501100000|Host ID family 1 with length 16"
+	"truncated header|010700|ends inside the header"
+	"truncated Host ID|0107000112350104c612|ends inside the Host ID"
+	"wrong TLV length|0109000012350104c613000204020700|ECHO needs 1 octets, has 2"
+	"bad ECHO|0109000012350104c6130002040109|Bad ECHO type"
+	"duplicate TLV|${V4}040107|Second ECHO TLV"
+	"TLV not allowed|${V3}040107|ECHO is not allowed in HANDOFF"
+	"required TLV missing|0101000012340104c612010a|HELLO without ADDRS"
+	"more than 8 addresses|0101000012340104c612010a012d$NINE|More than 8 addresses"
+	"address shorter than its TLV|0102000012340104c612010a021101c612020a$(printf '00%.0s' {1..12})|Octets after the address"
+	"SIGNATURE without COUNTER|${V4}0b40$Z64|SIGNATURE without COUNTER"
+	"unknown critical TLV|${V4}0c00|Unknown critical TLV type 12"
+	"unknown skippable TLV|${V4}c802aabb|Unknown skippable TLV type 200"
+	"unknown message type|010b000000010104c612010a|Unknown message type 11"
+	"IHMP version 2|0201000012340104c612010a|IHMP version 2"
+	"oversize (1321 octets)|${V1}$PAD5|more than 1232"
+)
+args=()
+for m in "${MALFORMED[@]}"; do
+	IFS='|' read -r name hex _ <<<"$m"
+	args+=("$name=$hex")
+done
+"${PCAPW[@]}" raw "$OUT/malformed.pcap" "${args[@]}" >/dev/null || setup_fail "dissector_pcap.py raw"
+d=$OUT/t12
+: >"$d"
+ts -r "$OUT/malformed.pcap" -T fields -E separator='|' -e frame.number -e _ws.expert.message -e _ws.col.Info \
+	>"$OUT/malformed.tsv" 2>"$OUT/malformed.err" || echo "tshark failed" >>"$d"
+ts -r "$OUT/malformed.pcap" -V >"$OUT/malformed.txt" 2>>"$OUT/malformed.err" || echo "tshark -V failed" >>"$d"
+[[ ! -s $OUT/malformed.err ]] || sed 's/^/tshark: /' "$OUT/malformed.err" >>"$d"
+grep -n 'Lua Error\|Malformed Packet\|Dissector bug' "$OUT/malformed.txt" | head -n 5 >>"$d" || true
+i=0
+for m in "${MALFORMED[@]}"; do
+	i=$((i + 1))
+	IFS='|' read -r name hex want <<<"$m"
+	got=$(awk -F'|' -v f="$i" '$1 == f { print $2 }' "$OUT/malformed.tsv")
+	[[ $got == *"$want"* ]] || echo "$name: expert info '$got', want '$want'" >>"$d"
+done
+report "${#MALFORMED[@]} malformed datagrams: expected expert info each, no Lua error or exception" "$d"
+
+# ------------------------------------------------------------ 13: fuzz ---
+d=$OUT/t13
+: >"$d"
+"${PCAPW[@]}" fuzz "$OUT/fuzz.pcap" 2000 3463 >/dev/null || setup_fail "dissector_pcap.py fuzz"
+ts -r "$OUT/fuzz.pcap" -V >"$OUT/fuzz.txt" 2>"$OUT/fuzz.err" || echo "tshark -V failed" >>"$d"
+[[ ! -s $OUT/fuzz.err ]] || sed 's/^/tshark: /' "$OUT/fuzz.err" | head -n 5 >>"$d"
+grep -n 'Lua Error\|Malformed Packet\|Dissector bug' "$OUT/fuzz.txt" | head -n 5 >>"$d" || true
+n=$(grep -c '^Internet Host Mobility Protocol' "$OUT/fuzz.txt" || true)
+[[ $n == 2000 ]] || echo "IHMP decoded in $n of 2000 frames" >>"$d"
+echo "expert infos: $(grep -c 'Expert Info' "$OUT/fuzz.txt" || true)" >"$d.note"
+report "2000 fuzzed datagrams: all decoded as IHMP, no Lua error or exception" "$d"
+
+# ---------------------------------------------------- 14: cut-off IHMP ---
+d=$OUT/t14
+: >"$d"
+"${PCAPW[@]}" cutoff "$DIS_DOC" "$OUT/cutoff.pcap" || setup_fail "dissector_pcap.py cutoff"
+ts -r "$OUT/cutoff.pcap" -V >"$OUT/cutoff.txt" 2>"$OUT/cutoff.err" || echo "tshark -V failed" >>"$d"
+[[ ! -s $OUT/cutoff.err ]] || sed 's/^/tshark: /' "$OUT/cutoff.err" >>"$d"
+grep -n 'Lua Error\|Malformed\|Dissector bug' "$OUT/cutoff.txt" | head -n 5 >>"$d" || true
+n=$(grep -c '^Internet Host Mobility Protocol, HANDOFF' "$OUT/cutoff.txt" || true)
+[[ $n == 2 ]] || echo "IHMP HANDOFF decoded in $n of 2 frames" >>"$d"
+grep -q 'Captured 30 of 138 octets' "$OUT/cutoff.txt" || echo "no note on the snapped frame" >>"$d"
+report "cut-off IHMP (snap length; quoted in ICMP): decoded as far as captured, not called malformed" "$d"
+
+# ------------------------------------------------- 15-20: lab capture ---
+# In a subshell: lab_up's EXIT trap tears the lab down when it ends.
+lab_capture() {
+	export LAB_ID=dis$$
+	# shellcheck source-path=SCRIPTDIR source=../lab/lab.sh
+	source "$DIS_ROOT/test/lab/lab.sh"
+	lab_up
+	lab_firewall on 3463
+	local h ns pid i cap
+	for h in mh ch; do
+		ns=$LAB_NS_MH
+		[[ $h == ch ]] && ns=$LAB_NS_CH
+		ip netns exec "$ns" "$DIMED" -f --ctl "$LAB_DIR/$h.sock" --state-dir "$LAB_DIR/$h-state" \
+			-l debug >"$OUT/dimed.$h.log" 2>&1 &
+		pid=$!
+		lab_track "$pid"
+		eval "PID_$h=$pid"
+	done
+	for h in mh ch; do
+		ns=$LAB_NS_MH
+		[[ $h == ch ]] && ns=$LAB_NS_CH
+		pid=PID_$h
+		for ((i = 0; i < 200; i++)); do
+			if [[ -x $DIMECTL ]]; then
+				ip netns exec "$ns" "$DIMECTL" -s "$LAB_DIR/$h.sock" show >/dev/null 2>&1 && break
+			else
+				[[ -S $LAB_DIR/$h.sock ]] && break
+			fi
+			kill -0 "${!pid}" 2>/dev/null || break
+			sleep 0.05
+		done
+		if ((i == 200)) || ! kill -0 "${!pid}" 2>/dev/null; then
+			echo "dimed on $h did not come up: $(tail -n 3 "$OUT/dimed.$h.log" | tr '\n' ' ')"
+			return 1
+		fi
+	done
+	ip netns exec "$LAB_NS_CH" tshark -i "$SW_DEV" -f "udp port 3463" -w "$LAB_DIR/ihmp.pcapng" \
+		>"$OUT/capture.log" 2>&1 &
+	cap=$!
+	lab_track "$cap"
+	for ((i = 0; i < 200; i++)); do
+		grep -q "Capturing on" "$OUT/capture.log" && break
+		kill -0 "$cap" 2>/dev/null || break
+		sleep 0.05
+	done
+	grep -q "Capturing on" "$OUT/capture.log" ||
+		{ echo "tshark capture did not start: $(tail -n 3 "$OUT/capture.log" | tr '\n' ' ')"; return 1; }
+	# TCP MH -> CH in both families; 1.5 s in, a hard move A -> B (1 s gap).
+	local p4 p6
+	tcp_transfer 4 5 flow4 >"$OUT/flow4.res" 2>&1 &
+	p4=$!
+	tcp_transfer 6 5 flow6 >"$OUT/flow6.res" 2>&1 &
+	p6=$!
+	sleep 1.5
+	move_hard 1
+	lab_wait "$p4" || true
+	lab_wait "$p6" || true
+	sleep 1		# the last ACKs and probes
+	kill -INT "$cap" 2>/dev/null || true
+	lab_wait "$cap" || true
+	cp "$LAB_DIR/ihmp.pcapng" "$OUT/ihmp.pcapng"
+	printf '%s\n' "mh_a4=$MH_A4" "mh_b4=$MH_B4" "mh_a6=$MH_A6" "mh_b6=$MH_B6" "ch4=$CH4" "ch6=$CH6" \
+		>"$OUT/lab.addrs"
+	cp "$LAB_DIR/events" "$OUT/events" 2>/dev/null || true
+}
+
+d=$OUT/lab
+: >"$d"
+if [[ ${DISSECTOR_LAB:-1} == 1 ]]; then
+	(lab_capture) >"$OUT/lab.log" 2>&1 || { echo "lab capture failed:"; tail -n 5 "$OUT/lab.log"; } >>"$d"
+else
+	echo "lab capture skipped (DISSECTOR_LAB=0)" >>"$d"
+fi
+if [[ -s $OUT/ihmp.pcapng ]]; then
+	LFIELDS=(frame.number udp.length ip.src ipv6.src ip.dst ipv6.dst udp.srcport ihmp.type ihmp.seq ihmp.flags
+		ihmp.host_id ihmp.addrs ihmp.new_addr ihmp.old_addr ihmp.echo ihmp.counter ihmp.pubkey
+		ihmp.nonce ihmp.nonce_echo ihmp.signature ihmp.signed_len frame.protocols _ws.col.Info)
+	la=()
+	for x in "${LFIELDS[@]}"; do la+=(-e "$x"); done
+	ts -r "$OUT/ihmp.pcapng" -T fields -E separator='|' -E occurrence=a -E aggregator=, -E header=y "${la[@]}" \
+		>"$OUT/lab.tsv" 2>"$OUT/lab.err" || echo "tshark -T fields failed" >>"$d"
+	ts -r "$OUT/ihmp.pcapng" -V >"$OUT/lab.txt" 2>>"$OUT/lab.err" || echo "tshark -V failed" >>"$d"
+	ts -r "$OUT/ihmp.pcapng" >"$OUT/lab.summary" 2>>"$OUT/lab.err" || true
+fi
+for i in 1 2 3 4 5 6; do cp "$d" "$OUT/lab$i"; done
+if [[ ! -s $d ]]; then
+	mapfile -t addrs <"$OUT/lab.addrs"
+	if "${CHECK[@]}" "$OUT/lab.tsv" "$OUT/lab.txt" "$OUT/lab.err" "${addrs[@]}" "out=$OUT/lab" \
+		>"$OUT/check.log" 2>&1; then
+		cp "$OUT/check.log" "$OUT/lab1.note"
+	else
+		for i in 1 2 3 4 5 6; do cat "$OUT/check.log" >>"$OUT/lab$i"; done
+	fi
+fi
+report "lab capture on CH: IHMP over IPv4 and IPv6, every frame decoded, no Malformed and no Lua error in tshark -V" "$OUT/lab1"
+report "lab: HELLO from MH (ADDRS with its address on A, PUBKEY) and CH's ACK (ECHO = HELLO, same seq)" "$OUT/lab2"
+report "lab: HANDOFF from MH, both families: new = MH's address on B, old = on A" "$OUT/lab3"
+report "lab: ACK of each HANDOFF from CH to MH's new address: ECHO = HANDOFF, same seq" "$OUT/lab4"
+report "lab: PATH_PROBE from CH to MH's new address with a NONCE, MH's ACK echoes it (NONCE_ECHO)" "$OUT/lab5"
+report "lab: every message signed (SIGNATURE last, COUNTER present, counters unique per sender)" "$OUT/lab6"
+[[ ! -s $OUT/lab.summary ]] || { echo "# IHMP in the capture:"; sed 's/^/#   /' "$OUT/lab.summary"; }
+
+echo "# runtime $((SECONDS - T_START)) s"
+((FAIL == 0)) || DIS_KEEP=1
+[[ $DIS_KEEP != 1 ]] || echo "# output kept in $OUT"
+echo "$PASS passed, $FAIL failed"
+((FAIL == 0))
