@@ -28,6 +28,7 @@ struct ctl_client {
 	int fd;
 	bool privileged;
 	uint64_t since;		/* ms, monotonic */
+	bool draining;		/* answered; swallow the rest until the client closes */
 	size_t len;
 	char buf[CTL_MAX_LINE];
 };
@@ -103,6 +104,7 @@ static void ctl_drop(struct ctl *c, struct ctl_client *cl)
 	close(cl->fd);
 	cl->fd = -1;
 	cl->len = 0;
+	cl->draining = false;
 }
 
 void ctl_close(struct ctl *c)
@@ -139,10 +141,15 @@ void ctl_accept(struct ctl *c)
 			if (c->clients[i].fd < 0)
 				cl = &c->clients[i];
 		if (!cl) {
+			/* Full: the client that has waited longest without a
+			 * request gives way, so idle connections can never lock
+			 * operators out. */
 			static const char busy[] = "error: too many control clients\n";
-			(void)!write(fd, busy, sizeof(busy) - 1);
-			close(fd);
-			continue;
+			for (int i = 0; i < CTL_MAX_CLIENTS; i++)
+				if (!cl || c->clients[i].since < cl->since)
+					cl = &c->clients[i];
+			(void)!send(cl->fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			ctl_drop(c, cl);
 		}
 		struct ucred cred;
 		socklen_t len = sizeof(cred);
@@ -232,6 +239,15 @@ int ctl_client_ready(struct ctl *c, int fd)
 			cl = &c->clients[i];
 	if (!cl)
 		return -ENOENT;
+	if (cl->draining) {
+		char sink[4096];
+		ssize_t d;
+		while ((d = read(fd, sink, sizeof(sink))) > 0)
+			;
+		if (d == 0 || (errno != EAGAIN && errno != EINTR))
+			ctl_drop(c, cl);
+		return 0;
+	}
 	ssize_t n = read(fd, cl->buf + cl->len, sizeof(cl->buf) - 1 - cl->len);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
@@ -243,8 +259,13 @@ int ctl_client_ready(struct ctl *c, int fd)
 		return 0;
 	}
 	if (!complete && cl->len == sizeof(cl->buf) - 1) {
+		/* Answer now, then read and discard the rest: closing with
+		 * unread input would reset the connection under the answer. */
 		ctl_reply(fd, "error: request line too long\n", NULL);
-		ctl_drop(c, cl);
+		shutdown(fd, SHUT_WR);
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		cl->draining = true;
+		cl->len = 0;
 		return 0;
 	}
 	if (complete) {
