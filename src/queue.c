@@ -25,7 +25,7 @@
 #include "log.h"
 #include "queue.h"
 
-#define QUEUE_RXSZ	(0xffff + 4096)		/* a full copy plus netlink/nfq headers */
+#define QUEUE_RXSZ	((64 << 10) + 4096)	/* a full copy plus netlink/nfq headers; keeps every buffer aligned */
 #define QUEUE_TXSZ	(64 << 10)		/* verdict headers of one batch */
 #define QUEUE_IOV	(4 * QUEUE_BATCH + 8)
 #define QUEUE_SENDMAX	(1 << 20)		/* bytes per sendmsg */
