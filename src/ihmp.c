@@ -911,14 +911,24 @@ static bool authenticate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *
 		}
 		return true;		/* signed by a key we cannot know yet */
 	}
-	if (pin && !(h && h->key_origin == HID_KEY_TOFU) && sodium_memcmp(key, pin, IHMP_KEY_LEN) != 0) {
+	/* A pinned key wins (III-C): a message offering another key for a
+	 * pinned address is refused as such. */
+	if (pin && (m->has & IHMP_HAS(IHMP_T_PUBKEY)) &&
+	    sodium_memcmp(m->pubkey, pin, IHMP_KEY_LEN) != 0 &&
+	    !(h && h->key_origin == HID_KEY_TOFU)) {
 		ih->stats.rx_pin_mismatch++;
 		return false;
 	}
 	uint8_t in[IHMP_SIG_CONTEXT_LEN + IHMP_MAX_MSG];
 	int n = ihmp_sig_input(in, sizeof(in), buf, m->signed_len);
 	if (n < 0 || !sign_verify(key, in, (size_t)n, buf + m->sig_off)) {
-		ih->stats.rx_bad_signature++;
+		/* Another copy of a key rotation we already applied: signed by
+		 * the old key, announcing the key now bound. Not an attack. */
+		if (h && (m->has & IHMP_HAS(IHMP_T_KEY_ROTATE)) &&
+		    sodium_memcmp(m->rot_pubkey, h->key, IHMP_KEY_LEN) == 0)
+			ih->stats.rx_replay++;
+		else
+			ih->stats.rx_bad_signature++;
 		return false;
 	}
 	struct ihmp_peer *p = h ? h->ihmp : NULL;
