@@ -51,7 +51,28 @@ struct stacktrans {
 	struct log_limit lim_malformed, lim_full, lim_set;
 	st_peer_fn peer_fn;
 	void *peer_arg;
+	/* Route lookups of one re-sync pass: a peer's flows share a locator,
+	 * so 10,000 flows cost one netlink round trip, not 10,000. */
+	size_t nrc;
+	struct { struct dime_addr dst, src; int r; } rc[16];
 };
+
+static int route_src_cached(struct stacktrans *st, const struct dime_addr *dst, struct dime_addr *src)
+{
+	for (size_t i = 0; i < st->nrc; i++)
+		if (addr_eq(&st->rc[i].dst, dst)) {
+			*src = st->rc[i].src;
+			return st->rc[i].r;
+		}
+	int r = rtnl_route_src(st->rt, dst, src);
+	if (st->nrc < sizeof(st->rc) / sizeof(st->rc[0])) {
+		st->rc[st->nrc].dst = *dst;
+		st->rc[st->nrc].src = *src;
+		st->rc[st->nrc].r = r;
+		st->nrc++;
+	}
+	return r;
+}
 
 static uint32_t now_s(void)
 {
@@ -303,7 +324,7 @@ static void flow_sync(struct stacktrans *st, struct flow *f)
 		 * else a candidate for inbound only, until it is confirmed. */
 		if (!(h && hid_live_local(st, h, f->key.af, &lloc))) {
 			out_ok = false;
-			if (rtnl_route_src(st->rt, &rloc, &lloc) < 0)
+			if (route_src_cached(st, &rloc, &lloc) < 0)
 				lloc = lid;
 		}
 	}
@@ -383,6 +404,7 @@ static void st_resync_all(struct stacktrans *st)
 	uint32_t cur = 0;
 	struct flow *f;
 
+	st->nrc = 0;
 	while ((f = flow_table_next(st->ft, &cur)))
 		flow_sync(st, f);
 	st_commit(st);
@@ -391,6 +413,7 @@ static void st_resync_all(struct stacktrans *st)
 
 static void st_resync_hid(struct stacktrans *st, uint32_t hid)
 {
+	st->nrc = 0;
 	for (struct flow *f = flow_table_hid_first(st->ft, hid); f; f = flow_table_hid_next(st->ft, f))
 		flow_sync(st, f);
 	st_commit(st);
@@ -487,6 +510,7 @@ static struct flow *flow_learn(struct stacktrans *st, const struct flow_key *k, 
 	if (h)
 		h->nflows++;
 	st->stats.learned++;
+	st->nrc = 0;	/* routes may have changed since the last pass */
 	flow_sync(st, f);
 	st_commit(st);
 	if (f->flags & FLOW_F_ID_ON_LO)
