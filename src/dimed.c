@@ -583,14 +583,19 @@ int main(int argc, char **argv)
 	/* The mark bit only means something with the xtables fallback, but an
 	 * administrator's ruleset (--no-rules) may use it too: always clear it. */
 	scfg.clear_mark = cfg->xt_mark;
-	if ((r = st_new(&d.st, &scfg, d.rt, d.ns)) < 0)
+	if ((r = st_new(&d.st, &scfg, d.rt, d.ns)) < 0) {
+		rules_remove(&d.rcfg, d.rmode);
 		fatalx("dimed: %s", strerror(-r));
+	}
 	st_set_timeouts(d.st, cfg->udp_timeout, cfg->tcp_timeout);
 	rtnl_set_callback(d.rt, on_addr, &d);
 	if (!o.no_ihmp) {
 		struct ihmp_cfg icfg = { .port = cfg->port, .state_dir = cfg->state_dir };
-		if ((r = ihmp_new(&d.ihmp, &icfg, d.st)) < 0)
-			fatalx("dimed: IHMP port %u: %s", cfg->port, strerror(-r));
+		if ((r = ihmp_new(&d.ihmp, &icfg, d.st)) < 0) {
+			rules_remove(&d.rcfg, d.rmode);
+			fatalx("dimed: cannot start IHMP on port %u: %s%s", cfg->port, strerror(-r),
+			       r == -EADDRINUSE ? "" : " (see the line above)");
+		}
 		st_set_peer_hook(d.st, ihmp_peer_flow, d.ihmp);
 		ihmp_set_config(d.ihmp, &d.cfg);
 		if (cfg->local_key[0]) {
@@ -605,8 +610,10 @@ int main(int argc, char **argv)
 				pfx[npfx] = pbuf[npfx];
 				npfx++;
 			}
-			if (ihmp_set_local_key(d.ihmp, cfg->local_key, npfx, pfx, err, sizeof(err)) < 0)
+			if (ihmp_set_local_key(d.ihmp, cfg->local_key, npfx, pfx, err, sizeof(err)) < 0) {
+				rules_remove(&d.rcfg, d.rmode);
 				fatalx("dimed: local-key: %s", err);
+			}
 		}
 	}
 	if ((r = queue_open(&d.q, d.rcfg.queue_num, DIMED_QUEUE_MAXLEN)) < 0) {

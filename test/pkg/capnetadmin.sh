@@ -38,7 +38,8 @@ lab_firewall on
 
 # A directory nobody can read (LAB_DIR is 0700 root): the binaries, and one
 # control-socket directory per host owned by the daemon's user (as systemd's
-# RuntimeDirectory= would make it).
+# RuntimeDirectory= would make it); the host key goes under it too
+# (StateDirectory= in the unit).
 W=$LAB_DIR/nobody
 mkdir -p "$W/mh" "$W/ch"
 chmod 0711 "$LAB_DIR"
@@ -54,7 +55,8 @@ as_daemon=(setpriv --reuid=nobody --regid=nogroup --clear-groups
 
 start_dimed() { # NS NAME  (ip netns exec and setpriv exec: $! is dimed itself)
 	local ns=$1 name=$2
-	ip netns exec "$ns" "${as_daemon[@]}" "$W/dimed" -f --ctl "$W/$name/dimed.sock" -l debug \
+	ip netns exec "$ns" "${as_daemon[@]}" "$W/dimed" -f --ctl "$W/$name/dimed.sock" \
+		--state-dir "$W/$name/state" -l debug \
 		>"$LAB_DIR/$name.log" 2>&1 &
 	lab_track $!
 	eval "${name}_pid=$!"
