@@ -616,6 +616,16 @@ static void on_probe(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 	if (hid_where(h, dst) < 0)
 		hid_table_add_addr(ih->ht, h, HID_LOCAL, dst, now);
 	send_ack(ih, m, dst, src, port, 0, false);
+	/* A nonce probe of an address we just claimed means the peer has our
+	 * request and is checking it (§7.4): its ACK follows the proof, so
+	 * give it a full timeout from now instead of sending it again. */
+	struct ihmp_peer *p = h->ihmp;
+	for (int i = 0; p && (m->has & IHMP_HAS(IHMP_T_NONCE)) && i < IHMP_PENDING; i++) {
+		struct ihmp_tx *t = &p->tx[i];
+		if (t->used && (t->msg.type == IHMP_HANDOFF || t->msg.type == IHMP_ADDR_UP) &&
+		    addr_eq(&t->msg.new_addr, dst) && t->tries)
+			t->due = now_ms() + ((uint64_t)IHMP_RTO_MS << t->tries);
+	}
 	st_hid_changed(ih->st, h->handle);
 }
 
