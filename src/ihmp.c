@@ -30,6 +30,14 @@
 #define IHMP_PENDING		4	/* unacknowledged messages per peer */
 #define IHMP_BUSY_MAX		4096	/* peers with messages in flight */
 #define IHMP_RTO_MS		250	/* first retransmission; doubles */
+
+/* A claim of a new address is answered only after the peer has probed it
+ * (one more round trip and the switch itself): its timeouts start doubled. */
+static uint64_t rto_ms(uint8_t type, uint8_t tries)
+{
+	uint64_t base = type == IHMP_HANDOFF || type == IHMP_ADDR_UP ? 2 * IHMP_RTO_MS : IHMP_RTO_MS;
+	return base << (tries ? tries - 1 : 0);
+}
 #define IHMP_TRIES		4	/* sends before giving up */
 #define IHMP_SEND_RETRY_MS	50	/* a send that failed locally (no route yet) */
 #define IHMP_SILENT_MIN_S	60	/* a peer that never answered: first backoff */
@@ -438,7 +446,7 @@ static void tx_start(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
 	int r = ihmp_xmit(ih, src, dst, ih->cfg.port, m);
 	t->tries = r == 0;	/* only sends that left count */
 	t->fails = r < 0;
-	t->due = now_ms() + (r < 0 ? IHMP_SEND_RETRY_MS : IHMP_RTO_MS);
+	t->due = now_ms() + (r < 0 ? IHMP_SEND_RETRY_MS : rto_ms(m->type, 1));
 	busy_add(ih, h->handle);
 }
 
@@ -624,7 +632,7 @@ static void on_probe(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		struct ihmp_tx *t = &p->tx[i];
 		if (t->used && (t->msg.type == IHMP_HANDOFF || t->msg.type == IHMP_ADDR_UP) &&
 		    addr_eq(&t->msg.new_addr, dst) && t->tries)
-			t->due = now_ms() + ((uint64_t)IHMP_RTO_MS << t->tries);
+			t->due = now_ms() + rto_ms(t->msg.type, (uint8_t)(t->tries + 1));
 	}
 	st_hid_changed(ih->st, h->handle);
 }
@@ -1395,7 +1403,7 @@ int ihmp_tick(struct ihmp *ih)
 					t->fails++;
 				}
 				t->due = now + (r < 0 || !t->tries ? IHMP_SEND_RETRY_MS :
-						(uint64_t)IHMP_RTO_MS << (t->tries - 1));
+						rto_ms(t->msg.type, t->tries));
 			}
 			any = true;
 			if (t->due < next)

@@ -516,22 +516,35 @@ t_conns1000() {
 	for ((i = 0; i < 800; i++)); do [[ -f $dir/result ]] && break; sleep 0.05; done
 	dctl mh -j stats >"$LAB_DIR/mh.stats.1"
 	dctl ch -j stats >"$LAB_DIR/ch.stats.1"
+	# One exchange per peer and family, however many connections: one
+	# HANDOFF (a retransmission of that same HANDOFF, when a slow machine
+	# lets its timer run out, is the same exchange and is reported) and one
+	# ACK. 1000 exchanges, or even two, would fail.
+	local rtx
+	rtx=$("${TOOL[@]}" delta "$LAB_DIR/mh.stats.0" "$LAB_DIR/mh.stats.1" ihmp.retransmits)
+	rtx=${rtx#*=}
+	rtx=${rtx%% *}
 	for f in 4 6; do
 		n_ok=$(nft_counter mh ihmp_wire "handoff$f")
 		d=$(nft_counter mh ihmp_wire "ack$f")
-		note "on the wire at MH, IPv$f: HANDOFF out $n_ok, ACK in $d"
-		[[ $n_ok == 1 ]] || fail "IPv$f: $n_ok HANDOFFs left MH (expected exactly 1)"
+		note "on the wire at MH, IPv$f: HANDOFF out $n_ok, ACK in $d (retransmissions, all families: $rtx)"
+		((n_ok >= 1 && n_ok <= 1 + rtx)) || fail "IPv$f: $n_ok HANDOFFs left MH (expected 1, plus at most $rtx retransmissions)"
 		[[ $d == 1 ]] || fail "IPv$f: $d ACKs reached MH (expected exactly 1)"
 	done
 	note "IHMP datagrams at MH during the move: out $(nft_counter mh ihmp_wire out_all), in $(nft_counter mh ihmp_wire in_all)"
 	d=$("${TOOL[@]}" delta "$LAB_DIR/mh.stats.0" "$LAB_DIR/mh.stats.1" ihmp.sent.HANDOFF ihmp.received.ACK \
 		ihmp.sent.HANDOFF_UNREACHABLE ihmp.retransmits ihmp.timeouts ihmp.send_errors)
 	note "MH stats delta: $d"
-	[[ $d == *"ihmp.sent.HANDOFF=2 "* ]] || fail "MH's stats: HANDOFFs sent (one per family, 2 expected): $d"
+	local sent=${d#*ihmp.sent.HANDOFF=}
+	sent=${sent%% *}
+	((sent - rtx == 2)) || fail "MH's stats: HANDOFF exchanges (sent minus retransmissions) $((sent - rtx)), expected 2 (one per family): $d"
 	[[ $d == *"ihmp.received.ACK=2 "* ]] || fail "MH's stats: ACKs received (one per family, 2 expected): $d"
 	d=$("${TOOL[@]}" delta "$LAB_DIR/ch.stats.0" "$LAB_DIR/ch.stats.1" ihmp.received.HANDOFF ihmp.sent.ACK)
 	note "CH stats delta: $d"
-	[[ $d == "ihmp.received.HANDOFF=2 ihmp.sent.ACK=2" ]] || fail "CH's stats: $d (expected 2 and 2)"
+	local got=${d#ihmp.received.HANDOFF=}
+	got=${got%% *}
+	((got >= 2 && got <= 2 + rtx)) && [[ $d == *" ihmp.sent.ACK=2" ]] ||
+		fail "CH's stats: $d (expected 2 HANDOFFs plus at most $rtx retransmissions, and 2 ACKs)"
 	[[ -f $dir/result ]] || { fail "the connections' check after the move did not finish"; return 0; }
 	r=$(cat "$dir/result")
 	note "after the move: $r"
