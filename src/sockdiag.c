@@ -83,17 +83,29 @@ static int dump_one(struct mnl_socket *nl, struct dump_ctx *c)
 	}
 }
 
-int sockdiag_dump(sockdiag_fn fn, void *arg)
+/* A bound NETLINK_SOCK_DIAG socket, or -errno. */
+static int sockdiag_open(struct mnl_socket **out)
 {
 	struct mnl_socket *nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
-	int ret = 0;
 
 	if (!nl)
 		return -errno;
 	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		ret = -errno;
-		goto out;
+		int e = errno;
+		mnl_socket_close(nl);
+		return -e;
 	}
+	*out = nl;
+	return 0;
+}
+
+int sockdiag_dump(sockdiag_fn fn, void *arg)
+{
+	struct mnl_socket *nl;
+	int ret = sockdiag_open(&nl);
+
+	if (ret < 0)
+		return ret;
 	static const uint8_t afs[] = { AF_INET, AF_INET6 };
 	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
 	for (int i = 0; i < 2 && !ret; i++)
@@ -101,7 +113,6 @@ int sockdiag_dump(sockdiag_fn fn, void *arg)
 			struct dump_ctx c = { .fn = fn, .arg = arg, .af = afs[i], .proto = protos[j] };
 			ret = dump_one(nl, &c);
 		}
-out:
 	mnl_socket_close(nl);
 	return ret;
 }
@@ -109,15 +120,11 @@ out:
 int sockdiag_destroy(const struct sockdiag_sock *s)
 {
 	char buf[NL_BUFSZ];
-	struct mnl_socket *nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
-	int ret = 0;
+	struct mnl_socket *nl;
+	int ret = sockdiag_open(&nl);
 
-	if (!nl)
-		return -errno;
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		ret = -errno;
-		goto out;
-	}
+	if (ret < 0)
+		return ret;
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = SOCK_DESTROY;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
