@@ -60,6 +60,11 @@ void st_set_peer_hook(struct stacktrans *st, st_peer_fn fn, void *arg);
 unsigned st_abort_peer(struct stacktrans *st, uint32_t handle, int af);
 /* Puts a first in the HID's local set: the address the peer now sends to. */
 int st_local_first(struct stacktrans *st, struct hid *h, const struct dime_addr *a);
+/* Folds HID `from` into `into`: one host that got a HID per address before
+ * it proved who it is. Flows and addresses move over, `from` is removed
+ * (its from->ihmp must be freed already). 0; -ENOSPC if into's address sets
+ * cannot take from's, -ENOMEM: then nothing changed. */
+int st_fold_hid(struct stacktrans *st, struct hid *into, struct hid *from);
 
 /* Re-adds every set element, after the table was loaded afresh. */
 void st_rebuild_sets(struct stacktrans *st);

@@ -98,7 +98,7 @@ struct ihmp_stats {
 	uint64_t rx_unexpected_ack, rx_nat_detected, rx_rejected;
 	uint64_t rx_incomplete, rx_bad_signature, rx_unsigned, rx_replay, rx_rate_limited;
 	uint64_t rx_unverified, rx_pin_mismatch, keys_bound, probes_rr;
-	uint64_t busy_full;
+	uint64_t busy_full, folded;
 };
 
 struct ihmp {
@@ -487,6 +487,7 @@ static void bind_new(struct ihmp *ih, struct hid *h, const uint8_t *key, const s
 static bool local_live(struct ihmp *ih, const struct hid *h, int af, const struct dime_addr *not,
 		       struct dime_addr *out);
 static void addr_up(struct ihmp *ih, struct hid *h, const struct dime_addr *a);
+static void peer_add_verified(struct ihmp_peer *p, const struct dime_addr *a);
 
 /* ---- HELLO and path probing (III-B1) ---- */
 
@@ -566,6 +567,75 @@ static void learn_addrs(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m
 	}
 }
 
+/*
+ * One host, one HID (Fig. 3). The datapath makes a HID per unknown peer
+ * address, so a dual-stack host whose flows of both families start before
+ * its first HELLO lands has two. Once both have proved the same key, the
+ * ADDRS list of a signed HELLO or ACK names the other: fold it into h.
+ * A keyless HID never folds: an address list alone proves nothing.
+ */
+static void fold_same_host(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m)
+{
+	char b[ADDR_STRLEN];
+
+	if (h->key_origin == HID_KEY_NONE || !(m->has & IHMP_HAS(IHMP_T_SIGNATURE)))
+		return;
+	for (unsigned i = 0; i < m->naddrs; i++) {
+		struct hid *g = hid_table_lookup(ih->ht, &m->addrs[i]);
+		if (!g || g == h || g->key_origin == HID_KEY_NONE ||
+		    sodium_memcmp(g->key, h->key, HID_KEY_LEN) != 0)
+			continue;
+		struct ihmp_peer *p = peer_get(h), *q = g->ihmp;
+		if (!p)
+			return;
+		uint32_t gone = g->handle, hello_only = g->flags & HID_F_HELLO_ONLY;
+		g->ihmp = NULL;
+		int r = st_fold_hid(ih->st, h, g);
+		if (r < 0) {
+			g->ihmp = q;
+			log_info("IHMP: HIDs %u and %u share a key but cannot fold: %s", h->handle, gone,
+				 strerror(-r));
+			continue;
+		}
+		if (q) {
+			/* Its exchanges in flight go on from the survivor. */
+			for (int j = 0, k = 0; j < IHMP_PENDING; j++) {
+				if (!q->tx[j].used)
+					continue;
+				while (k < IHMP_PENDING && p->tx[k].used)
+					k++;
+				if (k == IHMP_PENDING)
+					break;
+				p->tx[k] = q->tx[j];
+				busy_add(ih, h->handle);
+			}
+			if (q->have_counter && (!p->have_counter || q->last_counter > p->last_counter)) {
+				p->have_counter = true;
+				p->last_counter = q->last_counter;
+			}
+			if (!p->rr.active)
+				p->rr = q->rr;
+			for (unsigned j = 0; j < q->nverified; j++)
+				peer_add_verified(p, &q->verified[j]);
+			free(q);
+		}
+		for (size_t j = 0; j < ih->nbusy;)
+			if (ih->busy[j] == gone)
+				ih->busy[j] = ih->busy[--ih->nbusy];
+			else
+				j++;
+		if (hello_only)
+			ih->halfopen--;
+		if ((h->flags & HID_F_HELLO_ONLY) && h->nflows) {
+			h->flags &= ~(uint32_t)HID_F_HELLO_ONLY;
+			ih->halfopen--;
+		}
+		ih->stats.folded++;
+		log_info("IHMP: HID %u is the same host as HID %u (%s, same key): folded", gone, h->handle,
+			 addr_fmt(&m->addrs[i], b));
+	}
+}
+
 /* ---- receiving ---- */
 
 static void on_hello(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_addr *src,
@@ -609,6 +679,7 @@ static void on_hello(struct ihmp *ih, const struct ihmp_msg *m, const struct dim
 	send_ack(ih, m, dst, src, port, flags | (m->flags & IHMP_F_NF), true);
 	if (!(m->flags & IHMP_F_NF))	/* NAT forced: a plain one-to-one mapping, no more signalling */
 		learn_addrs(ih, h, m, dst, true);
+	fold_same_host(ih, h, m);
 	st_hid_changed(ih->st, h->handle);
 }
 
@@ -843,6 +914,7 @@ static void on_ack(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_
 		if (hid_where(h, src) == HID_UNREACH)
 			hid_table_move_addr(ih->ht, h, src, HID_ACTIVE, now);
 		learn_addrs(ih, h, m, &req.host_id, false);
+		fold_same_host(ih, h, m);
 		break;
 	case IHMP_PATH_PROBE:
 		if (p->rr.active && addr_eq(&p->rr.addr, &t->dst)) {
@@ -1453,6 +1525,7 @@ void ihmp_show_stats(struct ihmp *ih, struct out *o)
 	out_u64(o, "pinned_key_mismatch", s->rx_pin_mismatch);
 	out_obj_end(o);
 	out_u64(o, "keys_bound", s->keys_bound);
+	out_u64(o, "hids_folded", s->folded);
 	out_u64(o, "return_routability_probes", s->probes_rr);
 	out_u64(o, "nat_detected", s->rx_nat_detected);
 	out_obj_end(o);

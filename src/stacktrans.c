@@ -288,6 +288,42 @@ unsigned st_abort_peer(struct stacktrans *st, uint32_t handle, int af)
 	return n;
 }
 
+int st_fold_hid(struct stacktrans *st, struct hid *into, struct hid *from)
+{
+	uint32_t now = now_s();
+	struct flow *f, *next;
+
+	for (int s = 0; s < HID_NSETS; s++) {
+		unsigned n = into->set[s].n;
+		for (unsigned i = 0; i < from->set[s].n; i++)
+			n += hid_where(into, &from->set[s].a[i]) < 0;
+		if (n > HID_ADDRS_MAX)
+			return -ENOSPC;
+	}
+	/* Only a move that needs a new per-HID group can fail, so only the
+	 * first: after it, into has one. */
+	for (f = flow_table_hid_first(st->ft, from->handle); f; f = next) {
+		next = flow_table_hid_next(st->ft, f);
+		if (flow_table_set_hid(st->ft, f, into->handle) < 0)
+			return -ENOMEM;
+		from->nflows -= from->nflows > 0;
+		into->nflows++;
+	}
+	for (int s = 0; s < HID_NSETS; s++)
+		while (from->set[s].n) {
+			struct dime_addr a = from->set[s].a[0];
+			hid_table_del_addr(st->ht, from, (enum hid_set_id)s, &a, now);
+			if (hid_where(into, &a) < 0)
+				hid_table_add_addr(st->ht, into, (enum hid_set_id)s, &a, now);
+		}
+	if (from->key_origin > into->key_origin)	/* a pin is stronger than TOFU */
+		hid_set_key(into, from->key, (enum hid_key_origin)from->key_origin);
+	into->updated = now;
+	hid_table_remove(st->ht, from);
+	st_resync_hid(st, into->handle);
+	return 0;
+}
+
 void st_set_timeouts(struct stacktrans *st, uint32_t udp, uint32_t tcp_est)
 {
 	st->timeouts.udp = udp;
