@@ -34,8 +34,8 @@ struct hid_addrs {
 	struct dime_addr a[HID_ADDRS_MAX];
 };
 
-/* Callers may read every field and write flags, nflows, ihmp and updated;
- * address sets and the key change only through the functions below.
+/* Callers may read every field and write flags, nflows, ihmp, updated and
+ * moved; address sets and the key change only through the functions below.
  * Pointers stay valid until hid_table_remove. */
 struct hid {
 	uint32_t handle;	/* 24-bit slot, 8-bit generation; never 0 */
@@ -45,6 +45,7 @@ struct hid {
 	uint8_t key_origin;	/* enum hid_key_origin */
 	uint8_t key[HID_KEY_LEN];
 	struct hid_addrs set[HID_NSETS];	/* by enum hid_set_id */
+	struct hid_addrs moved;	/* ours, still configured, that we handed off from */
 	void *ihmp;		/* signalling state; the caller frees it */
 	uint8_t gen_;		/* private */
 	uint32_t next_free_;	/* private */

@@ -60,6 +60,9 @@ void st_set_peer_hook(struct stacktrans *st, st_peer_fn fn, void *arg);
 unsigned st_abort_peer(struct stacktrans *st, uint32_t handle, int af);
 /* Puts a first in the HID's local set: the address the peer now sends to. */
 int st_local_first(struct stacktrans *st, struct hid *h, const struct dime_addr *a);
+/* We handed off from `old` while it is still configured (the route to the
+ * peer moved to another link): its flows now translate to the local first. */
+void st_moved_from(struct stacktrans *st, struct hid *h, const struct dime_addr *old);
 /* Folds HID `from` into `into`: one host that got a HID per address before
  * it proved who it is. Flows and addresses move over, `from` is removed
  * (its from->ihmp must be freed already). 0; -ENOSPC if into's address sets

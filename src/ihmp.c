@@ -89,6 +89,8 @@ struct ihmp_peer {
 	struct ihmp_rr rr;
 	uint8_t nverified;
 	struct dime_addr verified[IHMP_VERIFIED_MAX];
+	bool have_via[2];
+	struct dime_addr via[2];	/* our source toward the peer, per family, last seen */
 };
 
 struct ihmp_stats {
@@ -488,6 +490,7 @@ static bool local_live(struct ihmp *ih, const struct hid *h, int af, const struc
 		       struct dime_addr *out);
 static void addr_up(struct ihmp *ih, struct hid *h, const struct dime_addr *a);
 static void peer_add_verified(struct ihmp_peer *p, const struct dime_addr *a);
+static void route_moves(struct ihmp *ih, struct hid *only);
 
 /* ---- HELLO and path probing (III-B1) ---- */
 
@@ -680,6 +683,7 @@ static void on_hello(struct ihmp *ih, const struct ihmp_msg *m, const struct dim
 	if (!(m->flags & IHMP_F_NF))	/* NAT forced: a plain one-to-one mapping, no more signalling */
 		learn_addrs(ih, h, m, dst, true);
 	fold_same_host(ih, h, m);
+	route_moves(ih, h);	/* where our packets to it leave from, for later moves */
 	st_hid_changed(ih->st, h->handle);
 }
 
@@ -836,8 +840,17 @@ static void on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		change_apply(ih, h, m, src, dst, port);
 		return;
 	}
-	if (p->rr.active && addr_eq(&p->rr.addr, &m->new_addr))
-		return;		/* a retransmission while we wait for the proof */
+	if (p->rr.active && addr_eq(&p->rr.addr, &m->new_addr)) {
+		/* A retransmission while we wait for the proof, or a HANDOFF
+		 * to the address an ADDR_UP claimed: the proof will apply it. */
+		if (m->type == IHMP_HANDOFF && p->rr.msg.type != IHMP_HANDOFF) {
+			p->rr.msg = *m;
+			p->rr.src = *src;
+			p->rr.dst = *dst;
+			p->rr.port = port;
+		}
+		return;
+	}
 	if (!probe_token(ih)) {
 		ih->stats.rx_rate_limited++;
 		return;
@@ -915,6 +928,7 @@ static void on_ack(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_
 			hid_table_move_addr(ih->ht, h, src, HID_ACTIVE, now);
 		learn_addrs(ih, h, m, &req.host_id, false);
 		fold_same_host(ih, h, m);
+		route_moves(ih, h);
 		break;
 	case IHMP_PATH_PROBE:
 		if (p->rr.active && addr_eq(&p->rr.addr, &t->dst)) {
@@ -939,8 +953,11 @@ static void on_ack(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_
 		 * one out of the set. This starts our outbound translation. */
 		if (!nat)
 			st_local_first(ih->st, h, &req.new_addr);
-		if (req.has & IHMP_HAS(IHMP_T_OLD_ADDR))
+		if (req.has & IHMP_HAS(IHMP_T_OLD_ADDR)) {
 			hid_table_del_addr(ih->ht, h, HID_LOCAL, &req.old_addr, now);
+			if (!nat && rtnl_is_local(ih->rt, &req.old_addr))
+				st_moved_from(ih->st, h, &req.old_addr);
+		}
 		break;
 	case IHMP_ADDR_DOWN:
 	case IHMP_ADDR_DOWN_UNREACHABLE:
@@ -1340,6 +1357,46 @@ static void addr_down(struct ihmp *ih, struct hid *h, const struct dime_addr *a)
 	/* No address at all: the handoff goes out when one comes up. */
 }
 
+/*
+ * Soft handoff (III-B4) when the route moves: the kernel now reaches a peer
+ * from another of our addresses (a new link's default route) while the one
+ * the peer sends to is still configured. The old path may drop what we send
+ * from it (source address validation at the old network's edge), so hand off
+ * now rather than when the old address goes. Only a change of our source
+ * toward the peer counts: a host whose route never picked the address the
+ * peer uses is left alone.
+ */
+static void route_moves(struct ihmp *ih, struct hid *only)
+{
+	static const int fams[2] = { AF_INET, AF_INET6 };
+	uint32_t cur = 0;
+	struct hid *h;
+
+	while ((h = only ? only : hid_table_next(ih->ht, &cur))) {
+		struct ihmp_peer *p = h->ihmp;
+		for (int k = 0; p && p->state == PEER_OK && k < 2; k++) {
+			const struct dime_addr *peer = hid_primary(h, fams[k]);
+			struct dime_addr via, first, prev = p->via[k];
+			bool had = p->have_via[k];
+			if (!peer || rtnl_route_src(ih->rt, peer, &via) < 0 || !rtnl_is_local(ih->rt, &via))
+				continue;
+			p->via[k] = via;
+			p->have_via[k] = true;
+			if (only || !had || addr_eq(&prev, &via) || !h->nflows)
+				continue;
+			if (!local_first(h, fams[k], &first) || !addr_eq(&prev, &first) ||
+			    !rtnl_is_local(ih->rt, &first))
+				continue;	/* not the address the peer uses, or gone (addr_down's case) */
+			char b[ADDR_STRLEN], c[ADDR_STRLEN];
+			log_info("IHMP: route to %s now leaves from %s, not %s: handing off",
+				 addr_fmt(peer, b), addr_fmt(&via, c), addr_fmt(&first, (char[ADDR_STRLEN]){ 0 }));
+			send_change(ih, h, IHMP_HANDOFF, &first, &via, &via, &first);
+		}
+		if (only)
+			break;
+	}
+}
+
 static void process_events(struct ihmp *ih)
 {
 	uint32_t cur = 0;
@@ -1406,9 +1463,12 @@ static void tx_timeout(struct ihmp *ih, struct hid *h, struct ihmp_tx *t)
 int ihmp_tick(struct ihmp *ih)
 {
 	uint64_t now = now_ms(), next = UINT64_MAX;
+	bool changed = ih->kick || ih->nev || ih->ev_overflow;
 
 	if (ih->nev || ih->ev_overflow)
 		process_events(ih);
+	if (changed)
+		route_moves(ih, NULL);
 	if (now - ih->last_sweep >= 10000) {
 		/* Entries only an unauthenticated HELLO made, and no flow uses. */
 		uint32_t cur = 0, secs = (uint32_t)(now / 1000);

@@ -233,6 +233,24 @@ static bool hid_live_local(struct stacktrans *st, const struct hid *h, int af, s
 	return false;
 }
 
+static bool addrs_has(const struct hid_addrs *s, const struct dime_addr *a)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		if (addr_eq(&s->a[i], a))
+			return true;
+	return false;
+}
+
+static void addrs_drop(struct hid_addrs *s, const struct dime_addr *a)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		if (addr_eq(&s->a[i], a)) {
+			memmove(&s->a[i], &s->a[i + 1], (s->n - i - 1) * sizeof(s->a[0]));
+			s->n--;
+			return;
+		}
+}
+
 int st_local_first(struct stacktrans *st, struct hid *h, const struct dime_addr *a)
 {
 	struct hid_addrs keep = h->set[HID_LOCAL];
@@ -247,7 +265,17 @@ int st_local_first(struct stacktrans *st, struct hid *h, const struct dime_addr 
 	for (unsigned i = 0; i < keep.n; i++)
 		if (!addr_eq(&keep.a[i], a))
 			hid_table_add_addr(st->ht, h, HID_LOCAL, &keep.a[i], now);
+	addrs_drop(&h->moved, a);	/* the peer sends here again */
 	return 0;
+}
+
+void st_moved_from(struct stacktrans *st, struct hid *h, const struct dime_addr *old)
+{
+	addrs_drop(&h->moved, old);
+	if (h->moved.n == HID_ADDRS_MAX)
+		addrs_drop(&h->moved, &h->moved.a[0]);	/* the oldest move */
+	h->moved.a[h->moved.n++] = *old;
+	st_resync_hid(st, h->handle);
 }
 
 struct hid_table *st_hids(struct stacktrans *st)
@@ -316,6 +344,9 @@ int st_fold_hid(struct stacktrans *st, struct hid *into, struct hid *from)
 			if (hid_where(into, &a) < 0)
 				hid_table_add_addr(st->ht, into, (enum hid_set_id)s, &a, now);
 		}
+	for (unsigned i = 0; i < from->moved.n && into->moved.n < HID_ADDRS_MAX; i++)
+		if (!addrs_has(&into->moved, &from->moved.a[i]))
+			into->moved.a[into->moved.n++] = from->moved.a[i];
 	if (from->key_origin > into->key_origin)	/* a pin is stronger than TOFU */
 		hid_set_key(into, from->key, (enum hid_key_origin)from->key_origin);
 	into->updated = now;
@@ -363,6 +394,10 @@ static void flow_sync(struct stacktrans *st, struct flow *f)
 			if (route_src_cached(st, &rloc, &lloc) < 0)
 				lloc = lid;
 		}
+	} else if (h && addrs_has(&h->moved, &lid)) {
+		/* Still here, but we handed off from it (soft handoff): its
+		 * path may not carry it any more. */
+		hid_live_local(st, h, f->key.af, &lloc);
 	}
 	bool xl = !addr_eq(&lloc, &lid) || !addr_eq(&rloc, &rid);
 
@@ -933,6 +968,8 @@ void st_show_hids(struct stacktrans *st, struct out *o)
 		out_addrs(o, "active", &h->set[HID_ACTIVE]);
 		out_addrs(o, "unreachable", &h->set[HID_UNREACH]);
 		out_addrs(o, "local", &h->set[HID_LOCAL]);
+		if (h->moved.n)
+			out_addrs(o, "moved_from", &h->moved);
 		out_str(o, "key", h->key_origin == HID_KEY_PINNED ? "pinned" :
 				  h->key_origin == HID_KEY_TOFU ? "tofu" : "none");
 		out_u64(o, "flows", flow_table_count_hid(st->ft, h->handle));

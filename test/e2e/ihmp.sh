@@ -13,7 +13,8 @@
 # One lab per address family (the families run side by side); every test
 # starts from MH on link A, CH on its first address, freshly started daemons.
 #
-#   soft        TCP (iperf3) + UDP survive a soft handoff       } + timings:
+#   soft        TCP (iperf3) + UDP survive a soft handoff, handed off when
+#               the route moves (before the old address goes)   } + timings:
 #   hard5       ... a hard handoff with a 5 s gap                } peer table
 #   back        ... a hard handoff (1 s gap), then back to A     } update, resume
 #   offline     ... MH has no address at all for 3 s
@@ -321,12 +322,21 @@ timings() {
 # address, daemons fresh (both, unless the test table says otherwise).
 
 t_soft() {
-	flows_start "$FAM" 7 soft probe
+	local tp tu td
+	flows_start "$FAM" 8 soft probe
 	flows_known 3 2
 	watch_primary "$FAM"
-	move_soft 1
+	move_soft 2
 	flows_finish
 	timings soft soft_up soft_up soft_down
+	# The default route moved with soft_up, and the lab's routers drop
+	# packets from the old address on the new link: the handoff must not
+	# wait for the old address to go (docs/ihmp.md 5.5).
+	# Event order, not a time limit: before the middle of the 2 s overlap
+	# (soft_down is stamped after the old address is already gone).
+	tp=$(cat "$LAB_DIR/primary" 2>/dev/null || echo none) tu=$(event_time soft_up) td=$(event_time soft_down)
+	[[ $tp != none ]] && awk -v p="$tp" -v u="$tu" -v d="$td" 'BEGIN { exit !(p < (u + d) / 2) }' ||
+		fail "CH made MH's new address primary only when the old one went (at $tp; new address up $tu, old gone $td)"
 }
 
 t_hard5() {
