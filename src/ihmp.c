@@ -86,7 +86,7 @@ struct ihmp_peer {
 	bool have_applied;
 	uint16_t applied_seq;		/* last change applied: a retransmission is only ACKed */
 	uint8_t applied_type;
-	struct ihmp_rr rr;
+	struct ihmp_rr rr[2];		/* per family: v4 and v6 claims prove side by side */
 	uint8_t nverified;
 	struct dime_addr verified[IHMP_VERIFIED_MAX];
 	bool have_via[2];
@@ -616,8 +616,9 @@ static void fold_same_host(struct ihmp *ih, struct hid *h, const struct ihmp_msg
 				p->have_counter = true;
 				p->last_counter = q->last_counter;
 			}
-			if (!p->rr.active)
-				p->rr = q->rr;
+			for (int j = 0; j < 2; j++)
+				if (!p->rr[j].active)
+					p->rr[j] = q->rr[j];
 			for (unsigned j = 0; j < q->nverified; j++)
 				peer_add_verified(p, &q->verified[j]);
 			free(q);
@@ -840,14 +841,15 @@ static void on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		change_apply(ih, h, m, src, dst, port);
 		return;
 	}
-	if (p->rr.active && addr_eq(&p->rr.addr, &m->new_addr)) {
+	struct ihmp_rr *rr = &p->rr[m->new_addr.af == AF_INET6];
+	if (rr->active && addr_eq(&rr->addr, &m->new_addr)) {
 		/* A retransmission while we wait for the proof, or a HANDOFF
 		 * to the address an ADDR_UP claimed: the proof will apply it. */
-		if (m->type == IHMP_HANDOFF && p->rr.msg.type != IHMP_HANDOFF) {
-			p->rr.msg = *m;
-			p->rr.src = *src;
-			p->rr.dst = *dst;
-			p->rr.port = port;
+		if (m->type == IHMP_HANDOFF && rr->msg.type != IHMP_HANDOFF) {
+			rr->msg = *m;
+			rr->src = *src;
+			rr->dst = *dst;
+			rr->port = port;
 		}
 		return;
 	}
@@ -859,9 +861,9 @@ static void on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 	ihmp_init(&pr, IHMP_PATH_PROBE, dst);
 	randombytes_buf(pr.nonce, IHMP_NONCE_LEN);
 	pr.has |= IHMP_HAS(IHMP_T_NONCE);
-	p->rr = (struct ihmp_rr){ .active = true, .addr = m->new_addr, .msg = *m,
-				  .src = *src, .dst = *dst, .port = port };
-	memcpy(p->rr.nonce, pr.nonce, IHMP_NONCE_LEN);
+	*rr = (struct ihmp_rr){ .active = true, .addr = m->new_addr, .msg = *m,
+				.src = *src, .dst = *dst, .port = port };
+	memcpy(rr->nonce, pr.nonce, IHMP_NONCE_LEN);
 	ih->stats.probes_rr++;
 	tx_start(ih, h, &pr, dst, &m->new_addr);
 }
@@ -930,11 +932,12 @@ static void on_ack(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_
 		fold_same_host(ih, h, m);
 		route_moves(ih, h);
 		break;
-	case IHMP_PATH_PROBE:
-		if (p->rr.active && addr_eq(&p->rr.addr, &t->dst)) {
+	case IHMP_PATH_PROBE: {
+		struct ihmp_rr *pending = &p->rr[t->dst.af == AF_INET6];
+		if (pending->active && addr_eq(&pending->addr, &t->dst)) {
 			/* Proven: apply the change that claimed this address. */
-			struct ihmp_rr rr = p->rr;
-			p->rr.active = false;
+			struct ihmp_rr rr = *pending;
+			pending->active = false;
 			peer_add_verified(p, &rr.addr);
 			change_apply(ih, h, &rr.msg, &rr.src, &rr.dst, rr.port);
 			return;
@@ -944,6 +947,7 @@ static void on_ack(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_
 		if (hid_where(h, &t->src) < 0)
 			hid_table_add_addr(ih->ht, h, HID_LOCAL, &t->src, now);
 		break;
+	}
 	case IHMP_ADDR_UP:
 		if (!nat && hid_where(h, &req.new_addr) < 0)
 			hid_table_add_addr(ih->ht, h, HID_LOCAL, &req.new_addr, now);
@@ -1428,11 +1432,12 @@ static void tx_timeout(struct ihmp *ih, struct hid *h, struct ihmp_tx *t)
 
 	ih->stats.timeouts++;
 	t->used = false;
-	if (t->msg.type == IHMP_PATH_PROBE && p->rr.active && addr_eq(&p->rr.addr, &t->dst)) {
-		p->rr.active = false;
+	struct ihmp_rr *rr = &p->rr[t->dst.af == AF_INET6];
+	if (t->msg.type == IHMP_PATH_PROBE && rr->active && addr_eq(&rr->addr, &t->dst)) {
+		rr->active = false;
 		ih->stats.rx_unverified++;
 		log_info("IHMP: %s never proved it receives at %s: not switching",
-			 addr_fmt(&p->rr.src, b), addr_fmt(&t->dst, (char[ADDR_STRLEN]){ 0 }));
+			 addr_fmt(&rr->src, b), addr_fmt(&t->dst, (char[ADDR_STRLEN]){ 0 }));
 	} else if (t->msg.type == IHMP_HELLO && p->state == PEER_OK) {
 		/* It answered something else meanwhile: it is a dime peer. */
 	} else if (t->msg.type == IHMP_HELLO) {
