@@ -40,6 +40,7 @@ struct flow {
 	uint8_t mark;		/* for mark-and-sweep resyncs */
 	uint8_t xl;		/* private: in the locator index */
 	uint16_t spare_;
+	uint32_t isn;		/* our TCP initial sequence number, if the caller saw it */
 	uint32_t id_next, loc_next;	/* private: bucket chains */
 	uint32_t hid_prev, hid_next;	/* private: per-HID list */
 };

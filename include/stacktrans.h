@@ -24,6 +24,7 @@ struct st_stats {
 	uint64_t packets, translated_in, translated_out, passed, learned;
 	uint64_t malformed, truncated, xlate_errors, flow_table_full, hid_table_full;
 	uint64_t set_errors, icmp_errors_translated, truncated_dropped;
+	uint64_t tcp_kicked;	/* stalled TCP senders restarted after a handoff */
 };
 
 struct stacktrans;
@@ -68,6 +69,11 @@ void st_moved_from(struct stacktrans *st, struct hid *h, const struct dime_addr 
  * (its from->ihmp must be freed already). 0; -ENOSPC if into's address sets
  * cannot take from's, -ENOMEM: then nothing changed. */
 int st_fold_hid(struct stacktrans *st, struct hid *into, struct hid *from);
+
+/* A handoff with this peer just completed: restart our TCP senders to it
+ * that are waiting out a backed-off retransmission timer (include/tcpkick.h).
+ * Returns how many. */
+unsigned st_kick_peer(struct stacktrans *st, uint32_t handle);
 
 /* Re-adds every set element, after the table was loaded afresh. */
 void st_rebuild_sets(struct stacktrans *st);

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -6,6 +7,7 @@
 
 #include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
+#include <linux/tcp.h>
 #include <linux/sock_diag.h>
 
 /* Large enough for any dump message: netlink caps them at 32 KiB. */
@@ -20,9 +22,24 @@
 
 struct dump_ctx {
 	sockdiag_fn fn;
+	sockdiag_tcp_fn tfn;	/* instead of fn: stalled TCP sockets, with tcp_info */
 	void *arg;
 	uint8_t af, proto;
 };
+
+static int info_attr_cb(const struct nlattr *a, void *data)
+{
+	struct sockdiag_tcp *t = data;
+	size_t n = mnl_attr_get_payload_len(a);
+	if (mnl_attr_get_type(a) == INET_DIAG_INFO && n >= offsetof(struct tcp_info, tcpi_bytes_acked) + 8) {
+		struct tcp_info ti = { 0 };
+		memcpy(&ti, mnl_attr_get_payload(a), n < sizeof(ti) ? n : sizeof(ti));
+		t->state = ti.tcpi_state;
+		t->backoff = ti.tcpi_backoff;
+		t->bytes_acked = ti.tcpi_bytes_acked;
+	}
+	return MNL_CB_OK;
+}
 
 static bool is_v4mapped(const struct dime_addr *a)
 {
@@ -49,8 +66,16 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 		addr_set(&s.laddr, AF_INET, (const uint8_t *)m->id.idiag_src + 12);
 		addr_set(&s.raddr, AF_INET, (const uint8_t *)m->id.idiag_dst + 12);
 	}
-	if (s.rport)
+	if (!s.rport)
+		return MNL_CB_OK;
+	if (c->tfn) {
+		struct sockdiag_tcp t = { 0 };
+		mnl_attr_parse(nlh, sizeof(*m), info_attr_cb, &t);
+		if (t.backoff)
+			c->tfn(c->arg, &s, &t);
+	} else {
 		c->fn(c->arg, &s);
+	}
 	return MNL_CB_OK;
 }
 
@@ -67,6 +92,8 @@ static int dump_one(struct mnl_socket *nl, struct dump_ctx *c)
 	req->sdiag_family = c->af;
 	req->sdiag_protocol = c->proto;
 	req->idiag_states = c->proto == IPPROTO_TCP ? TCP_STATES : UDP_ESTABLISHED;
+	if (c->tfn)
+		req->idiag_ext = 1 << (INET_DIAG_INFO - 1);
 
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
@@ -148,6 +175,21 @@ int sockdiag_destroy(const struct sockdiag_sock *s)
 	else if (mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, mnl_socket_get_portid(nl), NULL, NULL) < 0)
 		ret = -errno;
 out:
+	mnl_socket_close(nl);
+	return ret;
+}
+
+int sockdiag_dump_stalled(sockdiag_tcp_fn fn, void *arg)
+{
+	struct mnl_socket *nl;
+	int ret = sockdiag_open(&nl);
+
+	if (ret < 0)
+		return ret;
+	for (int i = 0; i < 2 && !ret; i++) {
+		struct dump_ctx c = { .tfn = fn, .arg = arg, .af = i ? AF_INET6 : AF_INET, .proto = IPPROTO_TCP };
+		ret = dump_one(nl, &c);
+	}
 	mnl_socket_close(nl);
 	return ret;
 }

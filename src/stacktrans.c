@@ -29,10 +29,12 @@
 #include "pkt.h"
 #include "sockdiag.h"
 #include "stacktrans.h"
+#include "tcpkick.h"
 #include "xlate.h"
 
 #define FLOW_F_OUT_SET	0x04	/* its identifier tuple is in out4/out6 */
 #define FLOW_F_IN_SET	0x08	/* its locator tuple is in in4/in6 */
+#define FLOW_F_ISN	0x10	/* f->isn holds our initial sequence number */
 
 #define ST_SWEEP_INTERVAL 30	/* seconds between socket sweeps */
 
@@ -42,6 +44,7 @@ struct stacktrans {
 	struct hid_table *ht;
 	struct rtnl *rt;
 	struct nftset *ns;
+	struct tcpkick *kick;	/* NULL without raw sockets */
 	struct flow_timeouts timeouts;
 	struct st_stats stats;
 	bool resync;		/* addresses or routes changed */
@@ -101,6 +104,13 @@ int st_new(struct stacktrans **out, const struct st_cfg *cfg, struct rtnl *rt, s
 		return -ENOMEM;
 	}
 	st->last_expire = st->last_sweep = now_s();
+	int r = tcpkick_open(&st->kick);
+	if (r == -EPERM || r == -EACCES)
+		log_info("without CAP_NET_RAW, TCP flows resume on their own retransmission timer "
+			 "after a handoff (see dimed(8))");
+	else if (r < 0)
+		log_warnx("no raw sockets (%s): TCP flows resume on their own retransmission timer "
+			  "after a handoff", strerror(-r));
 	*out = st;
 	return 0;
 }
@@ -113,6 +123,7 @@ void st_free(struct stacktrans *st)
 		flow_table_free(st->ft);
 	if (st->ht)
 		hid_table_free(st->ht);
+	tcpkick_close(st->kick);
 	free(st);
 }
 
@@ -353,6 +364,44 @@ int st_fold_hid(struct stacktrans *st, struct hid *into, struct hid *from)
 	hid_table_remove(st->ht, from);
 	st_resync_hid(st, into->handle);
 	return 0;
+}
+
+struct kick_ctx {
+	struct stacktrans *st;
+	uint32_t handle;
+	unsigned n;
+};
+
+static void kick_one(void *arg, const struct sockdiag_sock *s, const struct sockdiag_tcp *t)
+{
+	struct kick_ctx *c = arg;
+	struct flow_key k;
+
+	flow_key_init(&k, s->af, IPPROTO_TCP, s->laddr.a, s->lport, s->raddr.a, s->rport);
+	struct flow *f = flow_table_lookup(c->st->ft, &k);
+	if (!f || f->hid != c->handle || !(f->flags & FLOW_F_ISN))
+		return;		/* not this peer's, or we never saw its SYN */
+	/* bytes_acked counts the SYN: snd_una = ISN + bytes_acked. */
+	if (tcpkick_send(c->st->kick, &s->laddr, s->lport, &s->raddr, s->rport,
+			 f->isn + (uint32_t)t->bytes_acked, t->backoff) == 0) {
+		char b[ADDR_STRLEN];
+		log_debug("restarted TCP to %s port %u (retransmission backoff %u)", addr_fmt(&s->raddr, b),
+			  ntohs(s->rport), t->backoff);
+		c->n++;
+		c->st->stats.tcp_kicked++;
+	}
+}
+
+unsigned st_kick_peer(struct stacktrans *st, uint32_t handle)
+{
+	struct kick_ctx c = { .st = st, .handle = handle };
+
+	if (!st->kick || !flow_table_count_hid(st->ft, handle))
+		return 0;
+	st_commit(st);		/* the retransmission must leave translated */
+	sync_identifiers(st);
+	sockdiag_dump_stalled(kick_one, &c);
+	return c.n;
 }
 
 void st_set_timeouts(struct stacktrans *st, uint32_t udp, uint32_t tcp_est)
@@ -597,6 +646,11 @@ static void tcp_track(struct flow *f, const uint8_t *buf, const struct pkt_info 
 	if (f->key.proto != IPPROTO_TCP || pi->ip.l4_len < 14)
 		return;
 	uint8_t fl = buf[pi->ip.l4_off + 13];
+	if (out && (fl & 0x12) == 0x02) {	/* our SYN: what snd_una counts from */
+		memcpy(&f->isn, buf + pi->ip.l4_off + 4, 4);
+		f->isn = ntohl(f->isn);
+		f->flags |= FLOW_F_ISN;
+	}
 	if (fl & 0x04)
 		f->state |= FLOW_S_RST;
 	if (fl & 0x01)
@@ -1050,6 +1104,7 @@ void st_show_stats(struct stacktrans *st, struct out *o)
 	out_u64(o, "xlate_errors", s->xlate_errors);
 	out_u64(o, "flow_table_full", s->flow_table_full);
 	out_u64(o, "hid_table_full", s->hid_table_full);
+	out_u64(o, "tcp_kicked", s->tcp_kicked);
 	out_u64(o, "set_update_errors", s->set_errors);
 	out_obj_end(o);
 }

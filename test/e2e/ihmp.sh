@@ -15,7 +15,8 @@
 #
 #   soft        TCP (iperf3) + UDP survive a soft handoff, handed off when
 #               the route moves (before the old address goes)   } + timings:
-#   hard5       ... a hard handoff with a 5 s gap                } peer table
+#   hard5       ... a hard handoff with a 5 s gap; MH restarts the
+#               backed-off TCP sender at once (datapath.tcp_kicked)   } peer table
 #   back        ... a hard handoff (1 s gap), then back to A     } update, resume
 #   offline     ... MH has no address at all for 3 s
 #   chmove      ... CH moves (new address added, old removed), MH stays
@@ -343,10 +344,18 @@ t_hard5() {
 	# TCP resumes on its retransmission backoff (up to ~6 s after the loss
 	# for a 5 s gap): iperf3 must not give up on its own before.
 	export LAB_SND_TIMEOUT_MS=15000
+	local k
 	flows_start "$FAM" 11 hard5 probe
 	flows_known 3 2
 	watch_primary "$FAM"
 	move_hard 5
+	# The TCP sender sat out 5 s of backed-off retransmissions: MH's dimed
+	# restarts it once the handoff is ACKed (RFC 6069, src/tcpkick.c).
+	for ((k = 0; k < 40; k++)); do
+		(($(dstat mh datapath.tcp_kicked) > 0)) && break
+		sleep 0.05
+	done
+	(($(dstat mh datapath.tcp_kicked) > 0)) || fail "MH's dimed restarted no stalled TCP sender after the handoff (stats datapath.tcp_kicked = 0)"
 	flows_finish
 	timings hard_gap5 hard_up hard_down hard_up
 }
