@@ -70,7 +70,7 @@ done
 check "Fig. 8 table: dime hard handoff resume (median 13.5 ms, shown 14), survived 2/2" grep -Eq '^\| IPv4 \| TCP \| hard \| dime \| 60\.0 \| 14 \| 2/2 \|' "$md"
 check "Fig. 8: plain TCP survived 0/2" grep -Eq '^\| IPv4 \| TCP \| hard \| plain \| 60\.0 \| - \| 0/2 \|' "$md"
 check "Fig. 8: hard/soft ratio 0.67" grep -Eq '^\| IPv4 \| TCP \| dime \| 0\.67 \|' "$md"
-check "Fig. 9: 1,000,000 entries row with its ratio to 0" grep -Eq '^\| 1,000,000 \| 1,000,000 \| 90,000 \| 50\.0 \| 0\.900 \| 108\.0 \|' "$md"
+check "Fig. 9: 1,000,000 entries row with its ratio to 0" grep -Eq '^\| 1,000,000 \| 1,000,000 \| 90,000 \| 50\.0 \| 0\.900 \| - \| - \| 108\.0 \|' "$md"
 check "P1 judged met, P2 judged not met (bench/run's targets)" \
 	bash -c "grep -Eq '^\| P1 \| .* \| 0\.990 \| >= 0\.98 \| yes \|' '$md' && grep -Eq '^\| P2 \| .* \| 0\.420 \| >= 0\.7 \| \*\*no\*\* \|' '$md'"
 check "latency: median 7.0 ms event -> CH table" grep -Eq '^\| hard \| event -> CH table \| 7\.0 \| 6\.0 \| 8\.0 \| 3 \|' "$md"
