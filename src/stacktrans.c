@@ -1096,6 +1096,7 @@ void st_show_stats(struct stacktrans *st, struct out *o)
 	out_u64(o, "icmp_errors_translated", s->icmp_errors_translated);
 	out_u64(o, "passed", s->passed);
 	out_u64(o, "flows_learned", s->learned);
+	out_u64(o, "tcp_kicked", s->tcp_kicked);
 	out_obj_end(o);
 	out_obj_begin(o, "drops_and_rejects");
 	out_u64(o, "malformed", s->malformed);
@@ -1104,7 +1105,6 @@ void st_show_stats(struct stacktrans *st, struct out *o)
 	out_u64(o, "xlate_errors", s->xlate_errors);
 	out_u64(o, "flow_table_full", s->flow_table_full);
 	out_u64(o, "hid_table_full", s->hid_table_full);
-	out_u64(o, "tcp_kicked", s->tcp_kicked);
 	out_u64(o, "set_update_errors", s->set_errors);
 	out_obj_end(o);
 }
