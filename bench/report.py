@@ -138,9 +138,14 @@ def plot_fig8(rows, events, path):
                         color=COLORS.get(series), ls=STYLES.get(series), lw=2 if series == "dime" else 1.5,
                         drawstyle="steps-pre")
             for e in events or []:
+                name = e["event"][4:] if e["event"].startswith("udp_") else e["event"]
+                if name not in ("new_addr_usable", "old_addr_removed", "new-up", "old-down"):
+                    continue	# the two address events, not every stamp fig8.sh keeps
+                if (e["event"].startswith("udp_")) != (proto == "udp"):
+                    continue
                 if (e["family"], e["handoff"], e["rep"], e["series"]) == (fam, ho, "1", "dime"):
                     ax.axvline(float(e["t"]), color="grey", ls=":", lw=1)
-                    ax.annotate(e["event"], (float(e["t"]), 0), rotation=90, fontsize=7,
+                    ax.annotate(name, (float(e["t"]), 0), rotation=90, fontsize=7,
                                 va="bottom", ha="right", color="grey")
             ax.set_title("%s, %s handoff (IPv%s)" % (proto.upper(), ho, fam))
             ax.set_xlabel("time (s)")
@@ -285,6 +290,15 @@ def section_fig8(summary, have_plot, goodput=None):
                      "%d/%d" % (alive, len(rs)), "; ".join(notes)])
     md += [table(["family", "proto", "handoff", "series", "mean goodput (Mbit/s)", "resume (ms)",
                   "survived", "note"], rows), ""]
+    slower = []
+    for r in rows:
+        if r[3] != "dime" or r[5] == "-":
+            continue
+        m = [x for x in rows if x[:3] == r[:3] and x[3] == "mptcp" and x[5] != "-"]
+        if m and float(r[5].replace(",", "")) > 2 * float(m[0][5].replace(",", "")) + 20:
+            slower.append("%s %s %s (dime %s ms, MPTCP %s ms)" % (r[0], r[1], r[2], r[5], m[0][5]))
+    md += ["Where dime resumed more slowly than MPTCP in this run: " +
+           ("; ".join(slower) if slower else "nowhere") + ".", ""]
     ratio_rows = []
     for (fam, proto, ho, series), m in means.items():
         if ho != "hard":
