@@ -32,14 +32,16 @@ struct flow_key {
  * which keep the indices in step. Pointers stay valid until removal. */
 struct flow {
 	struct flow_key key;
-	uint8_t state;
+	/* One byte for three small fields: 100 bytes a flow (<= 128 with the
+	 * indices, even with every flow its own HID and translated). */
+	uint8_t state : 4;	/* FLOW_S_* */
+	uint8_t mark : 2;	/* for mark-and-sweep resyncs: 0..3 */
+	uint8_t xl : 1;		/* private: in the locator index */
+	uint8_t spare_ : 1;
 	uint8_t flags;
 	uint8_t lloc[16], rloc[16];	/* locators; equal to the key when not translated */
 	uint32_t hid;
 	uint32_t last_seen;	/* seconds, caller's clock */
-	uint8_t mark;		/* for mark-and-sweep resyncs */
-	uint8_t xl;		/* private: in the locator index */
-	uint16_t spare_;
 	uint32_t isn;		/* our TCP initial sequence number, if the caller saw it */
 	uint32_t id_next, loc_next;	/* private: bucket chains */
 	uint32_t hid_prev, hid_next;	/* private: per-HID list */
@@ -117,7 +119,7 @@ uint32_t flow_table_expire(struct flow_table *ft, uint32_t now,
  * untranslated. Live flows are never evicted, translated or not. */
 int flow_table_reclaim(struct flow_table *ft, uint32_t now,
     const struct flow_timeouts *t, flow_expire_fn *cb, void *arg);
-/* Removes every flow whose mark differs from mark. Returns the number removed. */
+/* Removes every flow whose mark (0..3) differs from mark. Returns the number removed. */
 uint32_t flow_table_sweep(struct flow_table *ft, uint8_t mark, flow_expire_fn *cb, void *arg);
 
 #endif
