@@ -62,17 +62,19 @@ unsigned st_abort_peer(struct stacktrans *st, uint32_t handle, int af);
 /* Puts a first in the HID's local set: the address the peer now sends to. */
 int st_local_first(struct stacktrans *st, struct hid *h, const struct dime_addr *a);
 /* We handed off from `old` while it is still configured (the route to the
- * peer moved to another link): its flows now translate to the local first. */
+ * peer moved to another link): its flows translate to the local first from
+ * the next st_hid_changed on, as st_local_first's change takes effect. */
 void st_moved_from(struct stacktrans *st, struct hid *h, const struct dime_addr *old);
 /* Folds HID `from` into `into`: one host that got a HID per address before
  * it proved who it is. Flows and addresses move over, `from` is removed
- * (its from->ihmp must be freed already). 0; -ENOSPC if into's address sets
- * cannot take from's, -ENOMEM: then nothing changed. */
+ * (its from->ihmp must be freed already); st_hid_changed(into) re-syncs the
+ * flows. 0; -ENOSPC if into's address sets cannot take from's, -ENOMEM:
+ * then nothing changed. */
 int st_fold_hid(struct stacktrans *st, struct hid *into, struct hid *from);
 
-/* A handoff with this peer just completed: restart our TCP senders to it
- * that are waiting out a backed-off retransmission timer (include/tcpkick.h).
- * Returns how many. */
+/* A handoff with this peer just completed and st_hid_changed has put its
+ * translation in place: restart our TCP senders to it that are waiting out a
+ * backed-off retransmission timer (include/tcpkick.h). Returns how many. */
 unsigned st_kick_peer(struct stacktrans *st, uint32_t handle);
 
 /* Re-adds every set element, after the table was loaded afresh. */

@@ -418,6 +418,16 @@ static void busy_add(struct ihmp *ih, uint32_t handle)
 		ih->stats.busy_full++;
 }
 
+/* A HID about to go: busy_add keeps each handle once. */
+static void busy_del(struct ihmp *ih, uint32_t handle)
+{
+	for (size_t i = 0; i < ih->nbusy; i++)
+		if (ih->busy[i] == handle) {
+			ih->busy[i] = ih->busy[--ih->nbusy];
+			return;
+		}
+}
+
 /* Starts an exchange: sends now, retransmits until ACKed or given up. */
 static void tx_start(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
 		     const struct dime_addr *src, const struct dime_addr *dst)
@@ -623,11 +633,7 @@ static void fold_same_host(struct ihmp *ih, struct hid *h, const struct ihmp_msg
 				peer_add_verified(p, &q->verified[j]);
 			free(q);
 		}
-		for (size_t j = 0; j < ih->nbusy;)
-			if (ih->busy[j] == gone)
-				ih->busy[j] = ih->busy[--ih->nbusy];
-			else
-				j++;
+		busy_del(ih, gone);
 		if (hello_only)
 			ih->halfopen--;
 		if ((h->flags & HID_F_HELLO_ONLY) && h->nflows) {
@@ -1494,9 +1500,7 @@ int ihmp_tick(struct ihmp *ih)
 			if (secs - h->created < IHMP_HALFOPEN_S)
 				continue;
 			ih->halfopen--;
-			for (size_t i = 0; i < ih->nbusy; i++)
-				if (ih->busy[i] == h->handle)
-					ih->busy[i] = ih->busy[--ih->nbusy];
+			busy_del(ih, h->handle);
 			peer_free(h);
 			hid_table_remove(ih->ht, h);
 		}

@@ -286,7 +286,6 @@ void st_moved_from(struct stacktrans *st, struct hid *h, const struct dime_addr 
 	if (h->moved.n == HID_ADDRS_MAX)
 		addrs_drop(&h->moved, &h->moved.a[0]);	/* the oldest move */
 	h->moved.a[h->moved.n++] = *old;
-	st_resync_hid(st, h->handle);
 }
 
 struct hid_table *st_hids(struct stacktrans *st)
@@ -362,7 +361,6 @@ int st_fold_hid(struct stacktrans *st, struct hid *into, struct hid *from)
 		hid_set_key(into, from->key, (enum hid_key_origin)from->key_origin);
 	into->updated = now;
 	hid_table_remove(st->ht, from);
-	st_resync_hid(st, into->handle);
 	return 0;
 }
 
@@ -398,8 +396,6 @@ unsigned st_kick_peer(struct stacktrans *st, uint32_t handle)
 
 	if (!st->kick || !flow_table_count_hid(st->ft, handle))
 		return 0;
-	st_commit(st);		/* the retransmission must leave translated */
-	sync_identifiers(st);
 	sockdiag_dump_stalled(kick_one, &c);
 	return c.n;
 }
