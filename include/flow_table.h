@@ -32,7 +32,7 @@ struct flow_key {
  * which keep the indices in step. Pointers stay valid until removal. */
 struct flow {
 	struct flow_key key;
-	/* One byte for three small fields: 100 bytes a flow (<= 128 with the
+	/* One byte for three small fields: 104 bytes a flow (<= 128 with the
 	 * indices, even with every flow its own HID and translated). */
 	uint8_t state : 4;	/* FLOW_S_* */
 	uint8_t mark : 2;	/* for mark-and-sweep resyncs: 0..3 */
@@ -42,7 +42,9 @@ struct flow {
 	uint8_t lloc[16], rloc[16];	/* locators; equal to the key when not translated */
 	uint32_t hid;
 	uint32_t last_seen;	/* seconds, caller's clock */
-	uint32_t isn;		/* our TCP initial sequence number, if the caller saw it */
+	/* TCP, from the SYNs if the caller saw them: snd_una = snd_base +
+	 * tcpi_bytes_acked, rcv_nxt = rcv_base + tcpi_bytes_received */
+	uint32_t snd_base, rcv_base;
 	uint32_t id_next, loc_next;	/* private: bucket chains */
 	uint32_t hid_prev, hid_next;	/* private: per-HID list */
 };
@@ -95,6 +97,7 @@ void flow_table_remove(struct flow_table *ft, struct flow *f);
 
 uint32_t flow_table_count(const struct flow_table *ft);
 uint32_t flow_table_count_translated(const struct flow_table *ft);
+/* Walks the HID's list: O(its flows). */
 uint32_t flow_table_count_hid(const struct flow_table *ft, uint32_t hid);
 /* Bytes allocated by the table, everything included. */
 size_t flow_table_memory(const struct flow_table *ft);

@@ -18,14 +18,22 @@ int sockdiag_dump(sockdiag_fn fn, void *arg);
 /* Aborts the socket with this tuple (SOCK_DESTROY): its owner gets ECONNABORTED. */
 int sockdiag_destroy(const struct sockdiag_sock *s);
 
-/* What the retransmission kick needs of a TCP socket's struct tcp_info. */
+/* What the restart after a handoff needs of a TCP socket (struct tcp_info
+ * and the diag message). */
 struct sockdiag_tcp {
 	uint8_t state, backoff;
+	uint8_t timer;		/* SOCKDIAG_TIMER_*: which timer is pending */
+	uint8_t rcv_wscale;
+	uint32_t rcv_wnd;	/* bytes; 0 if the kernel does not say */
 	uint64_t bytes_acked;	/* counts our SYN: snd_una = ISN + bytes_acked */
+	uint64_t bytes_received;	/* not the peer's SYN: rcv_nxt = IRS + 1 + this */
 };
+#define SOCKDIAG_TIMER_RETRANS	1	/* retransmission (or loss probe) */
+#define SOCKDIAG_TIMER_PERSIST	4	/* zero-window probe: nothing in flight */
 typedef void (*sockdiag_tcp_fn)(void *arg, const struct sockdiag_sock *s, const struct sockdiag_tcp *t);
-/* TCP sockets of both families whose retransmission timer is backed off
- * (one dump, however many sockets the host has). 0 or -errno. */
+/* TCP sockets of both families that wait on a timer to send again: the
+ * retransmission timer backed off, or the persist timer (one dump, however
+ * many sockets the host has). 0 or -errno. */
 int sockdiag_dump_stalled(sockdiag_tcp_fn fn, void *arg);
 
 #endif

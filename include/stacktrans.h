@@ -24,7 +24,8 @@ struct st_stats {
 	uint64_t packets, translated_in, translated_out, passed, learned;
 	uint64_t malformed, truncated, xlate_errors, flow_table_full, hid_table_full;
 	uint64_t set_errors, icmp_errors_translated, truncated_dropped;
-	uint64_t tcp_kicked;	/* stalled TCP senders restarted after a handoff */
+	uint64_t tcp_kicked;	/* TCP senders in retransmission backoff restarted after a handoff */
+	uint64_t tcp_probed;	/* peers of TCP senders on their persist timer asked for an ACK */
 };
 
 struct stacktrans;
@@ -72,10 +73,10 @@ void st_moved_from(struct stacktrans *st, struct hid *h, const struct dime_addr 
  * then nothing changed. */
 int st_fold_hid(struct stacktrans *st, struct hid *into, struct hid *from);
 
-/* A handoff with this peer just completed and st_hid_changed has put its
- * translation in place: restart our TCP senders to it that are waiting out a
- * backed-off retransmission timer (include/tcpkick.h). Returns how many. */
-unsigned st_kick_peer(struct stacktrans *st, uint32_t handle);
+/* A handoff of family af with this peer just completed and st_hid_changed
+ * has put its translation in place: restart our TCP senders to it of that
+ * family that wait on a timer (include/tcpkick.h). Returns how many. */
+unsigned st_kick_peer(struct stacktrans *st, uint32_t handle, int af);
 
 /* Re-adds every set element, after the table was loaded afresh. */
 void st_rebuild_sets(struct stacktrans *st);

@@ -29,13 +29,13 @@
 #define FT_MAX		(1u << 31)
 
 _Static_assert(sizeof(struct flow_key) == 38, "flow_key must have no padding");
-_Static_assert(sizeof(struct flow) == 100, "flow grew: recheck the memory budget");
+_Static_assert(sizeof(struct flow) == 104, "flow grew: recheck the memory budget");
 
-/* The HID is not stored: it is read from the head flow, saving 4 bytes
- * a group, which matters when every flow has its own HID. */
+/* Neither the HID nor a count is stored (the HID is read from the head
+ * flow; flow_table_count_hid walks the list), saving 8 bytes a group,
+ * which matters when every flow has its own HID. */
 struct ft_group {
 	uint32_t head;		/* first flow; NIL while on the free list */
-	uint32_t count;
 	uint32_t next;		/* bucket chain or free list */
 };
 
@@ -301,7 +301,6 @@ static uint32_t grp_get(struct flow_table *ft, uint32_t hid, uint32_t fi, bool *
 	}
 	g = gslot(ft, gi);
 	g->head = fi;
-	g->count = 0;
 	h = hid_hash(ft, hid) & ft->g_mask;
 	g->next = ft->g_bkt[h];
 	ft->g_bkt[h] = gi;
@@ -327,7 +326,6 @@ static int hid_link(struct flow_table *ft, struct flow *f, uint32_t fi)
 	if (f->hid_next != NIL)
 		slot(ft, f->hid_next)->hid_prev = fi;
 	g->head = fi;
-	g->count++;
 	return 0;
 }
 
@@ -343,7 +341,7 @@ static void hid_unlink(struct flow_table *ft, struct flow *f)
 		g->head = f->hid_next;
 	if (f->hid_next != NIL)
 		slot(ft, f->hid_next)->hid_prev = f->hid_prev;
-	if (--g->count == 0) {
+	if (g->head == NIL) {	/* it was the last one */
 		*pp = g->next;
 		g->head = NIL;
 		g->next = ft->gfree;
@@ -623,9 +621,11 @@ uint32_t flow_table_count_translated(const struct flow_table *ft)
 
 uint32_t flow_table_count_hid(const struct flow_table *ft, uint32_t hid)
 {
-	uint32_t gi = grp_find(ft, hid, NULL);
+	uint32_t n = 0;
 
-	return gi == NIL ? 0 : gslot(ft, gi)->count;
+	for (const struct flow *f = flow_table_hid_first(ft, hid); f; f = flow_table_hid_next(ft, f))
+		n++;
+	return n;
 }
 
 size_t flow_table_memory(const struct flow_table *ft)

@@ -779,7 +779,7 @@ static void change_apply(struct ihmp *ih, struct hid *h, const struct ihmp_msg *
 	 * outbound translation on our ACK. */
 	st_hid_changed(ih->st, h->handle);
 	if (has_new && !unreach_type)
-		st_kick_peer(ih->st, h->handle);	/* our senders to it may sit in backoff */
+		st_kick_peer(ih->st, h->handle, m->new_addr.af);	/* our senders to it may sit in backoff */
 	send_ack(ih, m, dst, src, port, flags, false);
 }
 
@@ -981,7 +981,7 @@ static void on_ack(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_
 	(void)dst;
 	st_hid_changed(ih->st, h->handle);
 	if (req.type == IHMP_HANDOFF)
-		st_kick_peer(ih->st, h->handle);	/* the peer sends to us here now: resume at once */
+		st_kick_peer(ih->st, h->handle, req.new_addr.af);	/* the peer sends to us here now: resume at once */
 }
 
 /* A pinned key for any of these addresses (dimed.conf pin-key). */

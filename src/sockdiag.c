@@ -27,16 +27,24 @@ struct dump_ctx {
 	uint8_t af, proto;
 };
 
+/* tcpi_rcv_wnd (Linux 6.2) follows tcpi_snd_wnd; older uapi headers lack it. */
+#define TCPI_RCV_WND_OFF (offsetof(struct tcp_info, tcpi_snd_wnd) + 4)
+
 static int info_attr_cb(const struct nlattr *a, void *data)
 {
 	struct sockdiag_tcp *t = data;
 	size_t n = mnl_attr_get_payload_len(a);
-	if (mnl_attr_get_type(a) == INET_DIAG_INFO && n >= offsetof(struct tcp_info, tcpi_bytes_acked) + 8) {
+	if (mnl_attr_get_type(a) == INET_DIAG_INFO && n >= offsetof(struct tcp_info, tcpi_bytes_received) + 8) {
 		struct tcp_info ti = { 0 };
-		memcpy(&ti, mnl_attr_get_payload(a), n < sizeof(ti) ? n : sizeof(ti));
+		const uint8_t *p = mnl_attr_get_payload(a);
+		memcpy(&ti, p, n < sizeof(ti) ? n : sizeof(ti));
 		t->state = ti.tcpi_state;
 		t->backoff = ti.tcpi_backoff;
+		t->rcv_wscale = ti.tcpi_rcv_wscale;
 		t->bytes_acked = ti.tcpi_bytes_acked;
+		t->bytes_received = ti.tcpi_bytes_received;
+		if (n >= TCPI_RCV_WND_OFF + 4)
+			memcpy(&t->rcv_wnd, p + TCPI_RCV_WND_OFF, 4);
 	}
 	return MNL_CB_OK;
 }
@@ -69,9 +77,9 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 	if (!s.rport)
 		return MNL_CB_OK;
 	if (c->tfn) {
-		struct sockdiag_tcp t = { 0 };
+		struct sockdiag_tcp t = { .timer = m->idiag_timer };
 		mnl_attr_parse(nlh, sizeof(*m), info_attr_cb, &t);
-		if (t.backoff)
+		if ((t.timer == SOCKDIAG_TIMER_RETRANS && t.backoff) || t.timer == SOCKDIAG_TIMER_PERSIST)
 			c->tfn(c->arg, &s, &t);
 	} else {
 		c->fn(c->arg, &s);

@@ -34,7 +34,8 @@
 
 #define FLOW_F_OUT_SET	0x04	/* its identifier tuple is in out4/out6 */
 #define FLOW_F_IN_SET	0x08	/* its locator tuple is in in4/in6 */
-#define FLOW_F_ISN	0x10	/* f->isn holds our initial sequence number */
+#define FLOW_F_SND_BASE	0x10	/* f->snd_base is known (we saw our SYN) */
+#define FLOW_F_RCV_BASE	0x20	/* f->rcv_base is known (we saw the peer's) */
 
 #define ST_SWEEP_INTERVAL 30	/* seconds between socket sweeps */
 
@@ -367,6 +368,7 @@ int st_fold_hid(struct stacktrans *st, struct hid *into, struct hid *from)
 struct kick_ctx {
 	struct stacktrans *st;
 	uint32_t handle;
+	int af;
 	unsigned n;
 };
 
@@ -374,27 +376,40 @@ static void kick_one(void *arg, const struct sockdiag_sock *s, const struct sock
 {
 	struct kick_ctx *c = arg;
 	struct flow_key k;
+	char b[ADDR_STRLEN];
 
+	if (s->af != c->af)
+		return;		/* that family's path may not be back */
 	flow_key_init(&k, s->af, IPPROTO_TCP, s->laddr.a, s->lport, s->raddr.a, s->rport);
 	struct flow *f = flow_table_lookup(c->st->ft, &k);
-	if (!f || f->hid != c->handle || !(f->flags & FLOW_F_ISN))
-		return;		/* not this peer's, or we never saw its SYN */
-	/* bytes_acked counts the SYN: snd_una = ISN + bytes_acked. */
-	if (tcpkick_send(c->st->kick, &s->laddr, s->lport, &s->raddr, s->rport,
-			 f->isn + (uint32_t)t->bytes_acked, t->backoff) == 0) {
-		char b[ADDR_STRLEN];
+	if (!f || f->hid != c->handle || !(f->flags & FLOW_F_SND_BASE))
+		return;		/* not this peer's, or we never saw our SYN */
+	uint32_t snd_una = f->snd_base + (uint32_t)t->bytes_acked;
+	if (t->timer == SOCKDIAG_TIMER_PERSIST) {
+		if (!(f->flags & FLOW_F_RCV_BASE))
+			return;
+		uint32_t win = t->rcv_wnd >> t->rcv_wscale;
+		if (tcpkick_probe(c->st->kick, &s->laddr, s->lport, &s->raddr, s->rport, snd_una - 1,
+				  f->rcv_base + (uint32_t)t->bytes_received, win > 0xffff ? 0xffff : (uint16_t)win) < 0)
+			return;
+		log_debug("probed TCP peer %s port %u for an ACK (persist timer, backoff %u)",
+			  addr_fmt(&s->raddr, b), ntohs(s->rport), t->backoff);
+		c->st->stats.tcp_probed++;
+	} else {
+		if (tcpkick_send(c->st->kick, &s->laddr, s->lport, &s->raddr, s->rport, snd_una, t->backoff) < 0)
+			return;
 		log_debug("restarted TCP to %s port %u (retransmission backoff %u)", addr_fmt(&s->raddr, b),
 			  ntohs(s->rport), t->backoff);
-		c->n++;
 		c->st->stats.tcp_kicked++;
 	}
+	c->n++;
 }
 
-unsigned st_kick_peer(struct stacktrans *st, uint32_t handle)
+unsigned st_kick_peer(struct stacktrans *st, uint32_t handle, int af)
 {
-	struct kick_ctx c = { .st = st, .handle = handle };
+	struct kick_ctx c = { .st = st, .handle = handle, .af = af };
 
-	if (!st->kick || !flow_table_count_hid(st->ft, handle))
+	if (!st->kick || !flow_table_hid_first(st->ft, handle))
 		return 0;
 	sockdiag_dump_stalled(kick_one, &c);
 	return c.n;
@@ -637,15 +652,29 @@ static struct flow *flow_learn(struct stacktrans *st, const struct flow_key *k, 
 	return f;
 }
 
+/* The TCP flags byte, 0 for anything else. */
+static uint8_t tcp_flags(const uint8_t *buf, const struct pkt_info *pi)
+{
+	return pi->ip.proto == IPPROTO_TCP && pi->ip.l4_len >= 14 ? buf[pi->ip.l4_off + 13] : 0;
+}
+
 static void tcp_track(struct flow *f, const uint8_t *buf, const struct pkt_info *pi, bool out)
 {
-	if (f->key.proto != IPPROTO_TCP || pi->ip.l4_len < 14)
-		return;
-	uint8_t fl = buf[pi->ip.l4_off + 13];
-	if (out && (fl & 0x12) == 0x02) {	/* our SYN: what snd_una counts from */
-		memcpy(&f->isn, buf + pi->ip.l4_off + 4, 4);
-		f->isn = ntohl(f->isn);
-		f->flags |= FLOW_F_ISN;
+	uint8_t fl = tcp_flags(buf, pi);
+	if (fl & 0x02) {
+		uint32_t seq;
+		memcpy(&seq, buf + pi->ip.l4_off + 4, 4);
+		seq = ntohl(seq);
+		if (out) {
+			/* tcpi_bytes_acked counts our SYN when we opened the
+			 * connection, not when we answered (the kernel starts
+			 * a passive socket at snd_una = ISN + 1). */
+			f->snd_base = (fl & 0x10) ? seq + 1 : seq;
+			f->flags |= FLOW_F_SND_BASE;
+		} else {
+			f->rcv_base = seq + 1;	/* bytes_received never counts it */
+			f->flags |= FLOW_F_RCV_BASE;
+		}
 	}
 	if (fl & 0x04)
 		f->state |= FLOW_S_RST;
@@ -812,8 +841,8 @@ void st_packet(void *arg, struct queue *q, struct queue_pkt *p)
 	if (out) {
 		flow_key_init(&k, pi.ip.family, pi.ip.proto, src.a, pi.ip.sport, dst.a, pi.ip.dport);
 		f = flow_table_lookup(st->ft, &k);
-		if (!f)
-			f = flow_learn(st, &k, 0, true);
+		if (!f)		/* a SYN-ACK answers someone who opened a flow to us */
+			f = flow_learn(st, &k, 0, (tcp_flags(p->data, &pi) & 0x12) != 0x12);
 		if (!f)
 			goto verdict;
 		f->last_seen = now_s();
@@ -844,10 +873,10 @@ void st_packet(void *arg, struct queue *q, struct queue_pkt *p)
 			tcp_track(f, p->data, &pi, false);
 			if ((modified = do_xlate(st, p, &pi, &xa)))
 				st->stats.translated_in++;
-		} else if (!flow_table_lookup(st->ft, &k)) {
-			f = flow_learn(st, &k, 0, false);	/* someone opened a flow to us */
-			if (f)
-				tcp_track(f, p->data, &pi, false);
+		} else if ((f = flow_table_lookup(st->ft, &k))) {
+			tcp_track(f, p->data, &pi, false);	/* the SYN-ACK of a flow we opened */
+		} else if ((f = flow_learn(st, &k, 0, false))) {	/* someone opened a flow to us */
+			tcp_track(f, p->data, &pi, false);
 		}
 	}
 verdict:
@@ -1093,6 +1122,7 @@ void st_show_stats(struct stacktrans *st, struct out *o)
 	out_u64(o, "passed", s->passed);
 	out_u64(o, "flows_learned", s->learned);
 	out_u64(o, "tcp_kicked", s->tcp_kicked);
+	out_u64(o, "tcp_probed", s->tcp_probed);
 	out_obj_end(o);
 	out_obj_begin(o, "drops_and_rejects");
 	out_u64(o, "malformed", s->malformed);

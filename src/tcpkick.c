@@ -1,4 +1,5 @@
-/* tcpkick: ICMP errors into our own stack, after RFC 6069. */
+/* tcpkick: ICMP errors into our own stack (RFC 6069) and keepalive probes
+ * to the peer (RFC 9293 3.8.4), to restart TCP senders after a handoff. */
 #include <errno.h>
 #include <stdbool.h>
 #include <netinet/in.h>
@@ -43,16 +44,36 @@ void tcpkick_close(struct tcpkick *k)
 	free(k);
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
+/* Big-endian stores: csum_put is the 16-bit one. */
 static void put32(uint8_t *p, uint32_t v)
 {
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
+	csum_put(p, (uint16_t)(v >> 16));
+	csum_put(p + 2, (uint16_t)v);
+}
+
+/* An IP header from src to dst carrying plen bytes of proto. */
+static size_t ip_header(uint8_t *q, const struct dime_addr *src, const struct dime_addr *dst, uint8_t proto,
+			size_t plen)
+{
+	if (src->af == AF_INET) {
+		memset(q, 0, 20);
+		q[0] = 0x45;
+		csum_put(q + 2, (uint16_t)(20 + plen));
+		q[8] = 64;
+		q[9] = proto;
+		memcpy(q + 12, src->a, 4);
+		memcpy(q + 16, dst->a, 4);
+		csum_put(q + 10, csum_finish(csum_add(0, q, 20)));
+		return 20;
+	}
+	memset(q, 0, 40);
+	q[0] = 0x60;
+	csum_put(q + 4, (uint16_t)plen);
+	q[6] = proto;
+	q[7] = 64;
+	memcpy(q + 8, src->a, 16);
+	memcpy(q + 24, dst->a, 16);
+	return 40;
 }
 
 /* Our segment's header as the error quotes it: IP header and the first 8
@@ -60,27 +81,7 @@ static void put32(uint8_t *p, uint32_t v)
 static size_t quote(uint8_t *q, const struct dime_addr *lid, uint16_t lport, const struct dime_addr *rid,
 		    uint16_t rport, uint32_t seq)
 {
-	size_t n;
-	if (lid->af == AF_INET) {
-		memset(q, 0, 20);
-		q[0] = 0x45;
-		put16(q + 2, 40);
-		q[8] = 64;
-		q[9] = IPPROTO_TCP;
-		memcpy(q + 12, lid->a, 4);
-		memcpy(q + 16, rid->a, 4);
-		csum_put(q + 10, csum_finish(csum_add(0, q, 20)));
-		n = 20;
-	} else {
-		memset(q, 0, 40);
-		q[0] = 0x60;
-		put16(q + 4, 20);
-		q[6] = IPPROTO_TCP;
-		q[7] = 64;
-		memcpy(q + 8, lid->a, 16);
-		memcpy(q + 24, rid->a, 16);
-		n = 40;
-	}
+	size_t n = ip_header(q, lid, rid, IPPROTO_TCP, 20);
 	memcpy(q + n, &lport, 2);
 	memcpy(q + n + 2, &rport, 2);
 	put32(q + n + 4, seq);
@@ -91,39 +92,65 @@ size_t tcpkick_build(uint8_t *buf, size_t cap, const struct dime_addr *lid, uint
 		     const struct dime_addr *rid, uint16_t rport, uint32_t seq)
 {
 	bool v4 = lid->af == AF_INET;
-	size_t hl = v4 ? 20 : 40, len;
+	size_t hl = v4 ? 20 : 40;
 
 	if (lid->af != rid->af || cap < TCPKICK_MAX_LEN)
 		return 0;
 	uint8_t *icmp = buf + hl;
 	memset(icmp, 0, 8);
-	len = hl + 8 + quote(icmp + 8, lid, lport, rid, rport, seq);
-	uint16_t ilen = (uint16_t)(len - hl);
-	memset(buf, 0, hl);
+	uint16_t ilen = (uint16_t)(8 + quote(icmp + 8, lid, lport, rid, rport, seq));
+	ip_header(buf, rid, lid, v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6, ilen);
 	if (v4) {
-		buf[0] = 0x45;
-		put16(buf + 2, (uint16_t)len);
-		buf[8] = 64;
-		buf[9] = IPPROTO_ICMP;
-		memcpy(buf + 12, rid->a, 4);
-		memcpy(buf + 16, lid->a, 4);
-		csum_put(buf + 10, csum_finish(csum_add(0, buf, 20)));
 		icmp[0] = 3;	/* destination unreachable */
 		icmp[1] = 1;	/* host unreachable: RFC 6069 reverts on it */
 		csum_put(icmp + 2, csum_finish(csum_add(0, icmp, ilen)));
 	} else {
-		buf[0] = 0x60;
-		put16(buf + 4, ilen);
-		buf[6] = IPPROTO_ICMPV6;
-		buf[7] = 64;
-		memcpy(buf + 8, rid->a, 16);
-		memcpy(buf + 24, lid->a, 16);
 		icmp[0] = 1;	/* destination unreachable */
 		icmp[1] = 0;	/* no route: the code tcp_v6_err reverts on */
 		uint32_t s = csum_pseudo6(rid->a, lid->a, IPPROTO_ICMPV6, ilen);
 		csum_put(icmp + 2, csum_finish(csum_add(s, icmp, ilen)));
 	}
-	return len;
+	return hl + ilen;
+}
+
+size_t tcpkick_build_probe(uint8_t *buf, size_t cap, const struct dime_addr *lid, uint16_t lport,
+			   const struct dime_addr *rid, uint16_t rport, uint32_t seq, uint32_t ack, uint16_t win)
+{
+	if (lid->af != rid->af || cap < TCPKICK_MAX_LEN)
+		return 0;
+	size_t hl = ip_header(buf, lid, rid, IPPROTO_TCP, 20);
+	uint8_t *t = buf + hl;
+	memset(t, 0, 20);
+	memcpy(t, &lport, 2);
+	memcpy(t + 2, &rport, 2);
+	put32(t + 4, seq);
+	put32(t + 8, ack);
+	t[12] = 5 << 4;		/* no options: no timestamp the peer could find stale */
+	t[13] = 0x10;		/* ACK */
+	csum_put(t + 14, win);
+	uint32_t s = lid->af == AF_INET ? csum_pseudo4(lid->a, rid->a, IPPROTO_TCP, 20) :
+					  csum_pseudo6(lid->a, rid->a, IPPROTO_TCP, 20);
+	csum_put(t + 16, csum_finish(csum_add(s, t, 20)));
+	return hl + 20;
+}
+
+static int send_to(struct tcpkick *k, const uint8_t *buf, size_t len, const struct dime_addr *to)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t sl;
+
+	if (to->af == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		memcpy(&s4->sin_addr, to->a, 4);
+		sl = sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, to->a, 16);
+		sl = sizeof(*s6);
+	}
+	return sendto(k->fd[to->af == AF_INET6], buf, len, 0, (struct sockaddr *)&ss, sl) < 0 ? -errno : 0;
 }
 
 int tcpkick_send(struct tcpkick *k, const struct dime_addr *lid, uint16_t lport, const struct dime_addr *rid,
@@ -131,24 +158,22 @@ int tcpkick_send(struct tcpkick *k, const struct dime_addr *lid, uint16_t lport,
 {
 	uint8_t buf[TCPKICK_MAX_LEN];
 	size_t len = tcpkick_build(buf, sizeof(buf), lid, lport, rid, rport, seq);
-	struct sockaddr_storage ss = { 0 };
-	socklen_t sl;
 
 	if (!len)
 		return -EINVAL;
-	if (lid->af == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		s4->sin_family = AF_INET;
-		memcpy(&s4->sin_addr, lid->a, 4);
-		sl = sizeof(*s4);
-	} else {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		s6->sin6_family = AF_INET6;
-		memcpy(&s6->sin6_addr, lid->a, 16);
-		sl = sizeof(*s6);
+	for (unsigned i = 0; i < count; i++) {
+		int r = send_to(k, buf, len, lid);
+		if (r < 0)
+			return r;
 	}
-	for (unsigned i = 0; i < count; i++)
-		if (sendto(k->fd[lid->af == AF_INET6], buf, len, 0, (struct sockaddr *)&ss, sl) < 0)
-			return -errno;
 	return 0;
+}
+
+int tcpkick_probe(struct tcpkick *k, const struct dime_addr *lid, uint16_t lport, const struct dime_addr *rid,
+		  uint16_t rport, uint32_t seq, uint32_t ack, uint16_t win)
+{
+	uint8_t buf[TCPKICK_MAX_LEN];
+	size_t len = tcpkick_build_probe(buf, sizeof(buf), lid, lport, rid, rport, seq, ack, win);
+
+	return len ? send_to(k, buf, len, rid) : -EINVAL;
 }

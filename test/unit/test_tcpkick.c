@@ -1,4 +1,5 @@
-/* tcpkick_build: the ICMP errors that restart a backed-off TCP sender. */
+/* tcpkick: the ICMP errors that restart a backed-off TCP sender, and the
+ * keepalive probes that ask the peer of one on its persist timer for an ACK. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -64,6 +65,41 @@ static void test_v6(void)
 	CHECK(q[44] == 0 && q[45] == 0 && q[46] == 0 && q[47] == 7);
 }
 
+/* The probe's TCP header: ports, seq = snd_una - 1, ack = rcv_nxt, ACK only,
+ * no options, the window, a checksum over the pseudo-header. */
+static void check_probe_tcp(const uint8_t *t, uint32_t pseudo)
+{
+	CHECK(t[0] == 0x9c && t[1] == 0x40 && t[2] == 0x14 && t[3] == 0x51);
+	CHECK(t[4] == 0xff && t[5] == 0xff && t[6] == 0xff && t[7] == 0xff);	/* 0 - 1 wraps */
+	CHECK(t[8] == 0x12 && t[9] == 0x34 && t[10] == 0x56 && t[11] == 0x78);
+	CHECK(t[12] == 0x50 && t[13] == 0x10);
+	CHECK(csum_get(t + 14) == 1234);
+	CHECK(csum_fold(csum_add(pseudo, t, 20)) == 0xffff);
+}
+
+static void test_probe(void)
+{
+	uint8_t b[TCPKICK_MAX_LEN];
+	struct dime_addr l4 = a4("198.18.1.2"), r4 = a4("198.18.0.10");
+	struct dime_addr l6 = a6("2001:db8:1::2"), r6 = a6("2001:db8::10");
+	size_t n = tcpkick_build_probe(b, sizeof(b), &l4, htons(40000), &r4, htons(5201), 0u - 1u, 0x12345678u, 1234);
+
+	CHECK(n == 40);
+	CHECK(b[0] == 0x45 && b[9] == IPPROTO_TCP && csum_get(b + 2) == 40);
+	CHECK(!memcmp(b + 12, l4.a, 4) && !memcmp(b + 16, r4.a, 4));	/* ours, to the peer */
+	CHECK(csum_fold(csum_add(0, b, 20)) == 0xffff);
+	check_probe_tcp(b + 20, csum_pseudo4(l4.a, r4.a, IPPROTO_TCP, 20));
+
+	n = tcpkick_build_probe(b, sizeof(b), &l6, htons(40000), &r6, htons(5201), 0u - 1u, 0x12345678u, 1234);
+	CHECK(n == 60);
+	CHECK(b[0] == 0x60 && b[6] == IPPROTO_TCP && csum_get(b + 4) == 20);
+	CHECK(!memcmp(b + 8, l6.a, 16) && !memcmp(b + 24, r6.a, 16));
+	check_probe_tcp(b + 40, csum_pseudo6(l6.a, r6.a, IPPROTO_TCP, 20));
+
+	CHECK(tcpkick_build_probe(b, sizeof(b), &l4, 1, &r6, 2, 3, 4, 5) == 0);	/* mixed families */
+	CHECK(tcpkick_build_probe(b, 40, &l4, 1, &r4, 2, 3, 4, 5) == 0);		/* no room */
+}
+
 static void test_refusals(void)
 {
 	uint8_t b[TCPKICK_MAX_LEN];
@@ -77,6 +113,7 @@ int main(void)
 {
 	RUN(test_v4);
 	RUN(test_v6);
+	RUN(test_probe);
 	RUN(test_refusals);
 	return check_done();
 }
