@@ -17,6 +17,13 @@
 #               the route moves (before the old address goes)   } + timings:
 #   hard5       ... a hard handoff with a 5 s gap; MH restarts the
 #               backed-off TCP sender at once (datapath.tcp_kicked)   } peer table
+#   persist     a bulk TCP sender whose route goes before its address waits
+#               on its persist timer (nothing in flight); MH's dimed has CH
+#               ACK it after the handoff, and it resumes long before that
+#               timer (datapath.tcp_probed)
+#   download    CH's bulk sender to MH (iperf3 -R) is in retransmission
+#               backoff after MH's hard handoff; CH's dimed restarts it
+#               (its ISN from its SYN-ACK), long before its timer
 #   back        ... a hard handoff (1 s gap), then back to A     } update, resume
 #   offline     ... MH has no address at all for 3 s
 #   chmove      ... CH moves (new address added, old removed), MH stays
@@ -50,7 +57,7 @@ IHMP_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 IHMP_ROOT=$(cd "$IHMP_HERE/../.." && pwd)
 DIMED=${DIMED:-$IHMP_ROOT/build/src/dimed}
 DIMECTL=${DIMECTL:-$IHMP_ROOT/build/src/dimectl}
-IHMP_TESTS=${IHMP_TESTS:-soft hard5 back offline chmove both inflight inflight-lost stream conns1000 nodime garble}
+IHMP_TESTS=${IHMP_TESTS:-soft hard5 persist download back offline chmove both inflight inflight-lost stream conns1000 nodime garble}
 IHMP_FAMILIES=${IHMP_FAMILIES:-4 6}
 IHMP_JOBS=${IHMP_JOBS:-2}
 IHMP_PORT=3463			# dimed's default IHMP port (include/ihmp_wire.h)
@@ -63,6 +70,8 @@ CH_ALT4=198.18.0.11 CH_ALT6=2001:db8::11
 declare -A IHMP_TITLE=(
 	[soft]="TCP and UDP survive a soft handoff"
 	[hard5]="TCP and UDP survive a hard handoff with a 5 s gap"
+	[persist]="a TCP sender on its persist timer resumes right after a hard handoff"
+	[download]="CH's TCP sender in backoff resumes right after MH's hard handoff"
 	[back]="TCP and UDP survive a hard handoff with a 1 s gap and MH moving back to A"
 	[offline]="TCP and UDP survive MH without any address for 3 s"
 	[chmove]="TCP and UDP survive CH moving while MH stays"
@@ -358,6 +367,86 @@ t_hard5() {
 	(($(dstat mh datapath.tcp_kicked) > 0)) || fail "MH's dimed restarted no stalled TCP sender after the handoff (stats datapath.tcp_kicked = 0)"
 	flows_finish
 	timings hard_gap5 hard_up hard_down hard_up
+}
+
+# sender_watch HOST PEER COND SECS : tcp-watch on HOST's busiest socket to PEER
+sender_watch() { "${TOOL[@]}" tcp-watch "$(ns_of "$1")" "$2" "$3" "$4"; }
+field() { [[ $1 =~ (^| )$2=([^ ]*) ]] && echo "${BASH_REMATCH[2]}"; }
+
+# resumes_early HOST PEER WHAT : call right before the new address comes up:
+# the sender's timer now, then (after lab_attach, in the background) when its
+# bytes_acked moves; fails unless that is within half the time its own timer
+# had left. Sets RESUME_PID; resume_check finishes.
+resumes_early() {
+	RS_HOST=$1 RS_PEER=$2 RS_WHAT=$3
+	RS_BEFORE=$(sender_watch "$1" "$2" "backoff>=0" 1) || true
+	( sender_watch "$1" "$2" "acked>$(field "$RS_BEFORE" acked)" 10 >"$LAB_DIR/resume" ) &
+	RESUME_PID=$!
+}
+resume_check() {
+	local after left took
+	wait "$RESUME_PID" || true
+	after=$(cat "$LAB_DIR/resume")
+	left=$(field "$RS_BEFORE" left)
+	took=$(awk -v a="$(field "$after" t)" -v b="$(field "$RS_BEFORE" t)" 'BEGIN { printf "%.3f", a - b }')
+	note "$RS_WHAT: before the new address: $RS_BEFORE; resumed: $after"
+	metric "$FL_TAG.sender_resumed_s" "$took"
+	[[ $after == *acked=* && ! $after == *"no socket"* ]] && awk -v t="$took" -v l="$left" 'BEGIN { exit !(t < l / 2) }' ||
+		fail "$RS_WHAT resumed $took s after the new address came, its own $(field "$RS_BEFORE" timer) timer had $left s left: nothing restarted it"
+}
+
+t_persist() {
+	export LAB_SND_TIMEOUT_MS=15000
+	local st
+	FL_FAM=$FAM FL_TAG=persist FL_PIDS=()
+	link_rate A 200mbit
+	link_rate B 200mbit
+	tcp_transfer "$FAM" 12 persist-tcp >/dev/null 2>&1 &
+	FL_PIDS+=($!)
+	flows_known 1 0
+	# The route first: the ACKs of what is in flight still arrive, nothing
+	# new can leave, and the sender ends up with nothing in flight. (IPv4's
+	# reverse-path filter would drop those ACKs without a route: off here.)
+	[[ $FAM == 6 ]] || lab_sysctl "$LAB_NS_MH" net.ipv4.conf.all.rp_filter=0 "net.ipv4.conf.$MH_A_DEV.rp_filter=0"
+	ip -n "$LAB_NS_MH" "-$FAM" route del default dev "$MH_A_DEV"
+	st=$(sender_watch mh "$(lab_ch_addr "$FAM")" timer=persist 3) ||
+		fail "the sender never waited on its persist timer with its route gone: $st"
+	lab_detach A
+	echo none >"$LAB_DIR/cur"
+	[[ $FAM == 6 ]] || lab_sysctl "$LAB_NS_MH" net.ipv4.conf.all.rp_filter="$LAB_RP_FILTER" \
+		"net.ipv4.conf.$MH_A_DEV.rp_filter=$LAB_RP_FILTER"
+	# until its timer has backed off a few times (about 1.4 s), for a wide margin
+	sender_watch mh "$(lab_ch_addr "$FAM")" "backoff>=3" 6 >/dev/null || true
+	resumes_early mh "$(lab_ch_addr "$FAM")" "MH's sender (persist timer)"
+	lab_attach B
+	echo B >"$LAB_DIR/cur"
+	lab_stamp "hard_up B"
+	resume_check
+	(($(dstat mh datapath.tcp_probed) > 0)) || fail "MH's dimed asked CH for no ACK (stats datapath.tcp_probed = 0)"
+	for p in "${FL_PIDS[@]}"; do lab_wait "$p" || true; done
+	expect_survived persist-tcp "iperf3 TCP"
+}
+
+t_download() {
+	export LAB_SND_TIMEOUT_MS=15000 LAB_IPERF_REVERSE=1
+	FL_FAM=$FAM FL_TAG=download FL_PIDS=()
+	link_rate A 200mbit
+	link_rate B 200mbit
+	tcp_transfer "$FAM" 12 download-tcp >/dev/null 2>&1 &
+	FL_PIDS+=($!)
+	flows_known 1 0
+	lab_detach A
+	echo none >"$LAB_DIR/cur"
+	sender_watch ch "$(lab_addr "$FAM" A)" "backoff>=3" 6 >/dev/null || true
+	resumes_early ch "$(lab_addr "$FAM" A)" "CH's sender (retransmission timer)"
+	lab_attach B
+	echo B >"$LAB_DIR/cur"
+	lab_stamp "hard_up B"
+	resume_check
+	(($(dstat ch datapath.tcp_kicked) + $(dstat ch datapath.tcp_probed) > 0)) ||
+		fail "CH's dimed restarted no TCP sender (stats datapath.tcp_kicked and tcp_probed = 0)"
+	for p in "${FL_PIDS[@]}"; do lab_wait "$p" || true; done
+	expect_survived download-tcp "iperf3 TCP (reverse)"
 }
 
 t_back() {

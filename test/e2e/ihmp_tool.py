@@ -34,10 +34,17 @@
   garble FAM SRC DST PORT HOSTID  hostile/garbled datagrams at an IHMP port
   flows REMOTE                    `show flows -j` on stdin: counts to REMOTE
   delta BEFORE AFTER PATH...      "PATH=after-before" of two JSON files
+  tcp-watch NS PEER COND SECS     the TCP socket in netns NS to PEER that has
+                                  sent the most: poll `ss` until COND holds
+                                  (timer=on|persist|none, backoff>=N or
+                                  acked>N); print "t=WALLTIME timer=KIND
+                                  left=SECS backoff=N acked=N"; exit 1 with
+                                  the last state if SECS pass first
 """
 import json
 import os
 import random
+import re
 import resource
 import selectors
 import socket
@@ -440,6 +447,63 @@ def cmd_garble(fam, src, dst, port, hostid):
     print(" ".join("%s=%d" % kv for kv in sent.items()))
 
 
+def ss_duration(text):
+    """ss's timer text ("204ms", "3.128ms" = 3.128 s, "1min2.5ms") in seconds."""
+    m = re.fullmatch(r"(?:(\d+)min)?(?:(\d+)(?:\.(\d+))?(ms|sec|s)?)?", text)
+    if not m:
+        return None
+    mins, whole, frac, unit = m.groups()
+    secs = int(mins or 0) * 60
+    if frac is not None:        # seconds.milliseconds, whatever the unit says
+        secs += int(whole) + int(frac) / 10 ** len(frac)
+    elif whole is not None:
+        secs += int(whole) / (1000 if unit == "ms" else 1)
+    return secs
+
+
+def tcp_sender(ns, peer):
+    """(timer, left, backoff, acked) of the socket to peer that sent the most."""
+    out = subprocess.run(["ip", "netns", "exec", ns, "ss", "-tnioH", "state", "established"],
+                         capture_output=True, text=True).stdout.splitlines()
+    best = None
+    for head, info in zip(out, out[1:]):
+        cols = head.split()
+        if len(cols) < 4 or head[:1].isspace() or not info[:1].isspace():
+            continue
+        if cols[3].rsplit(":", 1)[0].strip("[]") != peer:
+            continue
+        num = lambda k: int((re.search(r"\b%s:(\d+)" % k, info) or [0, 0])[1])
+        t = re.search(r"timer:\((\w+),([^,]*),(\d+)\)", head)
+        st = (t.group(1) if t else "none", ss_duration(t.group(2)) if t else 0.0,
+              num("backoff"), num("bytes_acked"))
+        if best is None or num("bytes_sent") > best[0]:
+            best = (num("bytes_sent"), st)
+    return best[1] if best else None
+
+
+def cmd_tcp_watch(ns, peer, cond, secs):
+    m = re.fullmatch(r"(timer)=(\w+)|(backoff)>=(\d+)|(acked)>(\d+)", cond)
+    if not m:
+        print("bad condition: %s" % cond, file=sys.stderr)
+        return 2
+    end = time.time() + float(secs)
+    while True:
+        now = time.time()
+        st = tcp_sender(ns, peer)
+        if st:
+            timer, left, backoff, acked = st
+            ok = (m.group(1) and timer == m.group(2)) or \
+                 (m.group(3) and backoff >= int(m.group(4))) or \
+                 (m.group(5) and acked > int(m.group(6)))
+            line = "t=%.6f timer=%s left=%.3f backoff=%d acked=%d" % (now, timer, left or 0, backoff, acked)
+        else:
+            ok, line = False, "t=%.6f no socket to %s" % (now, peer)
+        if ok or now > end:
+            print(line)
+            return 0 if ok else 1
+        time.sleep(0.01)
+
+
 def main():
     if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -450,6 +514,7 @@ def main():
         "probe-rx": cmd_probe_rx, "probe-tx": cmd_probe_tx, "gaps": cmd_gaps,
         "echo-server": cmd_echo_server, "conns": cmd_conns, "garble": cmd_garble,
         "flows": cmd_flows, "mon-time": cmd_mon_time, "probe-tx2": cmd_probe_tx2, "delta": cmd_delta,
+        "tcp-watch": cmd_tcp_watch,
     }.get(cmd)
     if fn is None:
         print(__doc__, file=sys.stderr)

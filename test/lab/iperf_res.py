@@ -13,6 +13,8 @@ Keys printed (bytes are iperf3's own counts):
   client_error / server_error  iperf3's "error" text, spaces as '_' (empty: none)
   bytes_sent      what the client sent (its end summary, else its intervals)
   bytes_recv      what the server received (likewise)
+                  (with reverse=1, for iperf3 -R, server and client swap
+                  roles here and in the keys below)
   move_at         seconds after t0 at which the last move ended ('' = none)
   rx_after_move   bytes the server received in intervals starting after move_at
   tx_after_move   bytes the client sent in intervals starting after move_at
@@ -62,11 +64,13 @@ def main():
     lines = list(sys.argv[3:])
     udp = kv.get("proto") == "udp"
 
-    civ, siv = intervals(cli), intervals(srv)
-    sent = end_bytes(cli, ["sum_sent", "sum"])
+    # reverse=1 (iperf3 -R): the server sends, the client receives
+    snd, rcv = (srv, cli) if kv.get("reverse") == "1" else (cli, srv)
+    civ, siv = intervals(snd), intervals(rcv)
+    sent = end_bytes(snd, ["sum_sent", "sum"])
     if sent is None:
         sent = sum(b for _, b in civ)
-    recv = end_bytes(srv, ["sum_received", "sum"])
+    recv = end_bytes(rcv, ["sum_received", "sum"])
     if recv is None:
         recv = sum(b for _, b in siv)
 

@@ -474,12 +474,14 @@ lab_name() { local n=${1:-$2-$(lab_port)}; echo "$n"; }
 # after SECS+12 s in any case). The server is not given --rcv-timeout (iperf3
 # 3.12 crashes on it); once the client is done it has LAB_GRACE s to finish its
 # report, then gets SIGTERM, on which iperf3 still writes its JSON.
+# LAB_IPERF_REVERSE=1: the data goes CH -> MH (iperf3 -R).
 lab_iperf() {
 	local fam=$1 secs=$2 name=$3 proto=$4 rate=${5:-} port src dst spid cpid crc=0 src_rc=0 i
 	local d=$LAB_DIR args=()
 	port=$(lab_port)
 	src=$(lab_addr "$fam") dst=$(lab_ch_addr "$fam")
 	[[ $proto == udp ]] && args=(-u -b "${rate:-10M}" -l 1200)
+	[[ ${LAB_IPERF_REVERSE:-0} == 1 ]] && args+=(-R)	# CH sends
 	lab_bg ip netns exec "$LAB_NS_CH" timeout -k 2 $((secs + 20)) \
 		iperf3 -s -1 -B "$dst" -p "$port" -i 0.5 -J --logfile "$d/$name.server.json"
 	spid=$LAB_BG_PID
@@ -499,7 +501,7 @@ lab_iperf() {
 	lab_wait "$spid" || src_rc=$?
 	"$LAB_PYTHON" "$LAB_HERE/iperf_res.py" "$d/$name.client.json" "$d/$name.server.json" \
 		"proto=$proto" "family=$fam" "src=$src" "dst=$dst" "port=$port" \
-		"client_rc=$crc" "server_rc=$src_rc" "t0=$(cat "$d/$name.t0")" >"$d/$name.res"
+		"client_rc=$crc" "server_rc=$src_rc" "t0=$(cat "$d/$name.t0")" "reverse=${LAB_IPERF_REVERSE:-0}" >"$d/$name.res"
 	lab_res_out "$name"
 }
 
