@@ -54,6 +54,8 @@ EV = {
     "capnetadmin": ("pkg/capnetadmin.sh", "daemon runs as uid 65534", "pkg-capnetadmin"),
     "route-move": ("e2e/ihmp.sh", "CH made MH's new address primary only when the old one went", "e2e-ihmp (soft)"),
     "tcp-kick": ("e2e/ihmp.sh", "MH's dimed restarted no stalled TCP sender after the handoff", "e2e-ihmp (hard5)"),
+    "tcp-persist": ("e2e/ihmp.sh", "MH's dimed asked CH for no ACK", "e2e-ihmp (persist)"),
+    "tcp-download": ("e2e/ihmp.sh", "CH's dimed restarted no TCP sender", "e2e-ihmp (download)"),
     "fold": ("e2e/dualstack.sh", "CH holds one HID for MH: both families' addresses", "e2e-dualstack"),
 }
 
@@ -466,6 +468,10 @@ def section_tables():
                 ev("route-move")],
                ["TCP restarted right after a long outage (RFC 6069)", "-", "-", "-", "yes (with CAP_NET_RAW)",
                 ev("tcp-kick")],
+               ["... also a sender on its persist timer (keepalive to the peer)", "-", "-", "-",
+                "yes (with CAP_NET_RAW)", ev("tcp-persist")],
+               ["... also the fixed peer's sender (a mobile client's download)", "-", "-", "-",
+                "yes (with CAP_NET_RAW)", ev("tcp-download")],
                ["one HID per dual-stack host", "-", "-", "-", "yes", ev("fold")],
            ]), ""]
     return md

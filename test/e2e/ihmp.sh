@@ -391,6 +391,7 @@ resume_check() {
 	took=$(awk -v a="$(field "$after" t)" -v b="$(field "$RS_BEFORE" t)" 'BEGIN { printf "%.3f", a - b }')
 	note "$RS_WHAT: before the new address: $RS_BEFORE; resumed: $after"
 	metric "$FL_TAG.sender_resumed_s" "$took"
+	metric "$FL_TAG.lab_event_hard_up_to_sender_resumed_s" "$(tdiff "$(field "$after" t)" "$(event_time hard_up)")"
 	[[ $after == *acked=* && ! $after == *"no socket"* ]] && awk -v t="$took" -v l="$left" 'BEGIN { exit !(t < l / 2) }' ||
 		fail "$RS_WHAT resumed $took s after the new address came, its own $(field "$RS_BEFORE" timer) timer had $left s left: nothing restarted it"
 }
