@@ -86,7 +86,7 @@ DIMED=$ROOT/build/src/dimed DIMECTL=$ROOT/build/src/dimectl
 IHMP_PORT=3463
 OVERLAP=1		# soft handoff: seconds with both addresses
 if ((QUICK)); then
-	CONNS_LIST="1 10 100 1000" LAT_REPS=2 GAP=0.5 STILL=3	# GAP: hard handoff, seconds without any address
+	CONNS_LIST="1 10 100 1000" LAT_REPS=1 GAP=0.5 STILL=3	# GAP: hard handoff, seconds without any address
 else
 	CONNS_LIST="1 10 100 1000 10000" LAT_REPS=5 GAP=1 STILL=5	# STILL: wire counters unchanged for STILL/10 s
 fi
