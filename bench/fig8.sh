@@ -119,7 +119,7 @@
 #       `ip -ts monitor`.
 #
 # Environment (for working on it): FIG8_FAMILIES ("4 6"), FIG8_REPS (2),
-# FIG8_REPS6 (1), FIG8_PROTOS ("tcp udp"), FIG8_PROTOS6 ("tcp"),
+# FIG8_REPS6 (2; quick 1), FIG8_PROTOS ("tcp udp"), FIG8_PROTOS6 ("tcp"),
 # FIG8_HANDOFFS ("soft hard"), FIG8_SERIES ("dime plain mptcp"),
 # FIG8_SERIES6 ("dime mptcp"),
 # FIG8_KEEP_PCAP=1 (keep the captures), DIMED, DIMECTL, and FIG8_SOFT=keep:
@@ -161,7 +161,7 @@ if ((QUICK)); then
 	FAMILIES=${FIG8_FAMILIES:-4} REPS=${FIG8_REPS:-1} REPS6=${FIG8_REPS6:-1}
 else
 	SECS=15 T_FIRST=5 T_SECOND=10
-	FAMILIES=${FIG8_FAMILIES:-4 6} REPS=${FIG8_REPS:-2} REPS6=${FIG8_REPS6:-1}
+	FAMILIES=${FIG8_FAMILIES:-4 6} REPS=${FIG8_REPS:-2} REPS6=${FIG8_REPS6:-2}
 fi
 PROTOS=${FIG8_PROTOS:-tcp udp}
 PROTOS6=${FIG8_PROTOS6:-tcp}
