@@ -396,15 +396,39 @@ resume_check() {
 		fail "$RS_WHAT resumed $took s after the new address came, its own $(field "$RS_BEFORE" timer) timer had $left s left: nothing restarted it"
 }
 
-t_persist() {
+# bulk_start TAG : one iperf3 TCP transfer at link rate (LAB_IPERF_REVERSE
+# picks the direction), known to MH's dimed
+bulk_start() {
 	export LAB_SND_TIMEOUT_MS=15000
-	local st
-	FL_FAM=$FAM FL_TAG=persist FL_PIDS=()
+	FL_FAM=$FAM FL_TAG=$1 FL_PIDS=()
 	link_rate A 200mbit
 	link_rate B 200mbit
-	tcp_transfer "$FAM" 12 persist-tcp >/dev/null 2>&1 &
+	tcp_transfer "$FAM" 12 "$1-tcp" >/dev/null 2>&1 &
 	FL_PIDS+=($!)
 	flows_known 1 0
+}
+
+# bulk_handoff HOST PEER WHAT : once HOST's sender to PEER has backed off a
+# few times (about 1.4 s, for a wide margin), link B comes up; the sender
+# must resume early (resumes_early)
+bulk_handoff() {
+	sender_watch "$1" "$2" "backoff>=3" 6 >/dev/null || true
+	resumes_early "$1" "$2" "$3"
+	lab_attach B
+	echo B >"$LAB_DIR/cur"
+	lab_stamp "hard_up B"
+	resume_check
+}
+
+bulk_finish() {
+	local p
+	for p in "${FL_PIDS[@]}"; do lab_wait "$p" || true; done
+	expect_survived "$FL_TAG-tcp" "$1"
+}
+
+t_persist() {
+	local st
+	bulk_start persist
 	# The route first: the ACKs of what is in flight still arrive, nothing
 	# new can leave, and the sender ends up with nothing in flight. (IPv4's
 	# reverse-path filter would drop those ACKs without a route: off here.)
@@ -416,38 +440,20 @@ t_persist() {
 	echo none >"$LAB_DIR/cur"
 	[[ $FAM == 6 ]] || lab_sysctl "$LAB_NS_MH" net.ipv4.conf.all.rp_filter="$LAB_RP_FILTER" \
 		"net.ipv4.conf.$MH_A_DEV.rp_filter=$LAB_RP_FILTER"
-	# until its timer has backed off a few times (about 1.4 s), for a wide margin
-	sender_watch mh "$(lab_ch_addr "$FAM")" "backoff>=3" 6 >/dev/null || true
-	resumes_early mh "$(lab_ch_addr "$FAM")" "MH's sender (persist timer)"
-	lab_attach B
-	echo B >"$LAB_DIR/cur"
-	lab_stamp "hard_up B"
-	resume_check
+	bulk_handoff mh "$(lab_ch_addr "$FAM")" "MH's sender (persist timer)"
 	(($(dstat mh datapath.tcp_probed) > 0)) || fail "MH's dimed asked CH for no ACK (stats datapath.tcp_probed = 0)"
-	for p in "${FL_PIDS[@]}"; do lab_wait "$p" || true; done
-	expect_survived persist-tcp "iperf3 TCP"
+	bulk_finish "iperf3 TCP"
 }
 
 t_download() {
-	export LAB_SND_TIMEOUT_MS=15000 LAB_IPERF_REVERSE=1
-	FL_FAM=$FAM FL_TAG=download FL_PIDS=()
-	link_rate A 200mbit
-	link_rate B 200mbit
-	tcp_transfer "$FAM" 12 download-tcp >/dev/null 2>&1 &
-	FL_PIDS+=($!)
-	flows_known 1 0
+	export LAB_IPERF_REVERSE=1
+	bulk_start download
 	lab_detach A
 	echo none >"$LAB_DIR/cur"
-	sender_watch ch "$(lab_addr "$FAM" A)" "backoff>=3" 6 >/dev/null || true
-	resumes_early ch "$(lab_addr "$FAM" A)" "CH's sender (retransmission timer)"
-	lab_attach B
-	echo B >"$LAB_DIR/cur"
-	lab_stamp "hard_up B"
-	resume_check
+	bulk_handoff ch "$(lab_addr "$FAM" A)" "CH's sender (retransmission timer)"
 	(($(dstat ch datapath.tcp_kicked) + $(dstat ch datapath.tcp_probed) > 0)) ||
 		fail "CH's dimed restarted no TCP sender (stats datapath.tcp_kicked and tcp_probed = 0)"
-	for p in "${FL_PIDS[@]}"; do lab_wait "$p" || true; done
-	expect_survived download-tcp "iperf3 TCP (reverse)"
+	bulk_finish "iperf3 TCP (reverse)"
 }
 
 t_back() {
