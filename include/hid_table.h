@@ -85,6 +85,11 @@ int hid_table_move_addr(struct hid_table *ht, struct hid *h, const struct dime_a
     enum hid_set_id to, uint32_t now);
 /* Which set of h holds a (active, unreachable, then local), or -ENOENT. */
 int hid_where(const struct hid *h, const struct dime_addr *a);
+
+/* One address list (a set, or `moved`): a's index, -1 if absent; and
+ * dropping a, keeping the order (false if it was not there). */
+int hid_addrs_find(const struct hid_addrs *s, const struct dime_addr *a);
+bool hid_addrs_drop(struct hid_addrs *s, const struct dime_addr *a);
 /* Makes a, already active, the primary of its family. 0 or -ENOENT. */
 int hid_promote(struct hid *h, const struct dime_addr *a);
 /* The preferred active address of family af (AF_UNSPEC: any), or NULL. */

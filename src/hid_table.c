@@ -234,7 +234,7 @@ struct hid *hid_table_next(const struct hid_table *ht, uint32_t *cursor)
 
 /* --- address sets --- */
 
-static int set_find(const struct hid_addrs *s, const struct dime_addr *a)
+int hid_addrs_find(const struct hid_addrs *s, const struct dime_addr *a)
 {
 	for (unsigned k = 0; k < s->n; k++)
 		if (addr_eq(&s->a[k], a))
@@ -254,6 +254,15 @@ static void set_drop(struct hid_addrs *s, int k)
 	s->n--;
 }
 
+bool hid_addrs_drop(struct hid_addrs *s, const struct dime_addr *a)
+{
+	int k = hid_addrs_find(s, a);
+	if (k < 0)
+		return false;
+	set_drop(s, k);
+	return true;
+}
+
 static bool valid_addr(const struct dime_addr *a)
 {
 	return a->af == AF_INET || a->af == AF_INET6;
@@ -268,7 +277,7 @@ int hid_table_add_addr(struct hid_table *ht, struct hid *h, enum hid_set_id set,
 	if ((unsigned)set >= HID_NSETS || !valid_addr(a))
 		return -EINVAL;
 	s = &h->set[set];
-	if (set_find(s, a) >= 0)
+	if (hid_addrs_find(s, a) >= 0)
 		return -EEXIST;
 	if (set != HID_LOCAL && ix_find(ht, a) != NIL)
 		return -EEXIST;
@@ -292,7 +301,7 @@ int hid_table_del_addr(struct hid_table *ht, struct hid *h, enum hid_set_id set,
 
 	if ((unsigned)set >= HID_NSETS)
 		return -EINVAL;
-	if ((k = set_find(&h->set[set], a)) < 0)
+	if ((k = hid_addrs_find(&h->set[set], a)) < 0)
 		return -ENOENT;
 	if (set != HID_LOCAL)
 		ix_del(ht, ix_find(ht, a));
@@ -310,9 +319,9 @@ int hid_table_move_addr(struct hid_table *ht, struct hid *h, const struct dime_a
 	if (to != HID_ACTIVE && to != HID_UNREACH)
 		return -EINVAL;
 	from = to == HID_ACTIVE ? HID_UNREACH : HID_ACTIVE;
-	if (set_find(&h->set[to], a) >= 0)
+	if (hid_addrs_find(&h->set[to], a) >= 0)
 		return 0;
-	if ((k = set_find(&h->set[from], a)) < 0)
+	if ((k = hid_addrs_find(&h->set[from], a)) < 0)
 		return -ENOENT;
 	if (h->set[to].n >= HID_ADDRS_MAX)
 		return -ENOSPC;
@@ -325,7 +334,7 @@ int hid_table_move_addr(struct hid_table *ht, struct hid *h, const struct dime_a
 int hid_where(const struct hid *h, const struct dime_addr *a)
 {
 	for (int s = 0; s < HID_NSETS; s++)
-		if (set_find(&h->set[s], a) >= 0)
+		if (hid_addrs_find(&h->set[s], a) >= 0)
 			return s;
 	return -ENOENT;
 }
@@ -333,7 +342,7 @@ int hid_where(const struct hid *h, const struct dime_addr *a)
 int hid_promote(struct hid *h, const struct dime_addr *a)
 {
 	struct hid_addrs *s = &h->set[HID_ACTIVE];
-	int k = set_find(s, a);
+	int k = hid_addrs_find(s, a);
 	struct dime_addr x;
 
 	if (k < 0)

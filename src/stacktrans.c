@@ -245,24 +245,6 @@ static bool hid_live_local(struct stacktrans *st, const struct hid *h, int af, s
 	return false;
 }
 
-static bool addrs_has(const struct hid_addrs *s, const struct dime_addr *a)
-{
-	for (unsigned i = 0; i < s->n; i++)
-		if (addr_eq(&s->a[i], a))
-			return true;
-	return false;
-}
-
-static void addrs_drop(struct hid_addrs *s, const struct dime_addr *a)
-{
-	for (unsigned i = 0; i < s->n; i++)
-		if (addr_eq(&s->a[i], a)) {
-			memmove(&s->a[i], &s->a[i + 1], (s->n - i - 1) * sizeof(s->a[0]));
-			s->n--;
-			return;
-		}
-}
-
 int st_local_first(struct stacktrans *st, struct hid *h, const struct dime_addr *a)
 {
 	struct hid_addrs keep = h->set[HID_LOCAL];
@@ -277,15 +259,15 @@ int st_local_first(struct stacktrans *st, struct hid *h, const struct dime_addr 
 	for (unsigned i = 0; i < keep.n; i++)
 		if (!addr_eq(&keep.a[i], a))
 			hid_table_add_addr(st->ht, h, HID_LOCAL, &keep.a[i], now);
-	addrs_drop(&h->moved, a);	/* the peer sends here again */
+	hid_addrs_drop(&h->moved, a);	/* the peer sends here again */
 	return 0;
 }
 
 void st_moved_from(struct stacktrans *st, struct hid *h, const struct dime_addr *old)
 {
-	addrs_drop(&h->moved, old);
+	hid_addrs_drop(&h->moved, old);
 	if (h->moved.n == HID_ADDRS_MAX)
-		addrs_drop(&h->moved, &h->moved.a[0]);	/* the oldest move */
+		hid_addrs_drop(&h->moved, &h->moved.a[0]);	/* the oldest move */
 	h->moved.a[h->moved.n++] = *old;
 }
 
@@ -356,7 +338,7 @@ int st_fold_hid(struct stacktrans *st, struct hid *into, struct hid *from)
 				hid_table_add_addr(st->ht, into, (enum hid_set_id)s, &a, now);
 		}
 	for (unsigned i = 0; i < from->moved.n && into->moved.n < HID_ADDRS_MAX; i++)
-		if (!addrs_has(&into->moved, &from->moved.a[i]))
+		if (hid_addrs_find(&into->moved, &from->moved.a[i]) < 0)
 			into->moved.a[into->moved.n++] = from->moved.a[i];
 	if (from->key_origin > into->key_origin)	/* a pin is stronger than TOFU */
 		hid_set_key(into, from->key, (enum hid_key_origin)from->key_origin);
@@ -454,7 +436,7 @@ static void flow_sync(struct stacktrans *st, struct flow *f)
 			if (route_src_cached(st, &rloc, &lloc) < 0)
 				lloc = lid;
 		}
-	} else if (h && addrs_has(&h->moved, &lid)) {
+	} else if (h && hid_addrs_find(&h->moved, &lid) >= 0) {
 		/* Still here, but we handed off from it (soft handoff): its
 		 * path may not carry it any more. */
 		hid_live_local(st, h, f->key.af, &lloc);

@@ -462,6 +462,24 @@ static void test_random_model(void)
 	hid_table_free(ht);
 }
 
+/* The list helpers stacktrans uses on `moved`: order kept, absent refused. */
+static void test_addrs_list(void)
+{
+	struct hid_addrs s = { 0 };
+	struct dime_addr a = A("198.18.1.2"), b = A("2001:db8::2"), c = A("198.18.2.2");
+
+	s.a[s.n++] = a;
+	s.a[s.n++] = b;
+	s.a[s.n++] = c;
+	CHECK_EQ(hid_addrs_find(&s, &b), 1);
+	CHECK(hid_addrs_drop(&s, &b));
+	CHECK_EQ(s.n, 2);
+	CHECK(addr_eq(&s.a[0], &a) && addr_eq(&s.a[1], &c));
+	CHECK_EQ(hid_addrs_find(&s, &b), -1);
+	CHECK(!hid_addrs_drop(&s, &b));
+	CHECK_EQ(s.n, 2);
+}
+
 int main(void)
 {
 	RUN(test_create_get_remove);
@@ -473,5 +491,6 @@ int main(void)
 	RUN(test_handle_reuse);
 	RUN(test_iterate);
 	RUN(test_random_model);
+	RUN(test_addrs_list);
 	return check_done();
 }
