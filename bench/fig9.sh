@@ -20,13 +20,13 @@
 #   1. test/lab/lab.sh (MH -- R1/R2 -- switch -- CH), dimed on MH and CH with
 #      a configuration file that raises udp-timeout to 3600 s, so that the
 #      fill flows of the first steps are still there at the last one.
-#   2. The translated flow, as in bench/run P3: bench/fig9_blast (one
-#      long-lived connected UDP socket that blasts on command, like
-#      bench/udp_blast) starts on MH's address A; MH moves (hard, no gap) to
+#   2. The translated flow, as in bench/run P3: bench/udp_blast in its
+#      on-command mode (one long-lived connected UDP socket that blasts
+#      when told) starts on MH's address A; MH moves (hard, no gap) to
 #      B; the flow is mapped by hand (CH: dimectl map A B; MH: dimectl
 #      map-local CH B) -- IHMP does the same by itself meanwhile. From then
 #      on every packet of it is rewritten by MH's dimed (out) and CH's
-#      (in). An untranslated reference flow (another fig9_blast, started on
+#      (in). An untranslated reference flow (another udp_blast, started on
 #      B after the move) runs through the kernel only.
 #   3. For n in 0 10 100 1000 10000 100000 [1000000]: the socket table of MH
 #      is filled up to n extra entries as bench/run P4 does (bench/udp_fill:
@@ -111,7 +111,7 @@ T_START=$(date +%s.%N)
 mkdir -p "$OUT" "$BIN"
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
-for t in udp_fill fig9_blast; do
+for t in udp_fill udp_blast; do
 	[[ $BIN/$t -nt $BENCH/$t.c ]] || cc -O2 -Wall -o "$BIN/$t" "$BENCH/$t.c"
 done
 
@@ -182,18 +182,18 @@ count() {
 }
 
 # --------------------------------------------------------------- flows ---
-# blast_start NAME SRC PORT : a fig9_blast on MH, commands through a fifo.
+# blast_start NAME SRC PORT : a udp_blast on MH, commands through a fifo.
 declare -A BFD=()
 blast_start() {
 	local name=$1 fd i
 	mkfifo "$LAB_DIR/$name.in"
-	ip netns exec "$LAB_NS_MH" "$BIN/fig9_blast" "$2" "$CH4" "$3" <"$LAB_DIR/$name.in" \
+	ip netns exec "$LAB_NS_MH" "$BIN/udp_blast" "$2" "$CH4" "$3" - <"$LAB_DIR/$name.in" \
 		>"$LOGS/blast-$name.txt" 2>&1 &
 	lab_track $!
 	exec {fd}>"$LAB_DIR/$name.in"
 	BFD[$name]=$fd
 	for ((i = 0; i < 100; i++)); do grep -q '^port=' "$LOGS/blast-$name.txt" && break; sleep 0.02; done
-	grep -q '^port=' "$LOGS/blast-$name.txt" || die "fig9_blast $name did not start: $(cat "$LOGS/blast-$name.txt")"
+	grep -q '^port=' "$LOGS/blast-$name.txt" || die "udp_blast $name did not start: $(cat "$LOGS/blast-$name.txt")"
 }
 # blast_cmd NAME SECS LEN : start a blast (returns at once)
 blast_cmd() { echo "$2 $3" >&"${BFD[$1]}"; }
@@ -204,7 +204,7 @@ blast_done() {
 		(($(grep -c '^sent=' "$LOGS/blast-$1.txt" || true) > $2)) && return 0
 		sleep 0.02
 	done
-	die "fig9_blast $1 does not answer"
+	die "udp_blast $1 does not answer"
 }
 
 blast_start xl "$MH_A4" "$P_XL"
