@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""sig_tool.py -- helpers for bench/signalling.sh (standard library only).
+"""sig_tool.py -- helpers for bench/signalling.sh (standard library; shared parts in test/lab/labnet.py).
 
   stamp OUT                        copy stdin to OUT line by line, each line
                                    prefixed with the wall time it was read
@@ -44,28 +44,19 @@
                                    "sent.HANDOFF:2;recv.ACK:2;..." (non-zero
                                    ones; retransmits/timeouts appended)
 """
-import errno
 import json
 import os
-import selectors
 import socket
 import struct
 import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "lab"))
+import labnet  # noqa: E402  (test/lab/labnet.py)
+
 TYPES = ["HELLO", "PATH_PROBE", "ADDR_UP", "ADDR_UP_UNREACHABLE", "ADDR_DOWN",
          "ADDR_DOWN_UNREACHABLE", "HANDOFF", "HANDOFF_UNREACHABLE", "ACK", "NAT_ENTRY"]
-
-
-def raise_nofile():
-    import resource
-    for n in (200000, 65536):
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
-            return
-        except (ValueError, OSError):
-            pass
 
 
 def cmd_stamp(out):
@@ -79,124 +70,7 @@ def cmd_stamp(out):
 
 
 def cmd_echo_server(bind, port, secs):
-    raise_nofile()
-    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((bind, int(port)))
-    ls.listen(65535)
-    ls.setblocking(False)
-    sel = selectors.DefaultSelector()
-    sel.register(ls, selectors.EVENT_READ)
-    end = time.monotonic() + float(secs)
-    while time.monotonic() < end:
-        for key, _ in sel.select(0.2):
-            if key.fileobj is ls:
-                while True:
-                    try:
-                        c, _ = ls.accept()
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    except OSError:
-                        break
-                    c.setblocking(False)
-                    sel.register(c, selectors.EVENT_READ)
-                continue
-            c = key.fileobj
-            try:
-                b = c.recv(4096)
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError:
-                b = b""
-            if b:
-                try:
-                    c.send(b)
-                except OSError:
-                    pass
-            else:
-                sel.unregister(c)
-                c.close()
-
-
-def open_conns(src, dst, port, n, batch=500):
-    socks, failed = [], 0
-    for start in range(0, n, batch):
-        sel = selectors.DefaultSelector()
-        pending = 0
-        for _ in range(start, min(n, start + batch)):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setblocking(False)
-            try:
-                s.setsockopt(socket.SOL_IP, 24, 1)	# IP_BIND_ADDRESS_NO_PORT
-                s.bind((src, 0))
-                err = s.connect_ex((dst, port))
-            except OSError as e:
-                err = e.errno
-            if err not in (0, errno.EINPROGRESS):
-                failed += 1
-                s.close()
-                continue
-            sel.register(s, selectors.EVENT_WRITE)
-            pending += 1
-        end = time.monotonic() + 15
-        while pending and time.monotonic() < end:
-            for key, _ in sel.select(0.5):
-                s = key.fileobj
-                sel.unregister(s)
-                pending -= 1
-                if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
-                    socks.append(s)
-                else:
-                    failed += 1
-                    s.close()
-        for key in list(sel.get_map().values()):
-            failed += 1
-            key.fileobj.close()
-        sel.close()
-    return socks, failed
-
-
-def echo_all(socks, tag, timeout, batch=0):
-    """One byte through every socket, BATCH sockets at a time (0: all at
-    once); (ok, errors, no reply)."""
-    ok = errors = left = 0
-    batch = batch or len(socks) or 1
-    end = time.monotonic() + timeout
-    for start in range(0, len(socks), batch):
-        o, e, l = echo_some(socks[start:start + batch], tag, end)
-        ok, errors, left = ok + o, errors + e, left + l
-    return ok, errors, left
-
-
-def echo_some(socks, tag, end):
-    sel = selectors.DefaultSelector()
-    want = 0
-    errors = 0
-    for i, s in enumerate(socks):
-        try:
-            s.send(tag)
-            sel.register(s, selectors.EVENT_READ, i)
-            want += 1
-        except OSError:
-            errors += 1
-    ok = 0
-    while want and time.monotonic() < end:
-        for key, _ in sel.select(0.2):
-            s = key.fileobj
-            try:
-                b = s.recv(16)
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError:
-                b = b""
-            sel.unregister(s)
-            want -= 1
-            if b == tag:
-                ok += 1
-            else:
-                errors += 1
-    sel.close()
-    return ok, errors, want
+    labnet.echo_server(socket.AF_INET, bind, port, secs)
 
 
 def wait_file(path, secs):
@@ -213,19 +87,19 @@ def write_atomic(path, text):
 
 
 def cmd_conns(src, dst, port, n, d, batch="1000"):
-    raise_nofile()
+    labnet.raise_nofile()
     n = int(n)
     batch = int(batch)
     t0 = time.monotonic()
-    socks, failed = open_conns(src, dst, int(port), n)
+    socks, failed = labnet.open_conns(socket.AF_INET, src, dst, int(port), n)
     t1 = time.monotonic()
-    ok1, err1, left1 = echo_all(socks, b"a", 30)
+    ok1, err1, left1 = labnet.echo_all(socks, b"a", 30)
     write_atomic(os.path.join(d, "ready"),
                  "connected=%d failed=%d before_ok=%d before_err=%d before_noreply=%d connect_s=%.2f echo_s=%.2f\n"
                  % (len(socks), failed, ok1, err1, left1, t1 - t0, time.monotonic() - t1))
     wait_file(os.path.join(d, "go"), 300)
     t2 = time.monotonic()
-    ok2, err2, left2 = echo_all(socks, b"b", 30, batch)
+    ok2, err2, left2 = labnet.echo_all(socks, b"b", 30, batch)
     write_atomic(os.path.join(d, "result"),
                  "connected=%d after_ok=%d after_err=%d after_noreply=%d echo_s=%.2f\n"
                  % (len(socks), ok2, err2, left2, time.monotonic() - t2))
@@ -336,26 +210,10 @@ def cmd_watch(ctlsock, addr, dev, port, secs, out, ready):
     write_atomic(out, "".join("%s=%s\n" % kv for kv in res.items()))
 
 
-def mon_time(monfile, words, deleted=False):
-    """Wall time of the first line of `ip -ts monitor` output holding every
-    word (whole words, or an address before its /len); deletions only if
-    DELETED, else only additions."""
-    import datetime
-    for line in open(monfile):
-        if not line.startswith("[") or ("Deleted" in line) != deleted:
-            continue
-        f = line[line.index("]") + 1:].split()
-        f += [x.split("/")[0] for x in f]
-        if all(w in f for w in words):
-            ts = line[1:line.index("]")]
-            return "%.6f" % datetime.datetime.fromisoformat(ts).timestamp()
-    return "none"
-
-
 def cmd_mon_times(monfile, new, gw, old):
     """"T_NEW_ADDR T_NEW_DEFAULT_ROUTE T_OLD_ADDR_DELETED" (or "none")."""
-    print(mon_time(monfile, [new]), mon_time(monfile, ["default", "via", gw]),
-          mon_time(monfile, [old], deleted=True))
+    print(labnet.mon_time(monfile, [new]), labnet.mon_time(monfile, ["default", "via", gw]),
+          labnet.mon_time(monfile, [old], deleted=True))
 
 
 def cmd_breakdown(mhlog, chlog, after, t0, *items):

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""ihmp_tool.py -- small helpers for test/e2e/ihmp.sh (standard library only).
+"""ihmp_tool.py -- small helpers for test/e2e/ihmp.sh (standard library; shared parts in test/lab/labnet.py).
 
   get PATH [FILE]                 a value from JSON (stdin or FILE), dotted path
   hids [--flows]                  `dimectl -j show hids` from stdin, normalised
@@ -45,13 +45,14 @@ import json
 import os
 import random
 import re
-import resource
-import selectors
 import socket
 import struct
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
+import labnet  # noqa: E402  (test/lab/labnet.py)
 
 
 def fam_af(fam):
@@ -252,17 +253,7 @@ def cmd_gaps(events, rxlog, ref, win_from=None, win_to=None):
 def cmd_mon_time(monfile, *words):
     """Wall time of the first non-deletion line of `ip -ts monitor` output
     that holds every WORD (as whole words, or an address before its /len)."""
-    import datetime
-    for line in open(monfile):
-        if not line.startswith("[") or "Deleted" in line:
-            continue
-        f = line[line.index("]") + 1:].split()
-        f += [x.split("/")[0] for x in f]
-        if all(w in f for w in words):
-            ts = line[1:line.index("]")]
-            print("%.6f" % datetime.datetime.fromisoformat(ts).timestamp())
-            return
-    print("none")
+    print(labnet.mon_time(monfile, words))
 
 
 def cmd_flows(remote):
@@ -284,117 +275,28 @@ def cmd_delta(before, after, *paths):
     print(" ".join("%s=%d" % (p, int(jpath(a, p)) - int(jpath(b, p))) for p in paths))
 
 
-def raise_nofile():
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
-    except (ValueError, OSError):
-        pass
-
-
 def cmd_echo_server(fam, bind, port, secs):
-    raise_nofile()
-    ls = socket.socket(fam_af(fam), socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((bind, int(port)))
-    ls.listen(4096)
-    ls.setblocking(False)
-    sel = selectors.DefaultSelector()
-    sel.register(ls, selectors.EVENT_READ)
-    end = time.monotonic() + float(secs)
-    while time.monotonic() < end:
-        for key, _ in sel.select(0.2):
-            if key.fileobj is ls:
-                while True:
-                    try:
-                        c, _ = ls.accept()
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    c.setblocking(False)
-                    sel.register(c, selectors.EVENT_READ)
-            else:
-                c = key.fileobj
-                try:
-                    b = c.recv(4096)
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError:
-                    b = b""
-                if b:
-                    try:
-                        c.send(b)
-                    except OSError:
-                        pass
-                else:
-                    sel.unregister(c)
-                    c.close()
-
-
-def echo_all(socks, tag, timeout):
-    """Send one byte on every socket, wait for every echo. Returns (ok, errors)."""
-    sel = selectors.DefaultSelector()
-    want = {}
-    errors = 0
-    for i, s in enumerate(socks):
-        if s is None:
-            continue
-        try:
-            s.send(tag)
-            sel.register(s, selectors.EVENT_READ, i)
-            want[i] = s
-        except OSError:
-            errors += 1
-    ok = 0
-    end = time.monotonic() + timeout
-    while want and time.monotonic() < end:
-        for key, _ in sel.select(0.2):
-            s = key.fileobj
-            try:
-                b = s.recv(16)
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError:
-                b = b""
-            sel.unregister(s)
-            del want[key.data]
-            if b == tag:
-                ok += 1
-            else:
-                errors += 1
-    return ok, errors + 0, len(want)
+    labnet.echo_server(fam_af(fam), bind, port, secs)
 
 
 def cmd_conns(fam, src, dst, port, n, d):
-    raise_nofile()
+    labnet.raise_nofile()
     n = int(n)
-    socks = []
-    refused = 0
-    for i in range(n):
-        s = socket.socket(fam_af(fam), socket.SOCK_STREAM)
-        s.bind((src, 0))
-        s.settimeout(5)
-        try:
-            s.connect((dst, int(port)))
-            s.setblocking(False)
-            socks.append(s)
-        except OSError:
-            refused += 1
-            socks.append(None)
-            s.close()
-    ok1, err1, left1 = echo_all(socks, b"a", 15)
+    socks, failed = labnet.open_conns(fam_af(fam), src, dst, int(port), n)
+    ok1, err1, left1 = labnet.echo_all(socks, b"a", 15)
     with open(os.path.join(d, "ready"), "w") as f:
         f.write("connected=%d failed=%d before_ok=%d before_err=%d before_noreply=%d\n"
-                % (n - refused, refused, ok1, err1, left1))
+                % (len(socks), failed, ok1, err1, left1))
     end = time.monotonic() + 120
     while not os.path.exists(os.path.join(d, "go")) and time.monotonic() < end:
         time.sleep(0.05)
-    ok2, err2, left2 = echo_all(socks, b"b", 20)
+    ok2, err2, left2 = labnet.echo_all(socks, b"b", 20)
     with open(os.path.join(d, "result.tmp"), "w") as f:
         f.write("connected=%d failed=%d before_ok=%d after_ok=%d after_err=%d after_noreply=%d\n"
-                % (n - refused, refused, ok1, ok2, err2, left2))
+                % (len(socks), failed, ok1, ok2, err2, left2))
     os.rename(os.path.join(d, "result.tmp"), os.path.join(d, "result"))
     for s in socks:
-        if s is not None:
-            s.close()
+        s.close()
 
 
 # IHMP wire (docs/ihmp.md, include/ihmp_wire.h): version, type, flags(16),
