@@ -33,5 +33,8 @@ const char *addr_fmt(const struct dime_addr *x, char *buf);
 bool addr_in_prefix(const struct dime_addr *x, const struct dime_addr *pfx, unsigned plen);
 /* Link-local (fe80::/10, 169.254/16) addresses are never usable across links. */
 bool addr_is_linklocal(const struct dime_addr *x);
+/* x and port (host order) as a socket address for sendto() and the like;
+ * returns its length. */
+socklen_t addr_sockaddr(const struct dime_addr *x, uint16_t port, struct sockaddr_storage *ss);
 
 #endif

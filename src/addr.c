@@ -93,3 +93,20 @@ bool addr_is_linklocal(const struct dime_addr *x)
 		return x->a[0] == 169 && x->a[1] == 254;
 	return x->a[0] == 0xfe && (x->a[1] & 0xc0) == 0x80;
 }
+
+socklen_t addr_sockaddr(const struct dime_addr *x, uint16_t port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (x->af == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		memcpy(&s4->sin_addr, x->a, 4);
+		return sizeof(*s4);
+	}
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	s6->sin6_family = AF_INET6;
+	s6->sin6_port = htons(port);
+	memcpy(&s6->sin6_addr, x->a, 16);
+	return sizeof(*s6);
+}

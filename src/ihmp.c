@@ -262,7 +262,7 @@ int ihmp_fd(const struct ihmp *ih, int i)
 static int ihmp_sendto(struct ihmp *ih, const struct dime_addr *src, const struct dime_addr *dst,
 		       uint16_t port, const uint8_t *buf, size_t len)
 {
-	union { struct sockaddr_in v4; struct sockaddr_in6 v6; } to;
+	struct sockaddr_storage to;
 	char cbuf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
 	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
 	struct msghdr mh = { .msg_name = &to, .msg_iov = &iov, .msg_iovlen = 1,
@@ -271,14 +271,10 @@ static int ihmp_sendto(struct ihmp *ih, const struct dime_addr *src, const struc
 
 	if (fd < 0 || src->af != dst->af)
 		return -EAFNOSUPPORT;
-	memset(&to, 0, sizeof(to));
+	mh.msg_namelen = addr_sockaddr(dst, port, &to);
 	memset(cbuf, 0, sizeof(cbuf));
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 	if (dst->af == AF_INET) {
-		to.v4.sin_family = AF_INET;
-		to.v4.sin_port = htons(port);
-		memcpy(&to.v4.sin_addr, dst->a, 4);
-		mh.msg_namelen = sizeof(to.v4);
 		cm->cmsg_level = IPPROTO_IP;
 		cm->cmsg_type = IP_PKTINFO;
 		cm->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
@@ -287,10 +283,6 @@ static int ihmp_sendto(struct ihmp *ih, const struct dime_addr *src, const struc
 		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
 		mh.msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
 	} else {
-		to.v6.sin6_family = AF_INET6;
-		to.v6.sin6_port = htons(port);
-		memcpy(&to.v6.sin6_addr, dst->a, 16);
-		mh.msg_namelen = sizeof(to.v6);
 		cm->cmsg_level = IPPROTO_IPV6;
 		cm->cmsg_type = IPV6_PKTINFO;
 		cm->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));

@@ -136,20 +136,9 @@ size_t tcpkick_build_probe(uint8_t *buf, size_t cap, const struct dime_addr *lid
 
 static int send_to(struct tcpkick *k, const uint8_t *buf, size_t len, const struct dime_addr *to)
 {
-	struct sockaddr_storage ss = { 0 };
-	socklen_t sl;
+	struct sockaddr_storage ss;
+	socklen_t sl = addr_sockaddr(to, 0, &ss);
 
-	if (to->af == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		s4->sin_family = AF_INET;
-		memcpy(&s4->sin_addr, to->a, 4);
-		sl = sizeof(*s4);
-	} else {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		s6->sin6_family = AF_INET6;
-		memcpy(&s6->sin6_addr, to->a, 16);
-		sl = sizeof(*s6);
-	}
 	return sendto(k->fd[to->af == AF_INET6], buf, len, 0, (struct sockaddr *)&ss, sl) < 0 ? -errno : 0;
 }
 

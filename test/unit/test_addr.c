@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <string.h>
 
 #include "addr.h"
@@ -53,10 +54,29 @@ static void test_eq_hash(void)
 	CHECK(!addr_eq(&a, &b));
 }
 
+static void test_sockaddr(void)
+{
+	struct dime_addr a;
+	struct sockaddr_storage ss;
+
+	CHECK(addr_parse(&a, "198.18.0.10") == 0);
+	CHECK(addr_sockaddr(&a, 3463, &ss) == sizeof(struct sockaddr_in));
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+	CHECK(s4->sin_family == AF_INET && ntohs(s4->sin_port) == 3463);
+	CHECK(memcmp(&s4->sin_addr, a.a, 4) == 0);
+
+	CHECK(addr_parse(&a, "2001:db8::10") == 0);
+	CHECK(addr_sockaddr(&a, 0, &ss) == sizeof(struct sockaddr_in6));
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+	CHECK(s6->sin6_family == AF_INET6 && s6->sin6_port == 0 && s6->sin6_scope_id == 0);
+	CHECK(memcmp(&s6->sin6_addr, a.a, 16) == 0);
+}
+
 int main(void)
 {
 	RUN(test_parse_fmt);
 	RUN(test_prefix);
 	RUN(test_eq_hash);
+	RUN(test_sockaddr);
 	return check_done();
 }
