@@ -21,7 +21,7 @@ int sockdiag_destroy(const struct sockdiag_sock *s);
 /* What the restart after a handoff needs of a TCP socket (struct tcp_info
  * and the diag message). */
 struct sockdiag_tcp {
-	uint8_t state, backoff;
+	uint8_t backoff;
 	uint8_t timer;		/* SOCKDIAG_TIMER_*: which timer is pending */
 	uint8_t rcv_wscale;
 	uint32_t rcv_wnd;	/* bytes; 0 if the kernel does not say */

@@ -38,7 +38,6 @@ static int info_attr_cb(const struct nlattr *a, void *data)
 		struct tcp_info ti = { 0 };
 		const uint8_t *p = mnl_attr_get_payload(a);
 		memcpy(&ti, p, n < sizeof(ti) ? n : sizeof(ti));
-		t->state = ti.tcpi_state;
 		t->backoff = ti.tcpi_backoff;
 		t->rcv_wscale = ti.tcpi_rcv_wscale;
 		t->bytes_acked = ti.tcpi_bytes_acked;
@@ -134,22 +133,28 @@ static int sockdiag_open(struct mnl_socket **out)
 	return 0;
 }
 
-int sockdiag_dump(sockdiag_fn fn, void *arg)
+/* Dumps both families for each of nprotos protocols, as c says. */
+static int dump_all(struct dump_ctx c, const uint8_t *protos, int nprotos)
 {
 	struct mnl_socket *nl;
 	int ret = sockdiag_open(&nl);
 
 	if (ret < 0)
 		return ret;
-	static const uint8_t afs[] = { AF_INET, AF_INET6 };
-	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
 	for (int i = 0; i < 2 && !ret; i++)
-		for (int j = 0; j < 2 && !ret; j++) {
-			struct dump_ctx c = { .fn = fn, .arg = arg, .af = afs[i], .proto = protos[j] };
+		for (int j = 0; j < nprotos && !ret; j++) {
+			c.af = i ? AF_INET6 : AF_INET;
+			c.proto = protos[j];
 			ret = dump_one(nl, &c);
 		}
 	mnl_socket_close(nl);
 	return ret;
+}
+
+int sockdiag_dump(sockdiag_fn fn, void *arg)
+{
+	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
+	return dump_all((struct dump_ctx){ .fn = fn, .arg = arg }, protos, 2);
 }
 
 int sockdiag_destroy(const struct sockdiag_sock *s)
@@ -189,15 +194,6 @@ out:
 
 int sockdiag_dump_stalled(sockdiag_tcp_fn fn, void *arg)
 {
-	struct mnl_socket *nl;
-	int ret = sockdiag_open(&nl);
-
-	if (ret < 0)
-		return ret;
-	for (int i = 0; i < 2 && !ret; i++) {
-		struct dump_ctx c = { .tfn = fn, .arg = arg, .af = i ? AF_INET6 : AF_INET, .proto = IPPROTO_TCP };
-		ret = dump_one(nl, &c);
-	}
-	mnl_socket_close(nl);
-	return ret;
+	static const uint8_t tcp[] = { IPPROTO_TCP };
+	return dump_all((struct dump_ctx){ .tfn = fn, .arg = arg }, tcp, 1);
 }

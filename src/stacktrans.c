@@ -107,10 +107,10 @@ int st_new(struct stacktrans **out, const struct st_cfg *cfg, struct rtnl *rt, s
 	st->last_expire = st->last_sweep = now_s();
 	int r = tcpkick_open(&st->kick);
 	if (r == -EPERM || r == -EACCES)
-		log_info("without CAP_NET_RAW, TCP flows resume on their own retransmission timer "
+		log_info("without CAP_NET_RAW, TCP flows resume on their own backed-off timer "
 			 "after a handoff (see dimed(8))");
 	else if (r < 0)
-		log_warnx("no raw sockets (%s): TCP flows resume on their own retransmission timer "
+		log_warnx("no raw sockets (%s): TCP flows resume on their own backed-off timer "
 			  "after a handoff", strerror(-r));
 	*out = st;
 	return 0;
