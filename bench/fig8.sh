@@ -449,17 +449,6 @@ run_body() {
 	[[ $SER != dime ]] || wait_dimeds
 }
 
-# kill_since N : every process recorded after the first N lines of the pids file
-kill_since() {
-	local pid pids p
-	pids=$(tail -n +"$(($1 + 1))" "$LAB_DIR/pids")
-	for pid in $pids; do
-		lab_alive "$pid" || continue
-		for p in $(lab_descendants "$pid") "$pid"; do kill -TERM "$p" 2>/dev/null || true; done
-	done
-	for pid in $pids; do wait "$pid" 2>/dev/null || true; done
-}
-
 # run_one FAM PROTO HANDOFF SERIES REP : in the family's shell
 run_one() {
 	local rc=0 t=$SECONDS mark pid
@@ -478,7 +467,7 @@ run_one() {
 	pid=$!
 	lab_track "$pid"
 	wait "$pid" || rc=$?
-	kill_since "$mark"
+	lab_kill_since "$mark"
 	PREV_SER=$SER
 	if [[ $rc == 0 && -s $RUN/summary.csv ]]; then
 		cat "$RUN/goodput.csv" >>"$GOODPUT"

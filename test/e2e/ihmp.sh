@@ -797,21 +797,10 @@ run_test() {
 		fi
 	done
 	stop_dimeds mh ch
-	kill_since "$IHMP_MARK"
+	lab_kill_since "$IHMP_MARK"
 	echo "time: $((SECONDS - t0)) s (setup $((t1 - t0)) s)" >>"$base.log"
 	grep -q '^FAIL' "$base.log" && rc=1
 	echo "$rc" >"$base.rc"
-}
-
-# kill_since N : every PID recorded after the first N lines of $LAB_DIR/pids (ours)
-kill_since() {
-	local pid pids p
-	pids=$(tail -n +"$(($1 + 1))" "$LAB_DIR/pids")
-	for pid in $pids; do
-		lab_alive "$pid" || continue
-		for p in $(lab_descendants "$pid") "$pid"; do kill -TERM "$p" 2>/dev/null || true; done
-	done
-	for pid in $pids; do wait "$pid" 2>/dev/null || true; done
 }
 
 run_family() {	# FAMILY

@@ -59,6 +59,7 @@
 #   lab_firewall on|off [PORT...]   stateful nft firewall on MH and CH
 #   lab_conntrack on         conntrack tracking in MH and CH without filtering
 #   lab_bg CMD...            run CMD in background, PID recorded for cleanup
+#   lab_kill_since N         stop what was recorded after the first N PIDs
 #   tcp_transfer FAMILY SECS [NAME]   iperf3 TCP MH -> CH
 #   udp_flow FAMILY SECS [RATE] [NAME] iperf3 UDP MH -> CH
 #   stream_check FAMILY BYTES [NAME] [TIMEOUT]  socat TCP, sha256 both ends
@@ -287,6 +288,19 @@ lab_alive() {
 lab_descendants() {
 	local c
 	for c in $(pgrep -P "$1" 2>/dev/null); do echo "$c"; lab_descendants "$c"; done
+}
+
+# lab_kill_since N : SIGTERM to every process recorded after the first N
+# lines of $LAB_DIR/pids (and to their descendants), then reap them: what
+# one test case started, leaving the lab itself running.
+lab_kill_since() {
+	local pid pids p
+	pids=$(tail -n +"$(($1 + 1))" "$LAB_DIR/pids")
+	for pid in $pids; do
+		lab_alive "$pid" || continue
+		for p in $(lab_descendants "$pid") "$pid"; do kill -TERM "$p" 2>/dev/null || true; done
+	done
+	for pid in $pids; do wait "$pid" 2>/dev/null || true; done
 }
 
 # -------------------------------------------------------------- moves ---
