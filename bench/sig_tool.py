@@ -299,19 +299,11 @@ def cmd_stats_by_type(before, after):
 
 
 def main():
-    if len(sys.argv) < 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    cmd, args = sys.argv[1], sys.argv[2:]
-    fn = {
+    return labnet.run(__doc__, {
         "stamp": cmd_stamp, "echo-server": cmd_echo_server, "conns": cmd_conns,
         "probe-tx": cmd_probe_tx, "watch": cmd_watch, "mon-times": cmd_mon_times,
         "breakdown": cmd_breakdown, "span": cmd_span, "stats-by-type": cmd_stats_by_type, "quiet": cmd_quiet,
-    }.get(cmd)
-    if fn is None:
-        print(__doc__, file=sys.stderr)
-        return 2
-    return fn(*args) or 0
+    })
 
 
 if __name__ == "__main__":

@@ -407,21 +407,13 @@ def cmd_tcp_watch(ns, peer, cond, secs):
 
 
 def main():
-    if len(sys.argv) < 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    cmd, args = sys.argv[1], sys.argv[2:]
-    fn = {
+    return labnet.run(__doc__, {
         "get": cmd_get, "hids": cmd_hids, "primary-wait": cmd_primary_wait,
         "probe-rx": cmd_probe_rx, "probe-tx": cmd_probe_tx, "gaps": cmd_gaps,
         "echo-server": cmd_echo_server, "conns": cmd_conns, "garble": cmd_garble,
         "flows": cmd_flows, "mon-time": cmd_mon_time, "probe-tx2": cmd_probe_tx2, "delta": cmd_delta,
         "tcp-watch": cmd_tcp_watch,
-    }.get(cmd)
-    if fn is None:
-        print(__doc__, file=sys.stderr)
-        return 2
-    return fn(*args) or 0
+    })
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: MIT
 """labnet.py -- what the lab's Python helpers share (standard library only):
-many TCP connections and their echoes, and times from `ip -ts monitor`.
+many TCP connections and their echoes, times from `ip -ts monitor`, and
+the command dispatch of a helper tool.
 Imported by test/e2e/ihmp_tool.py and bench/sig_tool.py."""
 import datetime
 import errno
 import resource
 import selectors
 import socket
+import sys
 import time
 
 
@@ -154,3 +156,13 @@ def mon_time(monfile, words, deleted=False):
             ts = line[1:line.index("]")]
             return "%.6f" % datetime.datetime.fromisoformat(ts).timestamp()
     return "none"
+
+
+def run(doc, commands):
+    """A helper tool's main: argv[1] names one of COMMANDS, the rest are its
+    arguments; DOC (the usage) for anything else. Returns the exit status."""
+    fn = commands.get(sys.argv[1]) if len(sys.argv) > 1 else None
+    if fn is None:
+        print(doc, file=sys.stderr)
+        return 2
+    return fn(*sys.argv[2:]) or 0
