@@ -48,7 +48,10 @@ static int l4_ok(const uint8_t *p, const struct pkt_info *pi)
 		return -1;
 	switch (h->proto) {
 	case IPPROTO_TCP:
-	case IPPROTO_ICMPV6:
+		break;
+	case IPPROTO_ICMPV6:	/* its checksum is defined over IPv6 only */
+		if (h->family != AF_INET6)
+			return -1;
 		break;
 	case IPPROTO_UDP:
 		if (!(p[h->l4_off + 6] | p[h->l4_off + 7]))
