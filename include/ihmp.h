@@ -13,6 +13,7 @@ struct stacktrans;
 struct hid;
 
 struct config;
+struct config_prefix;
 
 struct ihmp_cfg {
 	uint16_t port;		/* UDP port, both ends (default IHMP_PORT) */
@@ -44,8 +45,11 @@ void ihmp_set_config(struct ihmp *ih, const struct config *cfg);
 void ihmp_show_keys(struct ihmp *ih, struct out *o);
 int ihmp_key_pin(struct ihmp *ih, const struct dime_addr *peer, const char *b64, char *err, size_t n);
 int ihmp_key_remove(struct ihmp *ih, const struct dime_addr *peer, char *err, size_t n);
-int ihmp_set_local_key(struct ihmp *ih, const char *path, int nprefix, char **prefixes,
-		       char *err, size_t n);
+/* set_local_key (III-C): path is a secret key file or "generate"; with no
+ * prefixes it replaces the host key, else it signs for those prefixes. */
+#define IHMP_LOCAL_KEYS_MAX	8
+int ihmp_set_local_key(struct ihmp *ih, const char *path, const struct config_prefix *pfx,
+		       size_t npfx, char *err, size_t n);
 
 void ihmp_show_stats(struct ihmp *ih, struct out *o);
 /* Per-peer signalling state for `show hids`. */

@@ -278,7 +278,17 @@ static int cmd_key(struct dimed *d, int argc, char **argv, struct out *o, char *
 			snprintf(err, n, "usage: set-local-key PATH|generate [PREFIX...]");
 			return -EINVAL;
 		}
-		return ihmp_set_local_key(d->ihmp, argv[1], argc - 2, argv + 2, err, n);
+		struct config_prefix pfx[IHMP_LOCAL_KEYS_MAX];
+		if (argc - 2 > IHMP_LOCAL_KEYS_MAX) {
+			snprintf(err, n, "at most %d prefixes", IHMP_LOCAL_KEYS_MAX);
+			return -EINVAL;
+		}
+		for (int i = 2; i < argc; i++)
+			if (addr_parse_prefix(&pfx[i - 2].addr, &pfx[i - 2].plen, argv[i]) < 0) {
+				snprintf(err, n, "not an address or prefix: \"%s\"", argv[i]);
+				return -EINVAL;
+			}
+		return ihmp_set_local_key(d->ihmp, argv[1], pfx, (size_t)(argc - 2), err, n);
 	}
 	bool pin = !strcmp(argv[0], "key-pin");
 	if (argc != (pin ? 3 : 2)) {
@@ -599,18 +609,8 @@ int main(int argc, char **argv)
 		st_set_peer_hook(d.st, ihmp_peer_flow, d.ihmp);
 		ihmp_set_config(d.ihmp, &d.cfg);
 		if (cfg->local_key[0]) {
-			char *pfx[64];
-			int npfx = 0;
-			char pbuf[64][64];
-			for (size_t i = 0; i < cfg->n_local_key_prefixes && npfx < 64; i++) {
-				char b[ADDR_STRLEN];
-				snprintf(pbuf[npfx], sizeof(pbuf[npfx]), "%s/%u",
-					 addr_fmt(&cfg->local_key_prefixes[i].addr, b),
-					 cfg->local_key_prefixes[i].plen);
-				pfx[npfx] = pbuf[npfx];
-				npfx++;
-			}
-			if (ihmp_set_local_key(d.ihmp, cfg->local_key, npfx, pfx, err, sizeof(err)) < 0) {
+			if (ihmp_set_local_key(d.ihmp, cfg->local_key, cfg->local_key_prefixes,
+					       cfg->n_local_key_prefixes, err, sizeof(err)) < 0) {
 				rules_remove(&d.rcfg, d.rmode);
 				fatalx("dimed: local-key: %s", err);
 			}

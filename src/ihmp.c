@@ -49,7 +49,6 @@ static uint64_t rto_ms(uint8_t type, uint8_t tries)
 #define IHMP_PROBE_RATE		20	/* return-routability probes per second, all peers */
 #define IHMP_VERIFIED_MAX	8
 #define IHMP_HALFOPEN_S		120	/* a peer that only said HELLO, and no flow came */
-#define IHMP_LKEYS_MAX		8
 #define HID_F_HELLO_ONLY	0x100	/* created by an unauthenticated HELLO */
 #define IHMP_HALFOPEN_MAX	64	/* such entries at once; more HELLOs wait */
 
@@ -121,7 +120,7 @@ struct ihmp {
 	struct sign_key key;		/* the host key, for every address (`*`) */
 	bool have_key;
 	size_t nlkeys;			/* set_local_key for chosen prefixes */
-	struct { struct dime_addr pfx; unsigned plen; struct sign_key key; } lkeys[IHMP_LKEYS_MAX];
+	struct { struct dime_addr pfx; unsigned plen; struct sign_key key; } lkeys[IHMP_LOCAL_KEYS_MAX];
 	uint64_t counter;
 	struct { uint32_t tag; uint32_t tokens; uint64_t last; } rl[IHMP_RL_BUCKETS];
 	uint32_t probe_tokens;
@@ -1682,8 +1681,8 @@ int ihmp_key_remove(struct ihmp *ih, const struct dime_addr *peer, char *err, si
 /* set_local_key (III-C): `path` is a 64-byte secret key file or "generate";
  * with no prefixes it replaces the host key for every address, announced to
  * every dime peer in a HELLO the old key signs (KEY_ROTATE). */
-int ihmp_set_local_key(struct ihmp *ih, const char *path, int nprefix, char **prefixes,
-		       char *err, size_t n)
+int ihmp_set_local_key(struct ihmp *ih, const char *path, const struct config_prefix *pfx,
+		       size_t npfx, char *err, size_t n)
 {
 	struct sign_key k;
 	int r;
@@ -1692,25 +1691,19 @@ int ihmp_set_local_key(struct ihmp *ih, const char *path, int nprefix, char **pr
 		sign_generate(&k);
 	else if ((r = sign_load_file(&k, path, err, n)) < 0)
 		return r;
-	if (nprefix > 0) {
-		for (int i = 0; i < nprefix; i++) {
-			struct dime_addr pfx;
-			unsigned plen;
-			if (addr_parse_prefix(&pfx, &plen, prefixes[i]) < 0) {
-				snprintf(err, n, "not an address or prefix: \"%s\"", prefixes[i]);
-				sign_wipe(&k);
-				return -EINVAL;
-			}
+	if (npfx > 0) {
+		for (size_t i = 0; i < npfx; i++) {
 			size_t j = 0;
-			while (j < ih->nlkeys && !(addr_eq(&ih->lkeys[j].pfx, &pfx) && ih->lkeys[j].plen == plen))
+			while (j < ih->nlkeys && !(addr_eq(&ih->lkeys[j].pfx, &pfx[i].addr) &&
+						   ih->lkeys[j].plen == pfx[i].plen))
 				j++;
-			if (j == IHMP_LKEYS_MAX) {
-				snprintf(err, n, "at most %d key bindings", IHMP_LKEYS_MAX);
+			if (j == IHMP_LOCAL_KEYS_MAX) {
+				snprintf(err, n, "at most %d key bindings", IHMP_LOCAL_KEYS_MAX);
 				sign_wipe(&k);
 				return -ENOSPC;
 			}
-			ih->lkeys[j].pfx = pfx;
-			ih->lkeys[j].plen = plen;
+			ih->lkeys[j].pfx = pfx[i].addr;
+			ih->lkeys[j].plen = pfx[i].plen;
 			ih->lkeys[j].key = k;
 			if (j == ih->nlkeys)
 				ih->nlkeys++;
