@@ -33,6 +33,10 @@ const char *addr_fmt(const struct dime_addr *x, char *buf);
 bool addr_in_prefix(const struct dime_addr *x, const struct dime_addr *pfx, unsigned plen);
 /* Link-local (fe80::/10, 169.254/16) addresses are never usable across links. */
 bool addr_is_linklocal(const struct dime_addr *x);
+/* 127/8 and ::1. */
+bool addr_is_loopback(const struct dime_addr *x);
+/* RFC 1918 and fc00::/7 (ULA): true, with the block's length in *plen. */
+bool addr_is_private(const struct dime_addr *x, unsigned *plen);
 /* x and port (host order) as a socket address for sendto() and the like;
  * returns its length. */
 socklen_t addr_sockaddr(const struct dime_addr *x, uint16_t port, struct sockaddr_storage *ss);

@@ -49,6 +49,17 @@ struct flow {
 	uint32_t hid_prev, hid_next;	/* private: per-HID list */
 };
 
+/* A flow's identifiers (what its socket uses): local and remote. */
+static inline void flow_lid(const struct flow *f, struct dime_addr *a)
+{
+	addr_set(a, f->key.af, f->key.laddr);
+}
+
+static inline void flow_rid(const struct flow *f, struct dime_addr *a)
+{
+	addr_set(a, f->key.af, f->key.raddr);
+}
+
 /* Idle timeouts in seconds, by protocol and state. */
 struct flow_timeouts {
 	uint32_t tcp_est;	/* default 7200: no FIN or RST seen */

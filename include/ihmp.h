@@ -4,6 +4,7 @@
 #define DIME_IHMP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "out.h"
@@ -11,6 +12,7 @@
 
 struct stacktrans;
 struct hid;
+struct hid_table;
 
 struct config;
 struct config_prefix;
@@ -22,11 +24,44 @@ struct ihmp_cfg {
 
 struct ihmp;
 
+/*
+ * What the engine needs from the rest of dimed: the clock, datagram output,
+ * our addresses and routes (rtnl), and the datapath (stacktrans). dimed
+ * passes the real ones (ihmp_new); tests and fuzzers their own
+ * (ihmp_new_env), so the whole engine runs without root or a network.
+ */
+struct ihmp_env {
+	void *arg;			/* passed to every call */
+	struct hid_table *hids;		/* the HID table the datapath files flows in */
+	uint64_t (*now_ms)(void *arg);	/* monotonic */
+	int (*send)(void *arg, const struct dime_addr *src, const struct dime_addr *dst,
+		    uint16_t port, const uint8_t *buf, size_t len);	/* 0 or -errno */
+	/* rtnl: our usable addresses, whether one is ours, the source the
+	 * kernel picks toward dst (-ENETUNREACH without a route). */
+	size_t (*local_addrs)(void *arg, const struct rtnl_addr **out);
+	bool (*is_local)(void *arg, const struct dime_addr *a);
+	int (*route_src)(void *arg, const struct dime_addr *dst, struct dime_addr *src);
+	/* stacktrans: re-sync a HID's flows after its sets changed; abort its
+	 * sockets; restart its stalled TCP senders; the rest as in st_peer.h. */
+	void (*hid_changed)(void *arg, uint32_t handle);
+	unsigned (*abort_peer)(void *arg, uint32_t handle, int af);
+	unsigned (*kick_peer)(void *arg, uint32_t handle, int af);
+	int (*local_first)(void *arg, struct hid *h, const struct dime_addr *a);
+	void (*moved_from)(void *arg, struct hid *h, const struct dime_addr *old);
+	int (*fold_hid)(void *arg, struct hid *into, struct hid *from);
+};
+
+/* The engine with its UDP sockets, on the datapath st (dimed). */
 int ihmp_new(struct ihmp **out, const struct ihmp_cfg *cfg, struct stacktrans *st);
+/* The engine alone: no sockets, everything through env (copied). */
+int ihmp_new_env(struct ihmp **out, const struct ihmp_cfg *cfg, const struct ihmp_env *env);
 void ihmp_free(struct ihmp *ih);
 /* The two UDP sockets (IPv4, IPv6) to poll; -1 if a family is unavailable. */
 int ihmp_fd(const struct ihmp *ih, int i);
 void ihmp_read(struct ihmp *ih, int i);
+/* One datagram of len bytes from src:port to our address dst. */
+void ihmp_dispatch(struct ihmp *ih, const uint8_t *buf, size_t len, const struct dime_addr *src,
+		   uint16_t port, const struct dime_addr *dst);
 
 /* From the datapath (st_peer_fn): we opened a flow to a peer. */
 void ihmp_peer_flow(void *ih, struct hid *h, const struct dime_addr *local,
@@ -52,7 +87,5 @@ int ihmp_set_local_key(struct ihmp *ih, const char *path, const struct config_pr
 		       size_t npfx, char *err, size_t n);
 
 void ihmp_show_stats(struct ihmp *ih, struct out *o);
-/* Per-peer signalling state for `show hids`. */
-const char *ihmp_peer_state(const struct hid *h);
 
 #endif

@@ -105,7 +105,7 @@ struct ihmp_msg {
 };
 
 /* Zeroes *m and sets version, type and host_id. */
-void ihmp_init(struct ihmp_msg *m, uint8_t type, const struct dime_addr *host_id);
+void ihmp_msg_init(struct ihmp_msg *m, uint8_t type, const struct dime_addr *host_id);
 
 /*
  * Writes m into buf in canonical form (TLVs in ascending code order,

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "addr.h"
+
 /* More IPv6 extension headers than this and we give up (-EPROTONOSUPPORT). */
 #define PKT_MAX_EXTHDRS 8
 
@@ -72,5 +74,9 @@ struct pkt_info {
  * extension chain inside the quote just leaves inner.has_l4 false.
  */
 int pkt_parse(struct pkt_info *pi, const uint8_t *buf, size_t len);
+
+/* The source and destination of the IP header l3 describes in buf. */
+void pkt_addrs(const uint8_t *buf, const struct pkt_l3 *l3, struct dime_addr *src,
+	       struct dime_addr *dst);
 
 #endif

@@ -29,5 +29,9 @@ bool sign_verify(const uint8_t pk[SIGN_PK_LEN], const uint8_t *m, size_t n,
 void sign_pk_b64(const uint8_t pk[SIGN_PK_LEN], char out[45]);
 int sign_pk_from_b64(uint8_t pk[SIGN_PK_LEN], const char *s);
 void sign_wipe(struct sign_key *k);
+/* Constant-time comparison, for keys and nonces. */
+bool sign_equal(const void *a, const void *b, size_t n);
+/* Bytes from the CSPRNG: nonces, sequence numbers, hash seeds. */
+void sign_random(void *buf, size_t n);
 
 #endif

@@ -48,35 +48,11 @@ void st_tick(struct stacktrans *st);
 /* Whether st_tick has deferred work to do right away. */
 bool st_pending(const struct stacktrans *st);
 
-/* For the signalling layer: the HID table, local addresses, and a call to
- * make after it changed a HID's sets. */
-struct hid_table *st_hids(struct stacktrans *st);
-struct rtnl *st_rtnl(struct stacktrans *st);
-void st_hid_changed(struct stacktrans *st, uint32_t handle);
 /* Idle timeouts (seconds) for UDP flows and open TCP flows. */
 void st_set_timeouts(struct stacktrans *st, uint32_t udp, uint32_t tcp_est);
+/* The signalling layer hears of every flow we open to a peer; what it may
+ * do to the datapath in return is in st_peer.h. */
 void st_set_peer_hook(struct stacktrans *st, st_peer_fn fn, void *arg);
-/* The peer cannot be reached any more: abort its sockets (family af, or 0
- * for all) so applications learn at once, and forget their flows.
- * Returns the number of sockets aborted. */
-unsigned st_abort_peer(struct stacktrans *st, uint32_t handle, int af);
-/* Puts a first in the HID's local set: the address the peer now sends to. */
-int st_local_first(struct stacktrans *st, struct hid *h, const struct dime_addr *a);
-/* We handed off from `old` while it is still configured (the route to the
- * peer moved to another link): its flows translate to the local first from
- * the next st_hid_changed on, as st_local_first's change takes effect. */
-void st_moved_from(struct stacktrans *st, struct hid *h, const struct dime_addr *old);
-/* Folds HID `from` into `into`: one host that got a HID per address before
- * it proved who it is. Flows and addresses move over, `from` is removed
- * (its from->ihmp must be freed already); st_hid_changed(into) re-syncs the
- * flows. 0; -ENOSPC if into's address sets cannot take from's, -ENOMEM:
- * then nothing changed. */
-int st_fold_hid(struct stacktrans *st, struct hid *into, struct hid *from);
-
-/* A handoff of family af with this peer just completed and st_hid_changed
- * has put its translation in place: restart our TCP senders to it of that
- * family that wait on a timer (include/tcpkick.h). Returns how many. */
-unsigned st_kick_peer(struct stacktrans *st, uint32_t handle, int af);
 
 /* Re-adds every set element, after the table was loaded afresh. */
 void st_rebuild_sets(struct stacktrans *st);
@@ -96,6 +72,5 @@ void st_show_summary(struct stacktrans *st, struct out *o);
 void st_show_hids(struct stacktrans *st, struct out *o);
 void st_show_flows(struct stacktrans *st, struct out *o, uint32_t limit);
 void st_show_stats(struct stacktrans *st, struct out *o);
-const struct st_stats *st_get_stats(const struct stacktrans *st);
 
 #endif

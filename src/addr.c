@@ -110,3 +110,23 @@ socklen_t addr_sockaddr(const struct dime_addr *x, uint16_t port, struct sockadd
 	memcpy(&s6->sin6_addr, x->a, 16);
 	return sizeof(*s6);
 }
+
+bool addr_is_loopback(const struct dime_addr *x)
+{
+	static const uint8_t v6lo[16] = { [15] = 1 };
+	if (x->af == AF_INET)
+		return x->a[0] == 127;
+	return memcmp(x->a, v6lo, 16) == 0;
+}
+
+bool addr_is_private(const struct dime_addr *x, unsigned *plen)
+{
+	if (x->af == AF_INET) {
+		if (x->a[0] == 10) { *plen = 8; return true; }
+		if (x->a[0] == 172 && (x->a[1] & 0xf0) == 16) { *plen = 12; return true; }
+		if (x->a[0] == 192 && x->a[1] == 168) { *plen = 16; return true; }
+		return false;
+	}
+	if ((x->a[0] & 0xfe) == 0xfc) { *plen = 7; return true; }
+	return false;
+}

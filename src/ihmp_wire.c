@@ -47,7 +47,7 @@ const char *ihmp_type_name(uint8_t type)
 	return type_known(type) ? types[type].name : "?";
 }
 
-void ihmp_init(struct ihmp_msg *m, uint8_t type, const struct dime_addr *host_id)
+void ihmp_msg_init(struct ihmp_msg *m, uint8_t type, const struct dime_addr *host_id)
 {
 	memset(m, 0, sizeof(*m));
 	m->version = IHMP_VERSION;

@@ -282,3 +282,15 @@ int pkt_parse(struct pkt_info *pi, const uint8_t *buf, size_t len)
 	pi->icmp_err = true;
 	return 0;
 }
+
+void pkt_addrs(const uint8_t *buf, const struct pkt_l3 *l3, struct dime_addr *src,
+	       struct dime_addr *dst)
+{
+	if (l3->family == AF_INET) {
+		addr_set(src, AF_INET, buf + l3->off + 12);
+		addr_set(dst, AF_INET, buf + l3->off + 16);
+	} else {
+		addr_set(src, AF_INET6, buf + l3->off + 8);
+		addr_set(dst, AF_INET6, buf + l3->off + 24);
+	}
+}

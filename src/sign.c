@@ -127,3 +127,13 @@ void sign_wipe(struct sign_key *k)
 {
 	sodium_memzero(k, sizeof(*k));
 }
+
+bool sign_equal(const void *a, const void *b, size_t n)
+{
+	return sodium_memcmp(a, b, n) == 0;
+}
+
+void sign_random(void *buf, size_t n)
+{
+	randombytes_buf(buf, n);
+}

@@ -29,6 +29,7 @@
 #include "pkt.h"
 #include "sockdiag.h"
 #include "stacktrans.h"
+#include "st_peer.h"
 #include "tcpkick.h"
 #include "xlate.h"
 
@@ -128,42 +129,7 @@ void st_free(struct stacktrans *st)
 	free(st);
 }
 
-const struct st_stats *st_get_stats(const struct stacktrans *st)
-{
-	return &st->stats;
-}
-
 /* ---- small helpers ---- */
-
-static void flow_lid(const struct flow *f, struct dime_addr *a)
-{
-	addr_set(a, f->key.af, f->key.laddr);
-}
-
-static void flow_rid(const struct flow *f, struct dime_addr *a)
-{
-	addr_set(a, f->key.af, f->key.raddr);
-}
-
-static void pkt_addrs(const uint8_t *buf, const struct pkt_l3 *l3, struct dime_addr *src,
-		      struct dime_addr *dst)
-{
-	if (l3->family == AF_INET) {
-		addr_set(src, AF_INET, buf + l3->off + 12);
-		addr_set(dst, AF_INET, buf + l3->off + 16);
-	} else {
-		addr_set(src, AF_INET6, buf + l3->off + 8);
-		addr_set(dst, AF_INET6, buf + l3->off + 24);
-	}
-}
-
-static bool addr_is_loopback(const struct dime_addr *a)
-{
-	static const uint8_t v6lo[16] = { [15] = 1 };
-	if (a->af == AF_INET)
-		return a->a[0] == 127;
-	return memcmp(a->a, v6lo, 16) == 0;
-}
 
 static const char *set_name(int af, bool out)
 {

@@ -314,7 +314,7 @@ static void rnd_msg(struct ihmp_msg *m, uint8_t type)
 {
 	struct dime_addr hid = rnd_addr();
 
-	ihmp_init(m, type, &hid);
+	ihmp_msg_init(m, type, &hid);
 	m->flags = (uint16_t)rnd();
 	m->seq = (uint16_t)rnd();
 	m->has = req[type] | (opt[type] & (uint32_t)rnd());
@@ -685,7 +685,7 @@ static void test_encode_errors(void)
 	uint8_t buf[IHMP_MAX_MSG];
 	struct dime_addr h = A("198.18.0.1");
 
-	ihmp_init(&m, IHMP_PATH_PROBE, &h);
+	ihmp_msg_init(&m, IHMP_PATH_PROBE, &h);
 	CHECK_EQ(ihmp_encode(&m, buf, sizeof(buf)), 12);
 	m.version = 2;
 	CHECK_EQ(ihmp_encode(&m, buf, sizeof(buf)), -EINVAL);
@@ -712,7 +712,7 @@ static void test_encode_errors(void)
 	CHECK_EQ(ihmp_encode(&m, buf, sizeof(buf)), -EINVAL);
 	m.host_id = h;
 
-	ihmp_init(&m, IHMP_HELLO, &h);
+	ihmp_msg_init(&m, IHMP_HELLO, &h);
 	CHECK_EQ(ihmp_encode(&m, buf, sizeof(buf)), -EINVAL);	/* no ADDRS */
 	m.has = H(ADDRS);
 	m.naddrs = IHMP_MAX_ADDRS + 1;
@@ -723,7 +723,7 @@ static void test_encode_errors(void)
 	m.addrs[0] = h;
 	CHECK_EQ(ihmp_encode(&m, buf, sizeof(buf)), 12 + 7);
 
-	ihmp_init(&m, IHMP_ACK, &h);
+	ihmp_msg_init(&m, IHMP_ACK, &h);
 	m.has = H(ECHO);
 	m.echo_type = IHMP_ACK;
 	CHECK_EQ(ihmp_encode(&m, buf, sizeof(buf)), -EINVAL);

@@ -1,0 +1,241 @@
+/*
+ * ihmp_int: the IHMP engine's private state, shared by its files, one per
+ * part of docs/ihmp.md:
+ *
+ *   ihmp.c        the engine's life, the receive path (decode, authenticate,
+ *                 dispatch: §9), peer state, counters
+ *   ihmp_auth.c   trust (§7): keys, signatures, counters, return
+ *                 routability, rate limits and budgets, key commands
+ *   ihmp_tx.c     exchanges (§6): send, retransmit, match ACKs, time out
+ *   ihmp_hello.c  HELLO and PATH_PROBE, both ends (§5.1, §5.2)
+ *   ihmp_move.c   ADDR_UP, ADDR_DOWN, HANDOFF, both ends (§5.3-§5.5)
+ *   ihmp_io.c     the UDP sockets and the real environment
+ *
+ * Nothing here touches a socket, the clock or the datapath directly: all of
+ * that goes through ih->env, so tests drive the engine without root.
+ */
+#ifndef DIME_IHMP_INT_H
+#define DIME_IHMP_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hid_table.h"
+#include "ihmp.h"
+#include "ihmp_wire.h"
+#include "log.h"
+#include "sign.h"
+
+#define IHMP_PENDING		4	/* unacknowledged messages per peer */
+#define IHMP_BUSY_MAX		4096	/* peers with messages in flight */
+#define IHMP_RTO_MS		250	/* first retransmission; doubles */
+#define IHMP_TRIES		4	/* sends before giving up */
+#define IHMP_SEND_RETRY_MS	50	/* a send that failed locally (no route yet) */
+#define IHMP_SEND_FAILS_MAX	200	/* 10 s of local failures: give up */
+#define IHMP_SILENT_MIN_S	60	/* a peer that never answered: first backoff */
+#define IHMP_SILENT_MAX_S	3600
+#define IHMP_MAX_EVENTS		32
+#define IHMP_VERIFIED_MAX	8
+#define HID_F_HELLO_ONLY	0x100	/* created by an unauthenticated HELLO */
+
+enum peer_state { PEER_NEW, PEER_HELLO, PEER_OK, PEER_SILENT };
+
+/* One request in flight. */
+struct ihmp_tx {
+	bool used;
+	uint8_t tries;		/* sends that left */
+	uint8_t fails;		/* local send errors (no route yet) */
+	uint64_t due;		/* ms, monotonic */
+	struct dime_addr src, dst;
+	struct ihmp_msg msg;
+};
+
+/* A claimed new address waiting for proof that the peer receives there. */
+struct ihmp_rr {
+	bool active;
+	struct dime_addr addr;
+	uint8_t nonce[IHMP_NONCE_LEN];
+	struct ihmp_msg msg;		/* the ADDR_UP or HANDOFF to apply once proven */
+	struct dime_addr src, dst;
+	uint16_t port;
+};
+
+/* Per peer (hid->ihmp). */
+struct ihmp_peer {
+	uint8_t state;			/* enum peer_state: only through ihmp_peer_set_state */
+	uint16_t seq;
+	uint32_t silent_s;
+	uint64_t silent_until;
+	struct ihmp_tx tx[IHMP_PENDING];
+	bool have_counter;
+	uint64_t last_counter;		/* highest COUNTER accepted (replay protection) */
+	bool have_applied;
+	uint16_t applied_seq;		/* last change applied: a retransmission is only ACKed */
+	uint8_t applied_type;
+	struct ihmp_rr rr[2];		/* per family: v4 and v6 claims prove side by side */
+	uint8_t nverified;
+	struct dime_addr verified[IHMP_VERIFIED_MAX];
+	bool have_via[2];
+	struct dime_addr via[2];	/* our source toward the peer, per family, last seen */
+};
+
+/* Counters: field, output key. One list for the struct and `dimectl stats`. */
+#define IHMP_STATS_TOP(X)						\
+	X(retransmits, "retransmits")					\
+	X(timeouts, "timeouts")						\
+	X(send_errors, "send_errors")
+#define IHMP_STATS_REJECTED(X)						\
+	X(rx_malformed, "malformed")					\
+	X(rx_version, "bad_version")					\
+	X(rx_unsupported, "unsupported")				\
+	X(rx_too_big, "too_big")					\
+	X(rx_unknown_host, "unknown_host_id")				\
+	X(rx_unexpected_ack, "unexpected_ack")				\
+	X(rx_rejected, "address_owned_by_other_peer")			\
+	X(rx_incomplete, "incomplete")					\
+	X(rx_bad_signature, "bad_signature")				\
+	X(rx_unsigned, "unsigned")					\
+	X(rx_replay, "replay")						\
+	X(rx_rate_limited, "rate_limited")				\
+	X(rx_unverified, "unverified_address")				\
+	X(rx_pin_mismatch, "pinned_key_mismatch")
+#define IHMP_STATS_OTHER(X)						\
+	X(keys_bound, "keys_bound")					\
+	X(folded, "hids_folded")					\
+	X(probes_rr, "return_routability_probes")			\
+	X(rx_nat_detected, "nat_detected")				\
+	X(busy_full, "busy_full")
+
+struct ihmp_stats {
+	uint64_t in[IHMP_TYPE_MAX + 1], out[IHMP_TYPE_MAX + 1];
+#define IHMP_STAT_FIELD(f, key) uint64_t f;
+	IHMP_STATS_TOP(IHMP_STAT_FIELD)
+	IHMP_STATS_REJECTED(IHMP_STAT_FIELD)
+	IHMP_STATS_OTHER(IHMP_STAT_FIELD)
+#undef IHMP_STAT_FIELD
+};
+
+#define IHMP_RL_BUCKETS		256	/* per-source rate limit slots */
+
+struct ihmp {
+	struct ihmp_cfg cfg;
+	struct ihmp_env env;
+	struct hid_table *ht;
+	void *io;			/* ihmp_io's sockets, or NULL (ihmp_new_env) */
+	size_t nev;
+	struct { struct dime_addr a; bool up; } ev[IHMP_MAX_EVENTS];
+	bool kick;		/* routes changed: retry failed sends now */
+	bool ev_overflow;
+	size_t nbusy;
+	uint32_t busy[IHMP_BUSY_MAX];
+	struct ihmp_stats stats;
+	struct log_limit lim;
+	const struct config *conf;
+	/* ihmp_auth.c */
+	struct sign_key key;		/* the host key, for every address (`*`) */
+	bool have_key;
+	size_t nlkeys;			/* set_local_key for chosen prefixes */
+	struct { struct dime_addr pfx; unsigned plen; struct sign_key key; } lkeys[IHMP_LOCAL_KEYS_MAX];
+	uint64_t counter;
+	struct { uint32_t tag; uint32_t tokens; uint64_t last; } rl[IHMP_RL_BUCKETS];
+	uint32_t probe_tokens;
+	uint64_t probe_last, last_sweep;
+	uint32_t seed;
+	const struct sign_key *rot_new;	/* set while announcing a rotation */
+	uint32_t halfopen;		/* HIDs only a HELLO made */
+};
+
+/* The environment, in short. */
+static inline uint64_t ih_now(const struct ihmp *ih) { return ih->env.now_ms(ih->env.arg); }
+static inline uint32_t ih_now_s(const struct ihmp *ih) { return (uint32_t)(ih_now(ih) / 1000); }
+static inline bool ih_is_local(const struct ihmp *ih, const struct dime_addr *a)
+{
+	return ih->env.is_local(ih->env.arg, a);
+}
+static inline void ih_hid_changed(const struct ihmp *ih, const struct hid *h)
+{
+	ih->env.hid_changed(ih->env.arg, h->handle);
+}
+
+/* ihmp.c */
+struct ihmp_peer *ihmp_peer_get(struct ihmp *ih, struct hid *h);
+void ihmp_peer_set_state(struct ihmp *ih, struct hid *h, enum peer_state s);
+const char *ihmp_peer_state(const struct hid *h);
+/* Our usable addresses, for ADDRS lists (possibly empty; never link-local). */
+void ihmp_put_addrs(struct ihmp *ih, struct ihmp_msg *m);
+
+/* ihmp_tx.c: one exchange (docs/ihmp.md §5) is a request type with its
+ * first timeout and what its end does with the ACK or without one. The
+ * handlers get a copy of the request; its slot is free already. */
+struct ihmp_exchange {
+	unsigned rto_ms;
+	void (*on_ack)(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req,
+		       const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *tofu);
+	void (*on_timeout)(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req);
+};
+extern const struct ihmp_exchange ihmp_x_hello, ihmp_x_probe;	/* ihmp_hello.c */
+extern const struct ihmp_exchange ihmp_x_addr_up, ihmp_x_addr_down, ihmp_x_handoff,
+	ihmp_x_report;						/* ihmp_move.c */
+
+/* Encodes, seals and sends one message; counts it. */
+int ihmp_xmit(struct ihmp *ih, const struct dime_addr *src, const struct dime_addr *dst,
+	      uint16_t port, const struct ihmp_msg *m);
+/* Starts an exchange: sends now, retransmits until ACKed or given up. */
+void ihmp_tx_start(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
+		   const struct dime_addr *src, const struct dime_addr *dst);
+/* Answers req (from remote, to our local address) with an ACK. */
+void ihmp_send_ack(struct ihmp *ih, const struct ihmp_msg *req, const struct dime_addr *local,
+		   const struct dime_addr *remote, uint16_t port, uint16_t flags, bool with_addrs);
+/* The request in flight that ack answers (from src), or NULL. */
+struct ihmp_tx *ihmp_tx_find(struct ihmp *ih, const struct ihmp_msg *ack, const struct dime_addr *src,
+			     struct hid **hout);
+/* ack matched t (authenticated already): end the exchange. */
+void ihmp_tx_acked(struct ihmp *ih, struct hid *h, struct ihmp_tx *t, const struct ihmp_msg *ack,
+		   const struct dime_addr *src, const uint8_t *tofu);
+/* A request of this type to dst still in flight gets a full timeout from now. */
+void ihmp_tx_extend(struct ihmp *ih, struct hid *h, uint8_t type, const struct dime_addr *new_addr);
+void ihmp_busy_add(struct ihmp *ih, uint32_t handle);
+void ihmp_busy_del(struct ihmp *ih, uint32_t handle);
+/* Retransmissions and timeouts; ms until the next is due, or UINT64_MAX. */
+uint64_t ihmp_tx_run(struct ihmp *ih, uint64_t now);
+
+/* ihmp_auth.c */
+void ihmp_auth_init(struct ihmp *ih);
+bool ihmp_rate_ok(struct ihmp *ih, const struct dime_addr *src);
+bool ihmp_authenticate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, const uint8_t *buf,
+		       const struct dime_addr *src, const uint8_t **tofu);
+void ihmp_bind_new(struct ihmp *ih, struct hid *h, const uint8_t *key, const struct ihmp_msg *m,
+		   const struct dime_addr *src);
+void ihmp_key_rotate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m);
+int ihmp_seal(struct ihmp *ih, const struct ihmp_msg *m, uint8_t *buf, size_t cap);
+bool ihmp_hello_allowed(const struct ihmp *ih, const struct dime_addr *peer);
+bool ihmp_half_open_ok(struct ihmp *ih);
+void ihmp_half_open_sweep(struct ihmp *ih, uint64_t now);
+/* Return routability (§7.4). */
+bool ihmp_rr_verified(const struct hid *h, const struct ihmp_peer *p, const struct dime_addr *a);
+void ihmp_rr_add_verified(struct ihmp_peer *p, const struct dime_addr *a);
+bool ihmp_probe_token(struct ihmp *ih);
+/* Worth probing from here, and from which of our addresses. */
+bool ihmp_probe_reachable(struct ihmp *ih, const struct dime_addr *a, struct dime_addr *src);
+
+/* ihmp_hello.c */
+void ihmp_on_hello(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_addr *src,
+		   const struct dime_addr *dst, uint16_t port, const uint8_t *tofu);
+void ihmp_on_probe(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
+		   const struct dime_addr *src, const struct dime_addr *dst, uint16_t port);
+
+/* ihmp_move.c */
+void ihmp_on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
+		    const struct dime_addr *src, const struct dime_addr *dst, uint16_t port);
+void ihmp_apply_proven(struct ihmp *ih, struct hid *h, const struct ihmp_rr *rr);
+void ihmp_process_events(struct ihmp *ih);
+void ihmp_route_moves(struct ihmp *ih, struct hid *only);
+void ihmp_addr_up(struct ihmp *ih, struct hid *h, const struct dime_addr *a);
+/* The first address of family af in h's local set that is still ours. */
+bool ihmp_local_live(struct ihmp *ih, const struct hid *h, int af, const struct dime_addr *not,
+		     struct dime_addr *out);
+
+/* ihmp_io.c */
+void ihmp_io_free(void *io);
+
+#endif

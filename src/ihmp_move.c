@@ -1,0 +1,387 @@
+/*
+ * ADDR_UP, ADDR_DOWN and HANDOFF, both ends (docs/ihmp.md §5.3-§5.5, paper
+ * III-B2..B4). One HANDOFF's life, in the order it happens:
+ *
+ *   mover   an address event (ihmp_process_events) or a moved route
+ *           (ihmp_route_moves) -> addr_up / addr_down -> send_change
+ *   peer    ihmp_on_change: a claimed new address is probed first (§7.4);
+ *           change_apply switches both directions, then ACKs
+ *   mover   handoff_acked: the new address goes first in the local set,
+ *           which starts our outbound translation; or handoff_timeout
+ *
+ * Order of switching translation on (docs/datapath.md): the mover's
+ * datapath puts inbound elements in as soon as its address changes; only
+ * then do we tell the peer, which switches both directions and ACKs; the
+ * ACK is what lets the mover's outbound translation start.
+ */
+#include <string.h>
+
+#include "ihmp_int.h"
+
+/* ---- the mover: our own addresses ---- */
+
+bool ihmp_local_live(struct ihmp *ih, const struct hid *h, int af, const struct dime_addr *not,
+		     struct dime_addr *out)
+{
+	const struct hid_addrs *s = &h->set[HID_LOCAL];
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->a[i].af == af && ih_is_local(ih, &s->a[i]) && (!not || !addr_eq(&s->a[i], not))) {
+			*out = s->a[i];
+			return true;
+		}
+	return false;
+}
+
+/* The address of family af the peer sends to (first in the local set). */
+static bool local_first(const struct hid *h, int af, struct dime_addr *out)
+{
+	const struct hid_addrs *s = &h->set[HID_LOCAL];
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->a[i].af == af) {
+			*out = s->a[i];
+			return true;
+		}
+	return false;
+}
+
+static void send_change(struct ihmp *ih, struct hid *h, uint8_t type, const struct dime_addr *host_id,
+			const struct dime_addr *from, const struct dime_addr *new_addr,
+			const struct dime_addr *old_addr)
+{
+	const struct dime_addr *to = hid_primary(h, from->af);
+	struct ihmp_msg m;
+
+	if (!to)
+		return;		/* the peer has no address of this family we can reach */
+	ihmp_msg_init(&m, type, host_id);
+	if (new_addr) {
+		m.new_addr = *new_addr;
+		m.has |= IHMP_HAS(IHMP_T_NEW_ADDR);
+	}
+	if (old_addr) {
+		m.old_addr = *old_addr;
+		m.has |= IHMP_HAS(IHMP_T_OLD_ADDR);
+	}
+	ihmp_tx_start(ih, h, &m, from, to);
+}
+
+void ihmp_addr_up(struct ihmp *ih, struct hid *h, const struct dime_addr *a)
+{
+	struct dime_addr known, old;
+
+	if (hid_where(h, a) == HID_LOCAL && local_first(h, a->af, &old) && addr_eq(&old, a))
+		return;		/* the peer already sends here */
+	if (ihmp_local_live(ih, h, a->af, a, &known)) {
+		/* Still reachable at an address the peer knows: announce the new one. */
+		send_change(ih, h, IHMP_ADDR_UP, &known, a, a, NULL);
+	} else if (local_first(h, a->af, &old)) {
+		/* Everything the peer knew of us in this family is gone: hand off. */
+		send_change(ih, h, IHMP_HANDOFF, &old, a, a, &old);
+	}
+}
+
+static void addr_down(struct ihmp *ih, struct hid *h, const struct dime_addr *a)
+{
+	struct dime_addr other, first;
+	const struct rtnl_addr *la;
+	size_t n = ih->env.local_addrs(ih->env.arg, &la);
+
+	if (hid_where(h, a) != HID_LOCAL)
+		return;
+	if (ihmp_local_live(ih, h, a->af, a, &other)) {
+		/* The peer also knows another of our addresses. If it used the
+		 * lost one, it must switch: that is a handoff to the other. */
+		if (local_first(h, a->af, &first) && addr_eq(&first, a))
+			send_change(ih, h, IHMP_HANDOFF, &other, &other, &other, a);
+		else
+			send_change(ih, h, IHMP_ADDR_DOWN, &other, &other, NULL, a);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (la[i].addr.af == a->af) {
+			/* A new address the peer does not know yet (soft handoff
+			 * before its ADDR_UP went through). */
+			send_change(ih, h, IHMP_HANDOFF, a, &la[i].addr, &la[i].addr, a);
+			return;
+		}
+	/* No address at all: the handoff goes out when one comes up. */
+}
+
+void ihmp_process_events(struct ihmp *ih)
+{
+	uint32_t cur = 0;
+	struct hid *h;
+
+	while ((h = hid_table_next(ih->ht, &cur))) {
+		struct ihmp_peer *p = h->ihmp;
+		if (!p || p->state != PEER_OK)
+			continue;	/* only dime peers hear about our addresses */
+		for (size_t i = 0; i < ih->nev; i++) {
+			if (!ih_is_local(ih, &ih->ev[i].a) && ih->ev[i].up)
+				continue;	/* gone again already */
+			if (ih->ev[i].up)
+				ihmp_addr_up(ih, h, &ih->ev[i].a);
+			else
+				addr_down(ih, h, &ih->ev[i].a);
+		}
+	}
+	ih->nev = 0;
+	ih->ev_overflow = false;
+}
+
+/*
+ * Soft handoff (III-B4) when the route moves: the kernel now reaches a peer
+ * from another of our addresses (a new link's default route) while the one
+ * the peer sends to is still configured. The old path may drop what we send
+ * from it (source address validation at the old network's edge), so hand off
+ * now rather than when the old address goes. Only a change of our source
+ * toward the peer counts: a host whose route never picked the address the
+ * peer uses is left alone. With `only`, just record where h's route leaves.
+ */
+void ihmp_route_moves(struct ihmp *ih, struct hid *only)
+{
+	static const int fams[2] = { AF_INET, AF_INET6 };
+	uint32_t cur = 0;
+	struct hid *h;
+
+	while ((h = only ? only : hid_table_next(ih->ht, &cur))) {
+		struct ihmp_peer *p = h->ihmp;
+		for (int k = 0; p && p->state == PEER_OK && k < 2; k++) {
+			const struct dime_addr *peer = hid_primary(h, fams[k]);
+			struct dime_addr via, first, prev = p->via[k];
+			bool had = p->have_via[k];
+			if (!peer || ih->env.route_src(ih->env.arg, peer, &via) < 0 || !ih_is_local(ih, &via))
+				continue;
+			p->via[k] = via;
+			p->have_via[k] = true;
+			if (only || !had || addr_eq(&prev, &via) || !h->nflows)
+				continue;
+			if (!local_first(h, fams[k], &first) || !addr_eq(&prev, &first) ||
+			    !ih_is_local(ih, &first))
+				continue;	/* not the address the peer uses, or gone (addr_down's case) */
+			char b[ADDR_STRLEN], c[ADDR_STRLEN], d[ADDR_STRLEN];
+			log_info("IHMP: route to %s now leaves from %s, not %s: handing off",
+				 addr_fmt(peer, b), addr_fmt(&via, c), addr_fmt(&first, d));
+			send_change(ih, h, IHMP_HANDOFF, &first, &via, &via, &first);
+		}
+		if (only)
+			break;
+	}
+}
+
+/* ---- the peer: a change arrives ---- */
+
+/* ADDR_UP*, ADDR_DOWN*, HANDOFF* from a peer, proven where it needs to be. */
+static void change_apply(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
+			 const struct dime_addr *src, const struct dime_addr *dst, uint16_t port)
+{
+	uint32_t now = ih_now_s(ih);
+	uint16_t flags = 0;
+	bool has_new = m->has & IHMP_HAS(IHMP_T_NEW_ADDR), has_old = m->has & IHMP_HAS(IHMP_T_OLD_ADDR);
+	bool unreach_type = m->type == IHMP_ADDR_UP_UNREACHABLE || m->type == IHMP_HANDOFF_UNREACHABLE;
+
+	if (has_new) {
+		struct hid *owner = hid_table_lookup(ih->ht, &m->new_addr);
+		if (owner && owner != h) {
+			/* An address can belong to one peer only: the caller must
+			 * not be able to steal another peer's flows. */
+			ih->stats.rx_rejected++;
+			return;
+		}
+		/* Sent from the new address itself (III-B2, footnote): if the
+		 * source differs, a NAT rewrote it and we cannot use it. */
+		bool nat = !unreach_type && !addr_eq(&m->new_addr, src);
+		if (nat) {
+			flags |= IHMP_F_ND;
+			ih->stats.rx_nat_detected++;
+		}
+		enum hid_set_id set = unreach_type || nat ? HID_UNREACH : HID_ACTIVE;
+		if (hid_where(h, &m->new_addr) < 0)
+			hid_table_add_addr(ih->ht, h, set, &m->new_addr, now);
+		else
+			hid_table_move_addr(ih->ht, h, &m->new_addr, set, now);
+		if (set == HID_ACTIVE && m->type == IHMP_HANDOFF)
+			hid_promote(h, &m->new_addr);
+	}
+	if (has_old && !(has_new && addr_eq(&m->old_addr, &m->new_addr))) {
+		/* The old address is gone, but flows still name it: keep it as
+		 * unreachable so it keeps resolving to this peer. */
+		if (hid_where(h, &m->old_addr) == HID_ACTIVE)
+			hid_table_move_addr(ih->ht, h, &m->old_addr, HID_UNREACH, now);
+		if (!has_new && !hid_primary(h, m->old_addr.af)) {
+			/* Its last address of this family is gone (III-B3):
+			 * applications learn now instead of hanging. */
+			char b[ADDR_STRLEN];
+			unsigned n = ih->env.abort_peer(ih->env.arg, h->handle, m->old_addr.af);
+			log_info("IHMP: peer lost its last address %s: aborted %u connection(s)",
+				 addr_fmt(&m->old_addr, b), n);
+		}
+	}
+	if (hid_where(h, dst) < 0)
+		hid_table_add_addr(ih->ht, h, HID_LOCAL, dst, now);
+	h->updated = now;
+	struct ihmp_peer *p = ihmp_peer_get(ih, h);
+	if (p) {
+		ihmp_peer_set_state(ih, h, PEER_OK);
+		p->have_applied = true;
+		p->applied_seq = m->seq;
+		p->applied_type = m->type;
+	}
+	/* Switch both directions first, then ACK: the mover enables its
+	 * outbound translation on our ACK. */
+	ih_hid_changed(ih, h);
+	if (has_new && !unreach_type)	/* our senders to it may sit in backoff */
+		ih->env.kick_peer(ih->env.arg, h->handle, m->new_addr.af);
+	ihmp_send_ack(ih, m, dst, src, port, flags, false);
+}
+
+void ihmp_apply_proven(struct ihmp *ih, struct hid *h, const struct ihmp_rr *rr)
+{
+	change_apply(ih, h, &rr->msg, &rr->src, &rr->dst, rr->port);
+}
+
+/*
+ * A new address the peer claims carries no traffic until the peer proves
+ * it receives there (docs/ihmp.md §7.4): we probe it with a nonce and
+ * apply the change, and ACK it, only when the nonce comes back from that
+ * address (ihmp_hello.c, probe_acked). A signed message alone could aim
+ * our flows at a victim.
+ */
+void ihmp_on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
+		    const struct dime_addr *src, const struct dime_addr *dst, uint16_t port)
+{
+	struct ihmp_peer *p = ihmp_peer_get(ih, h);
+	bool has_new = m->has & IHMP_HAS(IHMP_T_NEW_ADDR);
+
+	if (!p)
+		return;
+	if (p->have_applied && p->applied_seq == m->seq && p->applied_type == m->type) {
+		ihmp_send_ack(ih, m, dst, src, port, 0, false);	/* our ACK was lost */
+		return;
+	}
+	if (has_new) {
+		struct hid *owner = hid_table_lookup(ih->ht, &m->new_addr);
+		if (owner && owner != h) {
+			ih->stats.rx_rejected++;
+			return;
+		}
+	}
+	bool claims = has_new && (m->type == IHMP_ADDR_UP || m->type == IHMP_HANDOFF) &&
+		      addr_eq(&m->new_addr, src);
+	if (!claims || ihmp_rr_verified(h, p, &m->new_addr)) {
+		change_apply(ih, h, m, src, dst, port);
+		return;
+	}
+	struct ihmp_rr *rr = &p->rr[m->new_addr.af == AF_INET6];
+	if (rr->active && addr_eq(&rr->addr, &m->new_addr)) {
+		/* A retransmission while we wait for the proof, or a HANDOFF
+		 * to the address an ADDR_UP claimed: the proof will apply it. */
+		if (m->type == IHMP_HANDOFF && rr->msg.type != IHMP_HANDOFF) {
+			rr->msg = *m;
+			rr->src = *src;
+			rr->dst = *dst;
+			rr->port = port;
+		}
+		return;
+	}
+	if (!ihmp_probe_token(ih)) {
+		ih->stats.rx_rate_limited++;
+		return;
+	}
+	struct ihmp_msg pr;
+	ihmp_msg_init(&pr, IHMP_PATH_PROBE, dst);
+	sign_random(pr.nonce, IHMP_NONCE_LEN);
+	pr.has |= IHMP_HAS(IHMP_T_NONCE);
+	*rr = (struct ihmp_rr){ .active = true, .addr = m->new_addr, .msg = *m,
+				.src = *src, .dst = *dst, .port = port };
+	memcpy(rr->nonce, pr.nonce, IHMP_NONCE_LEN);
+	ih->stats.probes_rr++;
+	ihmp_tx_start(ih, h, &pr, dst, &m->new_addr);
+}
+
+/* ---- the mover: the peer's answer, or none ---- */
+
+static void addr_up_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req,
+			  const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *tofu)
+{
+	(void)src, (void)tofu;
+	if (!(ack->flags & IHMP_F_ND) && hid_where(h, &req->msg.new_addr) < 0)
+		hid_table_add_addr(ih->ht, h, HID_LOCAL, &req->msg.new_addr, ih_now_s(ih));
+	ih_hid_changed(ih, h);
+}
+
+/* Probing failed: the peer cannot reach the new address; say so over an
+ * address it does reach (III-B2). */
+static void addr_up_timeout(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req)
+{
+	struct dime_addr known;
+
+	if (ihmp_local_live(ih, h, req->src.af, &req->src, &known))
+		send_change(ih, h, IHMP_ADDR_UP_UNREACHABLE, &known, &known, &req->msg.new_addr, NULL);
+}
+
+static void addr_down_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req,
+			    const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *tofu)
+{
+	(void)ack, (void)src, (void)tofu;
+	hid_table_del_addr(ih->ht, h, HID_LOCAL, &req->msg.old_addr, ih_now_s(ih));
+	ih_hid_changed(ih, h);
+}
+
+static void handoff_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req,
+			  const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *tofu)
+{
+	bool nat = ack->flags & IHMP_F_ND;
+
+	(void)src, (void)tofu;
+	/* The peer now sends to the new address: it goes first, the old one
+	 * out of the set. This starts our outbound translation. */
+	if (!nat)
+		ih->env.local_first(ih->env.arg, h, &req->msg.new_addr);
+	if (req->msg.has & IHMP_HAS(IHMP_T_OLD_ADDR)) {
+		hid_table_del_addr(ih->ht, h, HID_LOCAL, &req->msg.old_addr, ih_now_s(ih));
+		if (!nat && ih_is_local(ih, &req->msg.old_addr))
+			ih->env.moved_from(ih->env.arg, h, &req->msg.old_addr);
+	}
+	ih_hid_changed(ih, h);
+	/* The peer sends to us here now: resume our stalled senders at once. */
+	ih->env.kick_peer(ih->env.arg, h->handle, req->msg.new_addr.af);
+}
+
+/* We moved and the peer never confirmed: it cannot reach us in this
+ * family. Applications hear it now instead of hanging. */
+static void handoff_timeout(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req)
+{
+	struct ihmp_peer *p = h->ihmp;
+	char b[ADDR_STRLEN];
+
+	if (p->state != PEER_OK) {
+		log_info("IHMP: no ACK from %s for %s", addr_fmt(&req->dst, b), ihmp_type_name(req->msg.type));
+		return;
+	}
+	unsigned n = ih->env.abort_peer(ih->env.arg, h->handle, req->src.af);
+	log_info("IHMP: %s unreachable after handoff: aborted %u connection(s)", addr_fmt(&req->dst, b), n);
+}
+
+/* ADDR_UP_UNREACHABLE, HANDOFF_UNREACHABLE: reports; nothing rides on them. */
+static void report_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req,
+			 const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *tofu)
+{
+	(void)req, (void)ack, (void)src, (void)tofu;
+	ih_hid_changed(ih, h);
+}
+
+static void report_timeout(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req)
+{
+	char b[ADDR_STRLEN];
+
+	(void)ih, (void)h;
+	log_info("IHMP: no ACK from %s for %s", addr_fmt(&req->dst, b), ihmp_type_name(req->msg.type));
+}
+
+/* A claim of a new address is answered only after the peer has probed it
+ * (one more round trip and the switch itself): its timeouts start doubled. */
+const struct ihmp_exchange ihmp_x_addr_up = { 2 * IHMP_RTO_MS, addr_up_acked, addr_up_timeout };
+const struct ihmp_exchange ihmp_x_handoff = { 2 * IHMP_RTO_MS, handoff_acked, handoff_timeout };
+const struct ihmp_exchange ihmp_x_addr_down = { IHMP_RTO_MS, addr_down_acked, report_timeout };
+const struct ihmp_exchange ihmp_x_report = { IHMP_RTO_MS, report_acked, report_timeout };

@@ -1,0 +1,240 @@
+/*
+ * IHMP exchanges (docs/ihmp.md §6): a request is sent, retransmitted with
+ * a doubling timeout until its ACK comes or IHMP_TRIES sends went unheard,
+ * then its exchange decides what that means. What each exchange does with
+ * its ACK or its timeout lives with the exchange (ihmp_hello.c,
+ * ihmp_move.c); this file only runs the clock.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "ihmp_int.h"
+
+static const struct ihmp_exchange *exchange(uint8_t type)
+{
+	static const struct ihmp_exchange *const x[IHMP_TYPE_MAX + 1] = {
+		[IHMP_HELLO] = &ihmp_x_hello,
+		[IHMP_PATH_PROBE] = &ihmp_x_probe,
+		[IHMP_ADDR_UP] = &ihmp_x_addr_up,
+		[IHMP_ADDR_UP_UNREACHABLE] = &ihmp_x_report,
+		[IHMP_ADDR_DOWN] = &ihmp_x_addr_down,
+		[IHMP_ADDR_DOWN_UNREACHABLE] = &ihmp_x_addr_down,
+		[IHMP_HANDOFF] = &ihmp_x_handoff,
+		[IHMP_HANDOFF_UNREACHABLE] = &ihmp_x_report,
+	};
+	return type <= IHMP_TYPE_MAX && x[type] ? x[type] : &ihmp_x_report;
+}
+
+static uint64_t rto_ms(uint8_t type, uint8_t tries)
+{
+	return (uint64_t)exchange(type)->rto_ms << (tries ? tries - 1 : 0);
+}
+
+int ihmp_xmit(struct ihmp *ih, const struct dime_addr *src, const struct dime_addr *dst,
+	      uint16_t port, const struct ihmp_msg *m)
+{
+	uint8_t buf[IHMP_MAX_MSG];
+	char b1[ADDR_STRLEN], b2[ADDR_STRLEN];
+	int n = ihmp_seal(ih, m, buf, sizeof(buf));
+
+	if (n < 0) {
+		log_warnx("IHMP: cannot encode %s: %s", ihmp_type_name(m->type), strerror(-n));
+		return n;
+	}
+	int r = src->af == dst->af ? ih->env.send(ih->env.arg, src, dst, port, buf, (size_t)n) :
+				     -EAFNOSUPPORT;
+	if (r < 0) {
+		ih->stats.send_errors++;
+		log_debug("IHMP: %s %s -> %s: %s", ihmp_type_name(m->type), addr_fmt(src, b1),
+			  addr_fmt(dst, b2), strerror(-r));
+		return r;
+	}
+	ih->stats.out[m->type]++;
+	log_debug("IHMP: sent %s seq %u %s -> %s", ihmp_type_name(m->type), m->seq,
+		  addr_fmt(src, b1), addr_fmt(dst, b2));
+	return 0;
+}
+
+void ihmp_busy_add(struct ihmp *ih, uint32_t handle)
+{
+	for (size_t i = 0; i < ih->nbusy; i++)
+		if (ih->busy[i] == handle)
+			return;
+	if (ih->nbusy < IHMP_BUSY_MAX)
+		ih->busy[ih->nbusy++] = handle;
+	else
+		ih->stats.busy_full++;
+}
+
+/* A HID about to go: busy_add keeps each handle once. */
+void ihmp_busy_del(struct ihmp *ih, uint32_t handle)
+{
+	for (size_t i = 0; i < ih->nbusy; i++)
+		if (ih->busy[i] == handle) {
+			ih->busy[i] = ih->busy[--ih->nbusy];
+			return;
+		}
+}
+
+void ihmp_tx_start(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
+		   const struct dime_addr *src, const struct dime_addr *dst)
+{
+	struct ihmp_peer *p = ihmp_peer_get(ih, h);
+	struct ihmp_tx *t = NULL;
+
+	if (!p)
+		return;
+	/* A newer message of the same type replaces one still in flight. */
+	for (int i = 0; i < IHMP_PENDING && !t; i++)
+		if (p->tx[i].used && p->tx[i].msg.type == m->type &&
+		    addr_eq(&p->tx[i].dst, dst) && m->type != IHMP_PATH_PROBE)
+			t = &p->tx[i];
+	for (int i = 0; i < IHMP_PENDING && !t; i++)
+		if (!p->tx[i].used)
+			t = &p->tx[i];
+	if (!t) {
+		t = &p->tx[0];	/* oldest slot: the newest news wins */
+		ih->stats.timeouts++;
+	}
+	m->seq = p->seq++;
+	memset(t, 0, sizeof(*t));
+	t->used = true;
+	t->msg = *m;
+	t->src = *src;
+	t->dst = *dst;
+	int r = ihmp_xmit(ih, src, dst, ih->cfg.port, m);
+	t->tries = r == 0;	/* only sends that left count */
+	t->fails = r < 0;
+	t->due = ih_now(ih) + (r < 0 ? IHMP_SEND_RETRY_MS : rto_ms(m->type, 1));
+	ihmp_busy_add(ih, h->handle);
+}
+
+void ihmp_send_ack(struct ihmp *ih, const struct ihmp_msg *req, const struct dime_addr *local,
+		   const struct dime_addr *remote, uint16_t port, uint16_t flags, bool with_addrs)
+{
+	struct ihmp_msg a;
+
+	ihmp_msg_init(&a, IHMP_ACK, local);
+	a.seq = req->seq;
+	a.flags = flags;
+	a.echo_type = req->type;
+	a.has |= IHMP_HAS(IHMP_T_ECHO);
+	if (req->has & IHMP_HAS(IHMP_T_NONCE)) {
+		/* Return routability: proof that we receive at `local`. */
+		memcpy(a.nonce_echo, req->nonce, IHMP_NONCE_LEN);
+		a.has |= IHMP_HAS(IHMP_T_NONCE_ECHO);
+	}
+	if (with_addrs)
+		ihmp_put_addrs(ih, &a);
+	ihmp_xmit(ih, local, remote, port, &a);
+}
+
+struct ihmp_tx *ihmp_tx_find(struct ihmp *ih, const struct ihmp_msg *ack, const struct dime_addr *src,
+			     struct hid **hout)
+{
+	for (size_t i = 0; i < ih->nbusy; i++) {
+		struct hid *h = hid_table_get(ih->ht, ih->busy[i]);
+		struct ihmp_peer *p = h ? h->ihmp : NULL;
+		if (!p)
+			continue;
+		for (int j = 0; j < IHMP_PENDING; j++) {
+			struct ihmp_tx *t = &p->tx[j];
+			if (t->used && t->msg.seq == ack->seq && t->msg.type == ack->echo_type &&
+			    addr_eq(&t->dst, src)) {
+				*hout = h;
+				return t;
+			}
+		}
+	}
+	return NULL;
+}
+
+void ihmp_tx_acked(struct ihmp *ih, struct hid *h, struct ihmp_tx *t, const struct ihmp_msg *ack,
+		   const struct dime_addr *src, const uint8_t *tofu)
+{
+	if ((t->msg.has & IHMP_HAS(IHMP_T_NONCE)) &&
+	    (!(ack->has & IHMP_HAS(IHMP_T_NONCE_ECHO)) ||
+	     !sign_equal(ack->nonce_echo, t->msg.nonce, IHMP_NONCE_LEN))) {
+		ih->stats.rx_unexpected_ack++;	/* not the proof we asked for */
+		return;
+	}
+	struct ihmp_tx req = *t;
+	t->used = false;
+	exchange(req.msg.type)->on_ack(ih, h, &req, ack, src, tofu);
+}
+
+void ihmp_tx_extend(struct ihmp *ih, struct hid *h, uint8_t type, const struct dime_addr *new_addr)
+{
+	struct ihmp_peer *p = h->ihmp;
+
+	for (int i = 0; p && i < IHMP_PENDING; i++) {
+		struct ihmp_tx *t = &p->tx[i];
+		if (t->used && t->msg.type == type && addr_eq(&t->msg.new_addr, new_addr) && t->tries)
+			t->due = ih_now(ih) + rto_ms(type, (uint8_t)(t->tries + 1));
+	}
+}
+
+/* t is due: send it again, or end its exchange. */
+static void tx_due(struct ihmp *ih, struct hid *h, struct ihmp_tx *t, uint64_t now)
+{
+	/* A HELLO whose source address went away before an answer came: the
+	 * peer never had its chance; greet it again from where we are now
+	 * (same Host ID). */
+	struct dime_addr cur;
+	if (t->msg.type == IHMP_HELLO && !ih_is_local(ih, &t->src)) {
+		if (ih->env.route_src(ih->env.arg, &t->dst, &cur) < 0 && t->fails < IHMP_SEND_FAILS_MAX) {
+			t->fails++;	/* no address or route yet */
+			t->due = now + IHMP_SEND_RETRY_MS;
+			return;
+		}
+		t->src = cur;
+		t->tries = 0;
+	}
+	if (t->tries >= IHMP_TRIES || t->fails >= IHMP_SEND_FAILS_MAX || !ih_is_local(ih, &t->src)) {
+		struct ihmp_tx req = *t;
+		ih->stats.timeouts++;
+		t->used = false;
+		exchange(req.msg.type)->on_timeout(ih, h, &req);
+		return;
+	}
+	int r = ihmp_xmit(ih, &t->src, &t->dst, ih->cfg.port, &t->msg);
+	if (r == 0) {
+		if (t->tries)
+			ih->stats.retransmits++;
+		t->tries++;
+		t->fails = 0;
+	} else {
+		t->fails++;
+	}
+	t->due = now + (r < 0 || !t->tries ? IHMP_SEND_RETRY_MS : rto_ms(t->msg.type, t->tries));
+}
+
+uint64_t ihmp_tx_run(struct ihmp *ih, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (size_t i = 0; i < ih->nbusy;) {
+		struct hid *h = hid_table_get(ih->ht, ih->busy[i]);
+		struct ihmp_peer *p = h ? h->ihmp : NULL;
+		for (int j = 0; p && j < IHMP_PENDING; j++) {
+			struct ihmp_tx *t = &p->tx[j];
+			if (t->used && ih->kick && t->fails)
+				t->due = now;
+			if (t->used && t->due <= now)
+				tx_due(ih, h, t, now);
+		}
+		/* A timeout may have started another exchange with this peer. */
+		bool any = false;
+		for (int j = 0; p && j < IHMP_PENDING; j++)
+			if (p->tx[j].used) {
+				any = true;
+				if (p->tx[j].due < next)
+					next = p->tx[j].due;
+			}
+		if (!any)
+			ih->busy[i] = ih->busy[--ih->nbusy];
+		else
+			i++;
+	}
+	return next;
+}
