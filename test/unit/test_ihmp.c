@@ -1,0 +1,540 @@
+/*
+ * The IHMP engine, every exchange of docs/ihmp.md §5 with its ACK, its
+ * retransmission and its timeout, on the simulated network of ihmp_sim:
+ * two hosts with dimed, A (the mover, 198.18.1.2 and later others) and B
+ * (198.18.0.10), and sometimes a host without dimed. White-box where the
+ * outcome is internal (peer state, counters).
+ */
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../../src/ihmp_int.h"
+#include "check.h"
+#include "ihmp_sim.h"
+
+#define A1 "198.18.1.2"
+#define A2 "198.18.2.2"
+#define A3 "198.18.3.2"
+#define B1 "198.18.0.10"
+#define A1_6 "2001:db8:1::2"
+#define B1_6 "2001:db8::10"
+
+static struct sim S;
+static struct sim_host *ha, *hb;
+
+/* A and B, both with dimed and keys, A at A1 and B at B1; signed or not. */
+static void setup(bool signed_)
+{
+	memset(&S, 0, sizeof(S));
+	ha = sim_host_add(&S, "A", true, signed_);
+	hb = sim_host_add(&S, "B", true, signed_);
+	sim_addr_up(ha, A1, true);
+	sim_addr_up(hb, B1, true);
+	sim_run(&S, 10);
+}
+
+static void teardown(void)
+{
+	sim_free(&S);
+}
+
+static bool has_addr(const struct hid *h, enum hid_set_id set, const char *a)
+{
+	struct dime_addr x = sim_addr(a);
+	return h && hid_addrs_find(&h->set[set], &x) >= 0;
+}
+
+static bool is_primary(const struct hid *h, const char *a)
+{
+	struct dime_addr x = sim_addr(a);
+	const struct dime_addr *p = h ? hid_primary(h, x.af) : NULL;
+	return p && addr_eq(p, &x);
+}
+
+static bool local_first_is(const struct hid *h, const char *a)
+{
+	struct dime_addr x = sim_addr(a);
+	return h && h->set[HID_LOCAL].n && addr_eq(&h->set[HID_LOCAL].a[0], &x);
+}
+
+static int state(const struct hid *h)
+{
+	const struct ihmp_peer *p = h ? h->ihmp : NULL;
+	return p ? p->state : -1;
+}
+
+/* A hard move of A: from goes, 100 ms with nothing, to comes with the route. */
+static void move_hard(const char *from, const char *to)
+{
+	sim_addr_down(ha, from);
+	sim_run(&S, 100);
+	sim_addr_up(ha, to, true);
+}
+
+/* A opens a flow to B and the HELLO exchange completes. */
+static void greet(void)
+{
+	sim_flow(ha, A1, B1);
+	sim_run(&S, 10);
+}
+
+/* ---- HELLO (§5.1) ---- */
+
+static void test_hello(void)
+{
+	setup(true);
+	greet();
+	struct hid *ab = sim_hid(ha, B1), *ba = sim_hid(hb, A1);
+	CHECK_EQ(S.sent[IHMP_HELLO], 1);
+	CHECK_EQ(S.acked[IHMP_HELLO], 1);
+	CHECK(ba != NULL);
+	CHECK_EQ(state(ab), PEER_OK);
+	CHECK_EQ(state(ba), PEER_OK);
+	/* Both bound the other's key on first use, and know where to send. */
+	CHECK_EQ(ab->key_origin, HID_KEY_TOFU);
+	CHECK_EQ(ba->key_origin, HID_KEY_TOFU);
+	CHECK(sign_equal(ab->key, hb->ih->key.pk, HID_KEY_LEN));
+	CHECK(sign_equal(ba->key, ha->ih->key.pk, HID_KEY_LEN));
+	CHECK(is_primary(ba, A1));
+	CHECK(has_addr(ba, HID_LOCAL, B1));
+	CHECK(has_addr(ab, HID_LOCAL, A1));
+	CHECK_EQ(ha->ih->stats.retransmits + hb->ih->stats.retransmits, 0);
+	/* A second flow to a dime peer sends nothing. */
+	sim_flow(ha, A1, B1);
+	sim_run(&S, 10);
+	CHECK_EQ(S.sent[IHMP_HELLO], 1);
+	teardown();
+}
+
+static void test_hello_retransmit(void)
+{
+	setup(true);
+	S.drop_next[IHMP_HELLO] = 1;
+	sim_flow(ha, A1, B1);
+	sim_run(&S, IHMP_RTO_MS - 1);
+	CHECK_EQ(S.acked[IHMP_HELLO], 0);
+	sim_run(&S, 2);
+	CHECK_EQ(S.sent[IHMP_HELLO], 2);
+	CHECK_EQ(S.acked[IHMP_HELLO], 1);
+	CHECK_EQ(ha->ih->stats.retransmits, 1);
+	CHECK_EQ(state(sim_hid(ha, B1)), PEER_OK);
+	teardown();
+}
+
+/* A peer without dimed: IHMP_TRIES HELLOs over 250+500+1000+2000 ms, then
+ * silence, and no HELLO to it for IHMP_SILENT_MIN_S. */
+static void test_hello_timeout(void)
+{
+	memset(&S, 0, sizeof(S));
+	ha = sim_host_add(&S, "A", true, true);
+	struct sim_host *plain = sim_host_add(&S, "plain", false, false);
+	sim_addr_up(ha, A1, true);
+	sim_addr_up(plain, B1, true);
+	struct hid *h = sim_flow(ha, A1, B1);
+	sim_run(&S, 3749);
+	CHECK_EQ(S.sent[IHMP_HELLO], IHMP_TRIES);
+	CHECK_EQ(state(h), PEER_HELLO);
+	sim_run(&S, 2);
+	CHECK_EQ(state(h), PEER_SILENT);
+	CHECK_EQ(ha->ih->stats.timeouts, 1);
+	sim_flow(ha, A1, B1);
+	sim_run(&S, IHMP_SILENT_MIN_S * 1000 - 100);
+	CHECK_EQ(S.sent[IHMP_HELLO], IHMP_TRIES);
+	sim_flow(ha, A1, B1);
+	sim_run(&S, 200);
+	CHECK_EQ(S.sent[IHMP_HELLO], IHMP_TRIES);	/* still backing off */
+	sim_run(&S, 100);
+	sim_flow(ha, A1, B1);
+	sim_run(&S, 10);
+	CHECK_EQ(S.sent[IHMP_HELLO], IHMP_TRIES + 1);	/* then it tries again */
+	teardown();
+}
+
+/* ---- PATH_PROBE (§5.2): an advertised address is probed before use ---- */
+
+static void test_probe(void)
+{
+	setup(true);
+	sim_addr_up(ha, A2, false);	/* A has a second address: its HELLO lists it */
+	sim_run(&S, 10);
+	greet();
+	struct hid *ba = sim_hid(hb, A1);
+	CHECK_EQ(S.sent[IHMP_PATH_PROBE], 1);
+	CHECK_EQ(S.acked[IHMP_PATH_PROBE], 1);
+	CHECK(has_addr(ba, HID_ACTIVE, A2));
+	CHECK(is_primary(ba, A1));	/* proven, not preferred */
+	CHECK(has_addr(sim_hid(ha, B1), HID_LOCAL, A2));
+	teardown();
+}
+
+static void test_probe_retransmit_and_timeout(void)
+{
+	setup(true);
+	sim_addr_up(ha, A2, false);
+	sim_run(&S, 10);
+	S.drop_next[IHMP_PATH_PROBE] = 1;
+	greet();
+	struct hid *ba = sim_hid(hb, A1);
+	CHECK(has_addr(ba, HID_UNREACH, A2));
+	sim_run(&S, IHMP_RTO_MS);
+	CHECK_EQ(S.sent[IHMP_PATH_PROBE], 2);
+	CHECK_EQ(hb->ih->stats.retransmits, 1);
+	CHECK(has_addr(ba, HID_ACTIVE, A2));
+	teardown();
+
+	/* Never answered from there: stays unreachable, exchange times out. */
+	setup(true);
+	sim_addr_up(ha, A2, false);
+	sim_run(&S, 10);
+	S.black[S.nblack++] = sim_addr(A2);
+	greet();
+	sim_run(&S, 4000);
+	ba = sim_hid(hb, A1);
+	CHECK_EQ(S.sent[IHMP_PATH_PROBE], IHMP_TRIES);
+	CHECK(has_addr(ba, HID_UNREACH, A2));
+	CHECK_EQ(hb->ih->stats.timeouts, 1);
+	CHECK_EQ(state(ba), PEER_OK);
+	teardown();
+}
+
+/* ---- HANDOFF (§5.5) ---- */
+
+/* Hard: A1 goes, A2 comes. HANDOFF from A2 -> B probes A2 (nonce) -> A
+ * answers from A2 -> B switches, restarts its senders, ACKs -> A puts A2
+ * first and restarts its own. */
+static void test_handoff(void)
+{
+	setup(true);
+	greet();
+	struct hid *ab = sim_hid(ha, B1), *ba = sim_hid(hb, A1);
+	move_hard(A1, A2);
+	sim_run(&S, 5);
+	CHECK_EQ(S.sent[IHMP_HANDOFF], 1);
+	CHECK_EQ(S.sent[IHMP_PATH_PROBE], 1);	/* B's return-routability probe */
+	CHECK_EQ(S.acked[IHMP_PATH_PROBE], 1);
+	CHECK_EQ(S.acked[IHMP_HANDOFF], 1);
+	CHECK_EQ(hb->ih->stats.probes_rr, 1);
+	CHECK(sim_hid(hb, A2) == ba);
+	CHECK(is_primary(ba, A2));
+	CHECK(has_addr(ba, HID_UNREACH, A1));	/* flows still name it */
+	CHECK(local_first_is(ab, A2));
+	CHECK(!has_addr(ab, HID_LOCAL, A1));
+	CHECK_EQ(hb->kicked, 1);
+	CHECK_EQ(ha->kicked, 1);
+	CHECK_EQ(ha->local_first, 1);
+	CHECK_EQ(ha->aborted + hb->aborted, 0);
+	/* And back: the address proven before needs no new probe. */
+	move_hard(A2, A3);
+	sim_run(&S, 5);
+	CHECK_EQ(S.acked[IHMP_HANDOFF], 2);
+	CHECK(is_primary(ba, A3));
+	CHECK(local_first_is(ab, A3));
+	teardown();
+}
+
+static void test_handoff_retransmit(void)
+{
+	setup(true);
+	greet();
+	S.drop_next[IHMP_HANDOFF] = 1;
+	move_hard(A1, A2);
+	sim_run(&S, 2 * IHMP_RTO_MS - 1);
+	CHECK_EQ(S.acked[IHMP_HANDOFF], 0);
+	sim_run(&S, 2);		/* first retransmission after a doubled timeout */
+	CHECK_EQ(S.sent[IHMP_HANDOFF], 2);
+	CHECK_EQ(S.acked[IHMP_HANDOFF], 1);
+	CHECK(is_primary(sim_hid(hb, A1), A2));
+
+	teardown();
+
+	/* The ACK lost instead: the peer applied the change once and only
+	 * ACKs the retransmission. */
+	setup(true);
+	greet();
+	S.drop_ack[IHMP_HANDOFF] = 1;
+	move_hard(A1, A2);
+	/* B's probe restarted A's timer (§7.4): a full doubled timeout. */
+	sim_run(&S, 4 * IHMP_RTO_MS + 1);
+	CHECK_EQ(S.sent[IHMP_HANDOFF], 2);
+	CHECK_EQ(S.acked[IHMP_HANDOFF], 2);
+	CHECK_EQ(S.sent[IHMP_PATH_PROBE], 1);
+	CHECK_EQ(hb->kicked, 1);
+	CHECK_EQ(ha->local_first, 1);
+	CHECK(local_first_is(sim_hid(ha, B1), A2));
+	teardown();
+}
+
+/* No ACK after IHMP_TRIES sends (500+1000+2000+4000 ms): the peer cannot
+ * reach us in this family; applications are told (abort). */
+static void test_handoff_timeout(void)
+{
+	setup(true);
+	greet();
+	S.black[S.nblack++] = sim_addr(B1);
+	move_hard(A1, A2);
+	sim_run(&S, 7499);
+	CHECK_EQ(S.sent[IHMP_HANDOFF], IHMP_TRIES);
+	CHECK_EQ(ha->aborted, 0);
+	sim_run(&S, 2);
+	CHECK_EQ(ha->aborted, 1);
+	CHECK_EQ(ha->ih->stats.timeouts, 1);
+	teardown();
+}
+
+/* The claimed address never answers B's probe: no switch (§7.4). */
+static void test_handoff_unproven(void)
+{
+	setup(true);
+	greet();
+	struct hid *ba = sim_hid(hb, A1);
+	move_hard(A1, A2);
+	S.drop_ack[IHMP_PATH_PROBE] = 100;	/* A's proofs never arrive */
+	sim_run(&S, 8000);
+	CHECK(is_primary(ba, A1));
+	CHECK(!has_addr(ba, HID_ACTIVE, A2));
+	CHECK(hb->ih->stats.rx_unverified >= 1);
+	CHECK_EQ(S.acked[IHMP_HANDOFF], 0);
+	CHECK_EQ(hb->kicked, 0);
+	teardown();
+}
+
+/* Soft, by route: A2 comes with the default route while A1 stays. A
+ * announces A2, hands off at once and remembers it moved from A1, still
+ * configured. */
+static void test_handoff_route(void)
+{
+	setup(true);
+	greet();
+	sim_addr_up(ha, A2, true);
+	sim_run(&S, 5);
+	CHECK_EQ(S.sent[IHMP_HANDOFF], 1);
+	CHECK_EQ(S.acked[IHMP_HANDOFF], 1);
+	CHECK(is_primary(sim_hid(hb, A1), A2));
+	CHECK_EQ(ha->moved_from, 1);
+	teardown();
+}
+
+/* ---- ADDR_UP (§5.3) ---- */
+
+/* A2 comes without the route: announced, proven, then active beside A1. */
+static void test_addr_up(void)
+{
+	setup(true);
+	greet();
+	struct hid *ab = sim_hid(ha, B1), *ba = sim_hid(hb, A1);
+	sim_addr_up(ha, A2, false);
+	sim_run(&S, 5);
+	CHECK_EQ(S.sent[IHMP_ADDR_UP], 1);
+	CHECK_EQ(S.acked[IHMP_PATH_PROBE], 1);
+	CHECK_EQ(S.acked[IHMP_ADDR_UP], 1);
+	CHECK(has_addr(ba, HID_ACTIVE, A2));
+	CHECK(is_primary(ba, A1));
+	CHECK(has_addr(ab, HID_LOCAL, A2));
+	CHECK(local_first_is(ab, A1));
+	teardown();
+}
+
+static void test_addr_up_retransmit(void)
+{
+	setup(true);
+	greet();
+	S.drop_next[IHMP_ADDR_UP] = 1;
+	sim_addr_up(ha, A2, false);
+	sim_run(&S, 2 * IHMP_RTO_MS + 1);
+	CHECK_EQ(S.sent[IHMP_ADDR_UP], 2);
+	CHECK_EQ(S.acked[IHMP_ADDR_UP], 1);
+	CHECK(has_addr(sim_hid(hb, A1), HID_ACTIVE, A2));
+	teardown();
+}
+
+/* B cannot reach A2: its probe times out, A's ADDR_UP too, and A reports
+ * ADDR_UP_UNREACHABLE from an address B reaches (§5.3). */
+static void test_addr_up_unreachable(void)
+{
+	setup(true);
+	greet();
+	struct hid *ba = sim_hid(hb, A1);
+	S.black[S.nblack++] = sim_addr(A2);
+	sim_addr_up(ha, A2, false);
+	sim_run(&S, 7600);
+	CHECK_EQ(S.sent[IHMP_ADDR_UP], IHMP_TRIES);
+	CHECK_EQ(S.acked[IHMP_ADDR_UP], 0);
+	CHECK_EQ(S.sent[IHMP_ADDR_UP_UNREACHABLE], 1);
+	CHECK_EQ(S.acked[IHMP_ADDR_UP_UNREACHABLE], 1);
+	CHECK(has_addr(ba, HID_UNREACH, A2));
+	CHECK(!has_addr(ba, HID_ACTIVE, A2));
+	CHECK(is_primary(ba, A1));
+	CHECK(hb->ih->stats.rx_unverified >= 1);
+	teardown();
+}
+
+/* ---- ADDR_DOWN (§5.4) ---- */
+
+static void two_addresses(void)
+{
+	setup(true);
+	greet();
+	sim_addr_up(ha, A2, false);
+	sim_run(&S, 5);
+}
+
+static void test_addr_down(void)
+{
+	two_addresses();
+	struct hid *ab = sim_hid(ha, B1), *ba = sim_hid(hb, A1);
+	sim_addr_down(ha, A2);
+	sim_run(&S, 5);
+	CHECK_EQ(S.sent[IHMP_ADDR_DOWN], 1);
+	CHECK_EQ(S.acked[IHMP_ADDR_DOWN], 1);
+	CHECK(has_addr(ba, HID_UNREACH, A2));
+	CHECK(is_primary(ba, A1));
+	CHECK(!has_addr(ab, HID_LOCAL, A2));
+	CHECK_EQ(hb->aborted, 0);
+	teardown();
+
+	/* The one the peer sends to goes: a handoff to the other. */
+	two_addresses();
+	ba = sim_hid(hb, A1);
+	sim_addr_down(ha, A1);
+	sim_run(&S, 5);
+	CHECK_EQ(S.sent[IHMP_ADDR_DOWN], 0);
+	CHECK_EQ(S.acked[IHMP_HANDOFF], 1);
+	CHECK(is_primary(ba, A2));
+	teardown();
+}
+
+static void test_addr_down_retransmit_and_timeout(void)
+{
+	two_addresses();
+	S.drop_next[IHMP_ADDR_DOWN] = 1;
+	sim_addr_down(ha, A2);
+	sim_run(&S, IHMP_RTO_MS + 1);
+	CHECK_EQ(S.sent[IHMP_ADDR_DOWN], 2);
+	CHECK_EQ(S.acked[IHMP_ADDR_DOWN], 1);
+	teardown();
+
+	two_addresses();
+	S.black[S.nblack++] = sim_addr(B1);
+	sim_addr_down(ha, A2);
+	sim_run(&S, 3751);
+	CHECK_EQ(S.sent[IHMP_ADDR_DOWN], IHMP_TRIES);
+	CHECK_EQ(ha->ih->stats.timeouts, 1);
+	CHECK_EQ(ha->aborted, 0);	/* nothing rides on it */
+	teardown();
+}
+
+/* ---- the _UNREACHABLE variants and the last address, as received ---- */
+
+static int encode(struct ihmp_msg *m, uint8_t *buf)
+{
+	int n = ihmp_encode(m, buf, IHMP_MAX_MSG);
+	CHECK(n > 0);
+	return n;
+}
+
+/* Unsigned peers (the paper's baseline) so the test can speak for A. */
+static void test_received_variants(void)
+{
+	setup(false);
+	greet();
+	struct hid *ba = sim_hid(hb, A1);
+	struct dime_addr a1 = sim_addr(A1), b1 = sim_addr(B1), a2 = sim_addr(A2);
+	uint8_t buf[IHMP_MAX_MSG];
+	struct ihmp_msg m;
+
+	/* HANDOFF_UNREACHABLE: A2 is A's, but B cannot use it. */
+	ihmp_msg_init(&m, IHMP_HANDOFF_UNREACHABLE, &a1);
+	m.seq = 100;
+	m.new_addr = a2;
+	m.old_addr = a1;
+	m.has |= IHMP_HAS(IHMP_T_NEW_ADDR) | IHMP_HAS(IHMP_T_OLD_ADDR);
+	sim_inject(&S, &a1, SIM_PORT, &b1, buf, (size_t)encode(&m, buf));
+	sim_run(&S, 1);
+	CHECK(has_addr(ba, HID_UNREACH, A2));
+	CHECK(has_addr(ba, HID_UNREACH, A1));	/* the old one goes, flows still name it */
+	CHECK(hid_primary(ba, AF_INET) == NULL);
+	CHECK_EQ(hb->kicked, 0);
+	CHECK_EQ(S.acked[IHMP_HANDOFF_UNREACHABLE], 1);
+
+	/* ADDR_DOWN_UNREACHABLE of A's last address: applications are told. */
+	ihmp_msg_init(&m, IHMP_ADDR_DOWN_UNREACHABLE, &a1);
+	m.seq = 101;
+	m.old_addr = a1;
+	m.has |= IHMP_HAS(IHMP_T_OLD_ADDR);
+	sim_inject(&S, &a1, SIM_PORT, &b1, buf, (size_t)encode(&m, buf));
+	sim_run(&S, 1);
+	CHECK_EQ(S.acked[IHMP_ADDR_DOWN_UNREACHABLE], 1);
+	CHECK(has_addr(ba, HID_UNREACH, A1));
+	CHECK_EQ(hb->aborted, 1);
+
+	/* The same again (our ACK was lost): ACKed, not applied twice. */
+	sim_inject(&S, &a1, SIM_PORT, &b1, buf, (size_t)encode(&m, buf));
+	sim_run(&S, 1);
+	CHECK_EQ(S.acked[IHMP_ADDR_DOWN_UNREACHABLE], 2);
+	CHECK_EQ(hb->aborted, 1);
+	teardown();
+}
+
+/* ---- ACK (§5.6) ---- */
+
+static void test_ack_unexpected(void)
+{
+	setup(false);
+	greet();
+	struct dime_addr a1 = sim_addr(A1), b1 = sim_addr(B1);
+	uint8_t buf[IHMP_MAX_MSG];
+	struct ihmp_msg m;
+
+	ihmp_msg_init(&m, IHMP_ACK, &a1);
+	m.seq = 7;
+	m.echo_type = IHMP_HANDOFF;
+	m.has |= IHMP_HAS(IHMP_T_ECHO);
+	sim_inject(&S, &a1, SIM_PORT, &b1, buf, (size_t)encode(&m, buf));
+	CHECK_EQ(hb->ih->stats.rx_unexpected_ack, 1);
+	CHECK(is_primary(sim_hid(hb, A1), A1));
+	teardown();
+}
+
+/* ---- IPv6 runs the same exchanges ---- */
+
+static void test_handoff_v6(void)
+{
+	memset(&S, 0, sizeof(S));
+	ha = sim_host_add(&S, "A", true, true);
+	hb = sim_host_add(&S, "B", true, true);
+	sim_addr_up(ha, A1_6, true);
+	sim_addr_up(hb, B1_6, true);
+	sim_flow(ha, A1_6, B1_6);
+	sim_run(&S, 10);
+	struct hid *ba = sim_hid(hb, A1_6);
+	CHECK_EQ(state(ba), PEER_OK);
+	move_hard(A1_6, "2001:db8:2::2");
+	sim_run(&S, 5);
+	CHECK_EQ(S.acked[IHMP_HANDOFF], 1);
+	CHECK(is_primary(ba, "2001:db8:2::2"));
+	CHECK(local_first_is(sim_hid(ha, B1_6), "2001:db8:2::2"));
+	teardown();
+}
+
+int main(void)
+{
+	RUN(test_hello);
+	RUN(test_hello_retransmit);
+	RUN(test_hello_timeout);
+	RUN(test_probe);
+	RUN(test_probe_retransmit_and_timeout);
+	RUN(test_handoff);
+	RUN(test_handoff_retransmit);
+	RUN(test_handoff_timeout);
+	RUN(test_handoff_unproven);
+	RUN(test_handoff_route);
+	RUN(test_addr_up);
+	RUN(test_addr_up_retransmit);
+	RUN(test_addr_up_unreachable);
+	RUN(test_addr_down);
+	RUN(test_addr_down_retransmit_and_timeout);
+	RUN(test_received_variants);
+	RUN(test_ack_unexpected);
+	RUN(test_handoff_v6);
+	return check_done();
+}
