@@ -35,6 +35,9 @@ bool addr_in_prefix(const struct dime_addr *x, const struct dime_addr *pfx, unsi
 bool addr_is_linklocal(const struct dime_addr *x);
 /* 127/8 and ::1. */
 bool addr_is_loopback(const struct dime_addr *x);
+/* Usable as a peer's unicast address across links: not unspecified,
+ * loopback, multicast, broadcast, reserved (0/8, 240/4) or link-local. */
+bool addr_is_unicast(const struct dime_addr *x);
 /* RFC 1918 and fc00::/7 (ULA): true, with the block's length in *plen. */
 bool addr_is_private(const struct dime_addr *x, unsigned *plen);
 /* x and port (host order) as a socket address for sendto() and the like;

@@ -31,6 +31,10 @@ int sign_pk_from_b64(uint8_t pk[SIGN_PK_LEN], const char *s);
 void sign_wipe(struct sign_key *k);
 /* Constant-time comparison, for keys and nonces. */
 bool sign_equal(const void *a, const void *b, size_t n);
+/* A keyed 16-byte MAC (BLAKE2b): stateless cookies. */
+#define SIGN_MAC_KEY_LEN 32
+#define SIGN_MAC_LEN 16
+void sign_mac(const uint8_t key[SIGN_MAC_KEY_LEN], const void *m, size_t n, uint8_t out[SIGN_MAC_LEN]);
 /* Bytes from the CSPRNG: nonces, sequence numbers, hash seeds. */
 void sign_random(void *buf, size_t n);
 

@@ -130,3 +130,14 @@ bool addr_is_private(const struct dime_addr *x, unsigned *plen)
 	if ((x->a[0] & 0xfe) == 0xfc) { *plen = 7; return true; }
 	return false;
 }
+
+bool addr_is_unicast(const struct dime_addr *x)
+{
+	static const uint8_t zero[16];
+
+	if (addr_is_linklocal(x) || addr_is_loopback(x) || !memcmp(x->a, zero, 16))
+		return false;
+	if (x->af == AF_INET)
+		return x->a[0] != 0 && x->a[0] < 224;	/* not 0/8, multicast, 240/4, broadcast */
+	return x->a[0] != 0xff;				/* not multicast */
+}

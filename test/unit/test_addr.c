@@ -1,3 +1,4 @@
+#include <stdbool.h>
 #include <arpa/inet.h>
 #include <string.h>
 
@@ -54,6 +55,39 @@ static void test_eq_hash(void)
 	CHECK(!addr_eq(&a, &b));
 }
 
+/* Which addresses may be a peer's, and which block a private one is in. */
+static void test_kinds(void)
+{
+	static const struct { const char *a; bool unicast, loopback; } cases[] = {
+		{ "198.18.0.1", true, false }, { "10.1.2.3", true, false },
+		{ "0.0.0.0", false, false }, { "0.1.2.3", false, false },
+		{ "127.0.0.1", false, true }, { "169.254.1.1", false, false },
+		{ "224.0.0.1", false, false }, { "239.1.1.1", false, false },
+		{ "240.0.0.1", false, false }, { "255.255.255.255", false, false },
+		{ "2001:db8::1", true, false }, { "fd00::1", true, false },
+		{ "::", false, false }, { "::1", false, true }, { "fe80::1", false, false },
+		{ "ff02::1", false, false },
+	};
+	struct dime_addr a;
+	unsigned plen;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CHECK_EQ(addr_parse(&a, cases[i].a), 0);
+		CHECK_EQ(addr_is_unicast(&a), cases[i].unicast);
+		CHECK_EQ(addr_is_loopback(&a), cases[i].loopback);
+	}
+	addr_parse(&a, "172.31.0.1");
+	CHECK(addr_is_private(&a, &plen) && plen == 12);
+	addr_parse(&a, "172.32.0.1");
+	CHECK(!addr_is_private(&a, &plen));
+	addr_parse(&a, "192.168.9.9");
+	CHECK(addr_is_private(&a, &plen) && plen == 16);
+	addr_parse(&a, "fc00::5");
+	CHECK(addr_is_private(&a, &plen) && plen == 7);
+	addr_parse(&a, "2001:db8::5");
+	CHECK(!addr_is_private(&a, &plen));
+}
+
 static void test_sockaddr(void)
 {
 	struct dime_addr a;
@@ -77,6 +111,7 @@ int main(void)
 	RUN(test_parse_fmt);
 	RUN(test_prefix);
 	RUN(test_eq_hash);
+	RUN(test_kinds);
 	RUN(test_sockaddr);
 	return check_done();
 }

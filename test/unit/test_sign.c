@@ -69,11 +69,30 @@ static void test_sign_verify_b64(void)
 	CHECK(memcmp(k.sk, zero, SIGN_SK_LEN) == 0);
 }
 
+/* The cookie MAC: deterministic per key, different across keys and inputs. */
+static void test_mac_equal(void)
+{
+	uint8_t k1[SIGN_MAC_KEY_LEN] = { 1 }, k2[SIGN_MAC_KEY_LEN] = { 2 };
+	uint8_t a[SIGN_MAC_LEN], b[SIGN_MAC_LEN], c[SIGN_MAC_LEN], d[SIGN_MAC_LEN];
+
+	sign_mac(k1, "198.18.0.1", 10, a);
+	sign_mac(k1, "198.18.0.1", 10, b);
+	sign_mac(k2, "198.18.0.1", 10, c);
+	sign_mac(k1, "198.18.0.2", 10, d);
+	CHECK(sign_equal(a, b, SIGN_MAC_LEN));
+	CHECK(!sign_equal(a, c, SIGN_MAC_LEN));
+	CHECK(!sign_equal(a, d, SIGN_MAC_LEN));
+	sign_random(c, sizeof(c));
+	sign_random(d, sizeof(d));
+	CHECK(!sign_equal(c, d, SIGN_MAC_LEN));
+}
+
 int main(void)
 {
 	if (sign_init() < 0)
 		return 1;
 	RUN(test_create_and_reload);
 	RUN(test_sign_verify_b64);
+	RUN(test_mac_equal);
 	return check_done();
 }
