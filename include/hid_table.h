@@ -37,6 +37,10 @@ struct hid_addrs {
 /* Callers may read every field and write flags, nflows, ihmp, updated and
  * moved; address sets and the key change only through the functions below.
  * Pointers stay valid until hid_table_remove. */
+/* hid.flags, by their owners. */
+#define HID_F_HELLO_ONLY	0x100	/* ihmp: made by a HELLO, no flow yet */
+#define HID_F_MANUAL		0x200	/* stacktrans: mapped by dimectl map / map-local */
+
 struct hid {
 	uint32_t handle;	/* 24-bit slot, 8-bit generation; never 0 */
 	uint32_t flags;		/* free for the caller */

@@ -4,6 +4,7 @@
 #ifndef DIME_ST_PEER_H
 #define DIME_ST_PEER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "addr.h"
@@ -38,5 +39,8 @@ int st_fold_hid(struct stacktrans *st, struct hid *into, struct hid *from);
  * has put its translation in place: restart our TCP senders to it of that
  * family that wait on a timer (include/tcpkick.h). Returns how many. */
 unsigned st_kick_peer(struct stacktrans *st, uint32_t handle, int af);
+/* Whether a flow of this HID has a as its remote identifier (a walk of
+ * the HID's own flows: for the rare eviction of an old address). */
+bool st_peer_addr_in_use(struct stacktrans *st, uint32_t handle, const struct dime_addr *a);
 
 #endif

@@ -51,6 +51,7 @@ struct stacktrans {
 	struct st_stats stats;
 	bool resync;		/* addresses or routes changed */
 	bool set_dirty;		/* batch holds uncommitted calls */
+	bool ids_dirty;		/* a flow's need for its identifier on lo changed */
 	uint32_t last_expire, last_sweep;
 	uint8_t sweep_mark;
 	struct log_limit lim_malformed, lim_full, lim_set;
@@ -363,6 +364,14 @@ unsigned st_kick_peer(struct stacktrans *st, uint32_t handle, int af)
 	return c.n;
 }
 
+bool st_peer_addr_in_use(struct stacktrans *st, uint32_t handle, const struct dime_addr *a)
+{
+	for (struct flow *f = flow_table_hid_first(st->ft, handle); f; f = flow_table_hid_next(st->ft, f))
+		if (f->key.af == a->af && !memcmp(f->key.raddr, a->a, addr_len(a)))
+			return true;
+	return false;
+}
+
 void st_set_timeouts(struct stacktrans *st, uint32_t udp, uint32_t tcp_est)
 {
 	st->timeouts.udp = udp;
@@ -414,6 +423,7 @@ static void flow_sync(struct stacktrans *st, struct flow *f)
 			set_in(st, f, false);
 		if (f->flags & FLOW_F_OUT_SET)
 			set_out(st, f, false);
+		st->ids_dirty |= (f->flags & FLOW_F_ID_ON_LO) != 0;
 		f->flags &= (uint8_t)~(FLOW_F_IN_SET | FLOW_F_OUT_SET | FLOW_F_ID_ON_LO);
 		flow_table_clear_locators(st->ft, f);
 		return;
@@ -428,6 +438,7 @@ static void flow_sync(struct stacktrans *st, struct flow *f)
 			flow_table_clear_locators(st->ft, f);
 			if (f->flags & FLOW_F_OUT_SET)
 				set_out(st, f, false);
+			st->ids_dirty |= (f->flags & FLOW_F_ID_ON_LO) != 0;
 			f->flags &= (uint8_t)~(FLOW_F_OUT_SET | FLOW_F_ID_ON_LO);
 			return;
 		}
@@ -441,10 +452,12 @@ static void flow_sync(struct stacktrans *st, struct flow *f)
 		set_out(st, f, false);
 		f->flags &= (uint8_t)~FLOW_F_OUT_SET;
 	}
+	uint8_t was = f->flags & FLOW_F_ID_ON_LO;
 	if (out_ok && !addr_eq(&lloc, &lid))
 		f->flags |= FLOW_F_ID_ON_LO;
 	else
 		f->flags &= (uint8_t)~FLOW_F_ID_ON_LO;
+	st->ids_dirty |= was != (f->flags & FLOW_F_ID_ON_LO);
 }
 
 /* Holds on lo every identifier a flow still sends from; releases the rest. */
@@ -455,6 +468,11 @@ static void sync_identifiers(struct stacktrans *st)
 	uint32_t cur = 0;
 	struct flow *f;
 
+	/* A walk of every flow: only when some flow's need changed, never
+	 * just because a message arrived (docs/ihmp.md T4). */
+	if (!st->ids_dirty)
+		return;
+	st->ids_dirty = false;
 	while ((f = flow_table_next(st->ft, &cur))) {
 		if (!(f->flags & FLOW_F_ID_ON_LO))
 			continue;
@@ -483,6 +501,7 @@ static void st_resync_all(struct stacktrans *st)
 	uint32_t cur = 0;
 	struct flow *f;
 
+	st->ids_dirty = true;	/* addresses changed: what lo must hold may too */
 	st->nrc = 0;
 	while ((f = flow_table_next(st->ft, &cur)))
 		flow_sync(st, f);
@@ -549,8 +568,13 @@ static void flow_unlink(void *arg, struct flow *f)
 		set_in(st, f, false);
 	if (f->flags & FLOW_F_OUT_SET)
 		set_out(st, f, false);
+	st->ids_dirty |= (f->flags & FLOW_F_ID_ON_LO) != 0;
 	if (h && h->nflows)
 		h->nflows--;
+	/* The last flow of a peer the signalling layer never took up, nor an
+	 * administrator mapped: nothing needs the HID (docs/ihmp.md T4). */
+	if (h && !h->nflows && !h->ihmp && !(h->flags & HID_F_MANUAL))
+		hid_table_remove(st->ht, h);
 }
 
 static bool expire_cb(struct flow *f, void *arg)
@@ -576,6 +600,9 @@ static struct flow *flow_learn(struct stacktrans *st, const struct flow_key *k, 
 	if (r == -ENOSPC && flow_table_reclaim(st->ft, now, &st->timeouts, expire_cb, st) == 0)
 		r = flow_table_insert(st->ft, k, hid, now, &f);
 	if (r < 0) {
+		struct hid *h = created ? hid_table_get(st->ht, hid) : NULL;
+		if (h)
+			hid_table_remove(st->ht, h);	/* made for this flow alone */
 		if (r == -ENOSPC) {
 			st->stats.flow_table_full++;
 			if (log_allow(&st->lim_full, now, 3))
@@ -943,6 +970,7 @@ int st_map_peer(struct stacktrans *st, const struct dime_addr *id, const struct 
 		snprintf(err, errlen, "cannot add locator: %s", strerror(-r));
 		return r;
 	}
+	h->flags |= HID_F_MANUAL;
 	hid_table_move_addr(st->ht, h, loc, HID_ACTIVE, now);
 	hid_promote(h, loc);
 	if (!addr_eq(id, loc))
@@ -967,6 +995,7 @@ int st_map_local(struct stacktrans *st, const struct dime_addr *peer, const stru
 		snprintf(err, errlen, "cannot add local address: %s", strerror(-r));
 		return r;
 	}
+	h->flags |= HID_F_MANUAL;
 	h->updated = now;
 	st_resync_hid(st, h->handle);
 	return 0;
