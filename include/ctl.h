@@ -19,11 +19,14 @@ void ctl_accept(struct ctl *c);
 /* The daemon's loop polls client fds too: ctl_client_fds lists them. */
 int ctl_client_ready(struct ctl *c, int fd);
 
-/* Drops clients idle for more than 2 s; call it from a timer. */
+/* Drops clients that made no progress for 2 s; call it from a timer. */
 void ctl_expire(struct ctl *c);
 
-/* epoll registration hook set by the loop owner. */
-typedef void (*ctl_watch_fn)(void *arg, int fd, bool add);
+/* epoll registration hook set by the loop owner: poll fd for these events
+ * from now on (0: stop polling it). */
+#define CTL_WATCH_READ	1
+#define CTL_WATCH_WRITE	2
+typedef void (*ctl_watch_fn)(void *arg, int fd, unsigned events);
 void ctl_set_watch(struct ctl *c, ctl_watch_fn fn, void *arg);
 
 #endif

@@ -1,11 +1,12 @@
 /*
  * Control socket server. Clients are local and short-lived: each sends one
- * line, gets one response, and is closed. Reads are non-blocking so a stuck
- * client cannot stall the datapath; the response is written with a short
- * send timeout.
+ * line, gets one response, and is closed. Nothing here ever blocks the
+ * event loop (docs/ihmp.md T6): reads and writes are non-blocking, a
+ * response the client does not take at once waits in that client's buffer
+ * (at most CTL_MAX_OUT) while the loop polls for it, and a client that
+ * makes no progress for CTL_IDLE_MS is dropped.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,15 +23,19 @@
 
 #define CTL_MAX_CLIENTS 16
 
-#define CTL_IDLE_MS 2000	/* a client that says nothing is dropped after this */
+#define CTL_IDLE_MS 2000	/* a client that makes no progress is dropped after this */
+#define CTL_MAX_OUT (64u << 20)	/* one response, buffered for a slow reader */
 
 struct ctl_client {
 	int fd;
 	bool privileged;
-	uint64_t since;		/* ms, monotonic */
+	uint64_t since;		/* ms, monotonic: connected, or last progress */
 	bool draining;		/* answered; swallow the rest until the client closes */
+	bool drain_after;	/* once the response is out: drain (else close) */
 	size_t len;
 	char buf[CTL_MAX_LINE];
+	char *out;		/* the response still to send, from out_off */
+	size_t out_len, out_off;
 };
 
 struct ctl {
@@ -100,11 +105,14 @@ static uint64_t ctl_now_ms(void)
 static void ctl_drop(struct ctl *c, struct ctl_client *cl)
 {
 	if (c->watch)
-		c->watch(c->watch_arg, cl->fd, false);
+		c->watch(c->watch_arg, cl->fd, 0);
 	close(cl->fd);
+	free(cl->out);
+	cl->out = NULL;
+	cl->out_len = cl->out_off = 0;
 	cl->fd = -1;
 	cl->len = 0;
-	cl->draining = false;
+	cl->draining = cl->drain_after = false;
 }
 
 void ctl_close(struct ctl *c)
@@ -161,29 +169,65 @@ void ctl_accept(struct ctl *c)
 		cl->privileged = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
 				 (cred.uid == 0 || cred.uid == geteuid());
 		if (c->watch)
-			c->watch(c->watch_arg, fd, true);
+			c->watch(c->watch_arg, fd, CTL_WATCH_READ);
 	}
 }
 
-static void ctl_reply(int fd, const char *head, const char *body)
+/* Sends what it can of the pending response without blocking. Returns
+ * true when all of it is out (or the client is gone: it is dropped). */
+static bool ctl_flush(struct ctl *c, struct ctl_client *cl)
 {
-	struct timeval tv = { .tv_sec = 2 };
-	int fl = fcntl(fd, F_GETFL);
-
-	fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	const char *parts[2] = { head, body };
-	for (int i = 0; i < 2; i++) {
-		const char *p = parts[i];
-		size_t left = p ? strlen(p) : 0;
-		while (left) {
-			ssize_t n = send(fd, p, left, MSG_NOSIGNAL);
-			if (n <= 0)
-				return;
-			p += n;
-			left -= (size_t)n;
+	while (cl->out_off < cl->out_len) {
+		ssize_t n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			if (c->watch)
+				c->watch(c->watch_arg, cl->fd, CTL_WATCH_WRITE);
+			return false;
 		}
+		if (n <= 0) {
+			ctl_drop(c, cl);
+			return true;
+		}
+		cl->out_off += (size_t)n;
+		cl->since = ctl_now_ms();
 	}
+	free(cl->out);
+	cl->out = NULL;
+	cl->out_len = cl->out_off = 0;
+	if (cl->drain_after) {
+		/* Closing with unread input would reset the connection under
+		 * the answer: read and discard the rest until the client goes. */
+		shutdown(cl->fd, SHUT_WR);
+		cl->draining = true;
+		cl->len = 0;
+		if (c->watch)
+			c->watch(c->watch_arg, cl->fd, CTL_WATCH_READ);
+	} else {
+		ctl_drop(c, cl);
+	}
+	return true;
+}
+
+/* Queues head and body as the client's response and starts sending it. */
+static void ctl_reply(struct ctl *c, struct ctl_client *cl, const char *head, const char *body)
+{
+	size_t hl = strlen(head), bl = body ? strlen(body) : 0;
+
+	if (hl + bl > CTL_MAX_OUT) {
+		head = "error: response too large\n";
+		hl = strlen(head), bl = 0;
+	}
+	if (!(cl->out = malloc(hl + bl))) {
+		ctl_drop(c, cl);
+		return;
+	}
+	memcpy(cl->out, head, hl);
+	if (bl)
+		memcpy(cl->out + hl, body, bl);
+	cl->out_len = hl + bl;
+	cl->out_off = 0;
+	ctl_flush(c, cl);
 }
 
 static void ctl_run(struct ctl *c, struct ctl_client *cl)
@@ -198,7 +242,7 @@ static void ctl_run(struct ctl *c, struct ctl_client *cl)
 	line[strcspn(line, "\r\n")] = '\0';
 	char *w = strtok_r(line, " \t", &save);
 	if (!w || strcmp(w, CTL_VERSION) != 0) {
-		ctl_reply(cl->fd, "error: unsupported protocol (expected \"" CTL_VERSION "\")\n", NULL);
+		ctl_reply(c, cl, "error: unsupported protocol (expected \"" CTL_VERSION "\")\n", NULL);
 		return;
 	}
 	while ((w = strtok_r(NULL, " \t", &save))) {
@@ -207,14 +251,14 @@ static void ctl_run(struct ctl *c, struct ctl_client *cl)
 			continue;
 		}
 		if (argc == CTL_MAX_ARGS) {
-			ctl_reply(cl->fd, "error: too many arguments\n", NULL);
+			ctl_reply(c, cl, "error: too many arguments\n", NULL);
 			return;
 		}
 		argv[argc++] = w;
 	}
 	argv[argc] = NULL;
 	if (!argc) {
-		ctl_reply(cl->fd, "error: no command\n", NULL);
+		ctl_reply(c, cl, "error: no command\n", NULL);
 		return;
 	}
 	out_init(&o, json);
@@ -223,9 +267,9 @@ static void ctl_run(struct ctl *c, struct ctl_client *cl)
 	if (ret < 0 || !body) {
 		char head[300];
 		snprintf(head, sizeof(head), "error: %s\n", body ? err : "out of memory");
-		ctl_reply(cl->fd, head, NULL);
+		ctl_reply(c, cl, head, NULL);
 	} else {
-		ctl_reply(cl->fd, "ok\n", body);
+		ctl_reply(c, cl, "ok\n", body);
 	}
 	out_free(&o);
 }
@@ -239,6 +283,10 @@ int ctl_client_ready(struct ctl *c, int fd)
 			cl = &c->clients[i];
 	if (!cl)
 		return -ENOENT;
+	if (cl->out) {
+		ctl_flush(c, cl);
+		return 0;
+	}
 	if (cl->draining) {
 		char sink[4096];
 		ssize_t d;
@@ -259,19 +307,12 @@ int ctl_client_ready(struct ctl *c, int fd)
 		return 0;
 	}
 	if (!complete && cl->len == sizeof(cl->buf) - 1) {
-		/* Answer now, then read and discard the rest: closing with
-		 * unread input would reset the connection under the answer. */
-		ctl_reply(fd, "error: request line too long\n", NULL);
-		shutdown(fd, SHUT_WR);
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-		cl->draining = true;
-		cl->len = 0;
+		cl->drain_after = true;
+		ctl_reply(c, cl, "error: request line too long\n", NULL);
 		return 0;
 	}
-	if (complete) {
+	if (complete)
 		ctl_run(c, cl);
-		ctl_drop(c, cl);
-	}
 	return 0;
 }
 
@@ -279,7 +320,8 @@ void ctl_expire(struct ctl *c)
 {
 	uint64_t now = ctl_now_ms();
 
-	/* Idle clients must not be able to lock everyone else out. */
+	/* Idle clients, and readers that stopped taking their response, must
+	 * not lock everyone else out or hold memory. */
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
 		if (c->clients[i].fd >= 0 && now - c->clients[i].since > CTL_IDLE_MS)
 			ctl_drop(c, &c->clients[i]);

@@ -384,13 +384,16 @@ static void ep_add(struct dimed *d, int fd, uint64_t tag)
 		fatal("epoll_ctl");
 }
 
-static void ctl_watch(void *arg, int fd, bool add)
+static void ctl_watch(void *arg, int fd, unsigned events)
 {
 	struct dimed *d = arg;
-	if (add)
-		ep_add(d, fd, EV_CLIENT_BASE + (uint64_t)fd);
-	else
+	struct epoll_event ev = { .events = (events & CTL_WATCH_READ ? EPOLLIN : 0u) |
+					    (events & CTL_WATCH_WRITE ? EPOLLOUT : 0u),
+				  .data.u64 = EV_CLIENT_BASE + (uint64_t)fd };
+	if (!events)
 		epoll_ctl(d->ep, EPOLL_CTL_DEL, fd, NULL);
+	else if (epoll_ctl(d->ep, EPOLL_CTL_MOD, fd, &ev) < 0)
+		epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
 /* SIGHUP and `dimectl reload`: the new file replaces the old one whole, or
