@@ -49,6 +49,8 @@ struct ihmp_env {
 	int (*local_first)(void *arg, struct hid *h, const struct dime_addr *a);
 	void (*moved_from)(void *arg, struct hid *h, const struct dime_addr *old);
 	int (*fold_hid)(void *arg, struct hid *into, struct hid *from);
+	/* Whether a flow of h still names a as its peer's identifier. */
+	bool (*in_use)(void *arg, const struct hid *h, const struct dime_addr *a);
 };
 
 /* The engine with its UDP sockets, on the datapath st (dimed). */

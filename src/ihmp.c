@@ -48,8 +48,10 @@ void ihmp_free(struct ihmp *ih)
 		free(h->ihmp);
 		h->ihmp = NULL;
 	}
-	ihmp_io_free(ih->io);
+	if (ih->io_free)
+		ih->io_free(ih->io);
 	sign_wipe(&ih->key);
+	sign_wipe(&ih->old_key);
 	for (size_t i = 0; i < ih->nlkeys; i++)
 		sign_wipe(&ih->lkeys[i].key);
 	free(ih);
@@ -69,9 +71,9 @@ struct ihmp_peer *ihmp_peer_get(struct ihmp *ih, struct hid *h)
 		if (!p)
 			return NULL;
 		sign_random(&p->seq, sizeof(p->seq));
+		p->last_seen = ih_now(ih);
 		h->ihmp = p;
 	}
-	(void)ih;
 	return h->ihmp;
 }
 
@@ -144,12 +146,23 @@ static bool decoded(struct ihmp *ih, struct ihmp_msg *m, const uint8_t *buf, siz
 	}
 }
 
-void ihmp_dispatch(struct ihmp *ih, const uint8_t *buf, size_t len, const struct dime_addr *src,
-		   uint16_t port, const struct dime_addr *dst)
+/* The HID a message speaks for. A HELLO speaks for its Host ID if we hold
+ * that peer's key, else for the address it came from (T2). */
+static struct hid *speaker(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_addr *src)
+{
+	struct hid *h = hid_table_lookup(ih->ht, &m->host_id);
+
+	if (m->type == IHMP_HELLO && (!h || h->key_origin == HID_KEY_NONE))
+		h = hid_table_lookup(ih->ht, src);
+	return h;
+}
+
+static void received(struct ihmp *ih, const uint8_t *buf, size_t len, const struct dime_addr *src,
+		     uint16_t port, const struct dime_addr *dst)
 {
 	static struct log_limit lim_attack;
 	struct ihmp_msg m;
-	const uint8_t *tofu;
+	const uint8_t *proved;
 	char b[ADDR_STRLEN];
 
 	if (!ihmp_rate_ok(ih, src)) {
@@ -160,52 +173,50 @@ void ihmp_dispatch(struct ihmp *ih, const uint8_t *buf, size_t len, const struct
 		return;
 	log_debug("IHMP: got %s seq %u from %s", ihmp_type_name(m.type), m.seq, addr_fmt(src, b));
 
-	struct hid *h, *txh = NULL;
+	struct hid *h = speaker(ih, &m, src), *txh = NULL;
 	struct ihmp_tx *t = NULL;
 	if (m.type == IHMP_ACK) {
-		/* Signature and counter first (§9 step 7), then the request it
-		 * answers (step 8): the proof of a new address names that
-		 * address as Host ID, which we do not map yet. */
-		h = hid_table_lookup(ih->ht, &m.host_id);
+		/* The request it answers says whose it is: the proof of a new
+		 * address names that address as Host ID, which we may not map
+		 * yet, or map to a HID a spoofed flow left (T4). */
 		t = ihmp_tx_find(ih, &m, src, &txh);
-		if (!h)
+		if (t)
 			h = txh;
-		if (!ihmp_authenticate(ih, h, &m, buf, src, &tofu))
-			goto rejected;
-		if (!t || txh != h) {
-			ih->stats.rx_unexpected_ack++;
-			return;
-		}
-		ih->stats.in[m.type]++;
-		ihmp_tx_acked(ih, h, t, &m, src, tofu);
-		return;
-	}
-	h = hid_table_lookup(ih->ht, &m.host_id);
-	if (!h && m.type == IHMP_HELLO)
-		h = hid_table_lookup(ih->ht, src);
-	if (!h && m.type != IHMP_HELLO) {
+	} else if (!h && m.type != IHMP_HELLO) {
 		/* Everything else must name a peer we know (III-B). */
 		ih->stats.rx_unknown_host++;
 		return;
 	}
-	if (!ihmp_authenticate(ih, h, &m, buf, src, &tofu)) {
-rejected:
+	if (!ihmp_authenticate(ih, h, &m, buf, src, &ih->rx_bound, &proved)) {
 		if (log_allow(&lim_attack, ih_now_s(ih), 5))
 			log_info("IHMP: rejected %s from %s (see dimectl stats)", ihmp_type_name(m.type),
 				 addr_fmt(src, b));
 		return;
 	}
+	/* What we send in answer to a sender we cannot hold to account: at
+	 * most 3x what it sent (T5). */
+	ih->rx_budget = ih->rx_bound ? SIZE_MAX : 3 * len;
+	if (m.type == IHMP_ACK && (!t || txh != h)) {
+		ih->stats.rx_unexpected_ack++;
+		return;
+	}
 	ih->stats.in[m.type]++;
-	/* Whoever sends us valid IHMP runs dime, whatever a lost HELLO made
-	 * us believe. */
 	struct ihmp_peer *p = h ? ihmp_peer_get(ih, h) : NULL;
-	if (p && p->state != PEER_OK && m.type != IHMP_HELLO)
-		ihmp_peer_set_state(ih, h, PEER_OK);
+	if (p && ih->rx_bound) {
+		p->last_seen = ih_now(ih);
+		/* Whoever signs with the key we hold runs dime, whatever a
+		 * lost HELLO made us believe. */
+		if (p->state != PEER_OK && m.type != IHMP_HELLO)
+			ihmp_peer_set_state(ih, h, PEER_OK);
+	}
 	switch (m.type) {
 	case IHMP_HELLO:
-		if (h)
+		if (h && ih->rx_bound)
 			ihmp_key_rotate(ih, h, &m);
-		ihmp_on_hello(ih, &m, src, dst, port, tofu);
+		ihmp_on_hello(ih, h, &m, src, dst, port, proved);
+		break;
+	case IHMP_ACK:
+		ihmp_tx_acked(ih, h, t, &m, src, proved);
 		break;
 	case IHMP_PATH_PROBE:
 		ihmp_on_probe(ih, h, &m, src, dst, port);
@@ -221,6 +232,14 @@ rejected:
 	default:
 		ih->stats.rx_unsupported++;	/* NAT_ENTRY: no IHMP-aware NATs here */
 	}
+}
+
+void ihmp_dispatch(struct ihmp *ih, const uint8_t *buf, size_t len, const struct dime_addr *src,
+		   uint16_t port, const struct dime_addr *dst)
+{
+	received(ih, buf, len, src, port, dst);
+	ih->rx_budget = SIZE_MAX;	/* what timers send answers nobody */
+	ih->rx_bound = false;
 }
 
 /* ---- our own address changes, deferred to the tick ---- */
@@ -249,7 +268,7 @@ int ihmp_tick(struct ihmp *ih)
 		ihmp_process_events(ih);
 	if (changed)
 		ihmp_route_moves(ih, NULL);
-	ihmp_half_open_sweep(ih, now);
+	ihmp_reclaim(ih, now);
 	uint64_t next = ihmp_tx_run(ih, now);
 	ih->kick = false;
 	return next == UINT64_MAX ? -1 : (int)(next > now ? next - now : 0);

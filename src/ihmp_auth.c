@@ -14,58 +14,115 @@
 #include "config.h"
 #include "ihmp_int.h"
 
-#define IHMP_RL_RATE		50	/* datagrams per second per source */
+#define IHMP_RL_RATE		50	/* datagrams per second per source prefix */
 #define IHMP_RL_BURST		100
-#define IHMP_PROBE_RATE		20	/* return-routability probes per second, all peers */
+#define IHMP_UNAUTH_RATE	500	/* datagrams per second from all unknown sources */
+#define IHMP_UNAUTH_BURST	1000
+#define IHMP_PROBE_RATE		100	/* return-routability probes per second, all peers */
+#define IHMP_PROBE_BURST	200
+#define IHMP_PEER_PROBE_BURST	16	/* per peer, refilled one a second */
 #define IHMP_HALFOPEN_S		120	/* a peer that only said HELLO, and no flow came */
 #define IHMP_HALFOPEN_MAX	64	/* such entries at once; more HELLOs wait */
+#define IHMP_IDLE_S		120	/* a HID without flows or exchanges ... */
+#define IHMP_IDLE_KEYED_S	600	/* ... or, holding a peer's key, this long */
 #define IHMP_SWEEP_MS		10000
+#define IHMP_COOKIE_MS		120000	/* a challenge stays valid one to two of these */
 
 void ihmp_auth_init(struct ihmp *ih)
 {
+	uint64_t now = ih_now(ih);
+
 	sign_random(&ih->seed, sizeof(ih->seed));
-	ih->probe_tokens = IHMP_PROBE_RATE;
-	ih->probe_last = ih_now(ih);
+	sign_random(ih->cookie_key, sizeof(ih->cookie_key));
+	ih->cookie_epoch = now / IHMP_COOKIE_MS;
+	ih->probe_tokens = IHMP_PROBE_BURST;
+	ih->probe_last = now;
+	ih->unauth_tokens = IHMP_UNAUTH_BURST;
+	ih->unauth_last = now;
+	for (size_t i = 0; i < IHMP_RL_BUCKETS; i++) {
+		ih->rl[i].tokens = IHMP_RL_BURST;
+		ih->rl[i].last = now;
+	}
+	ih->rx_budget = SIZE_MAX;
 }
 
-/* ---- budgets ---- */
+/* ---- budgets (T4, T5) ---- */
 
-/* Per-source token bucket, before any parsing: floods cost little. */
+/* A token bucket: refills rate a second up to burst; takes one if it can. */
+static bool bucket_take(uint32_t *tokens, uint64_t *last, uint64_t now, uint32_t rate, uint32_t burst)
+{
+	uint64_t add = (now - *last) * rate / 1000;
+	if (add) {
+		*tokens = (uint32_t)(*tokens + add > burst ? burst : *tokens + add);
+		*last = now;
+	}
+	if (!*tokens)
+		return false;
+	(*tokens)--;
+	return true;
+}
+
+/* The prefix a source shares its bucket with: a /24 or a /56, so that
+ * rotating addresses inside one network gains nothing. */
+static uint32_t source_slot(const struct ihmp *ih, const struct dime_addr *src)
+{
+	struct dime_addr pfx = *src;
+	if (src->af == AF_INET)
+		pfx.a[3] = 0;
+	else
+		memset(pfx.a + 7, 0, 9);
+	return addr_hash(&pfx, ih->seed) % IHMP_RL_BUCKETS;
+}
+
+/* Before any parsing, so floods cost little. A slot two sources hash to is
+ * shared, never reset (T4): colliding makes a sender slower, not faster.
+ * Sources that are not an address of a peer whose key we hold share one
+ * more budget, so rotating through many prefixes gains nothing either. */
 bool ihmp_rate_ok(struct ihmp *ih, const struct dime_addr *src)
 {
-	uint32_t tag = addr_hash(src, ih->seed);
 	uint64_t now = ih_now(ih);
-	__typeof__(ih->rl[0]) *b = &ih->rl[tag % IHMP_RL_BUCKETS];
+	__typeof__(ih->rl[0]) *b = &ih->rl[source_slot(ih, src)];
 
-	if (b->tag != tag) {
-		b->tag = tag;
-		b->tokens = IHMP_RL_BURST;
-		b->last = now;
-	}
-	uint64_t add = (now - b->last) * IHMP_RL_RATE / 1000;
-	if (add) {
-		b->tokens = (uint32_t)(b->tokens + add > IHMP_RL_BURST ? IHMP_RL_BURST : b->tokens + add);
-		b->last = now;
-	}
-	if (!b->tokens)
+	if (!bucket_take(&b->tokens, &b->last, now, IHMP_RL_RATE, IHMP_RL_BURST))
 		return false;
-	b->tokens--;
-	return true;
+	const struct hid *h = hid_table_lookup(ih->ht, src);
+	if (h && h->key_origin != HID_KEY_NONE && hid_where(h, src) == HID_ACTIVE)
+		return true;
+	return bucket_take(&ih->unauth_tokens, &ih->unauth_last, now, IHMP_UNAUTH_RATE, IHMP_UNAUTH_BURST);
 }
 
-bool ihmp_probe_token(struct ihmp *ih)
+/* Per claimed address, per peer, and all together (T4, T5). */
+bool ihmp_probe_allowed(struct ihmp *ih, struct hid *h, const struct dime_addr *a)
 {
 	uint64_t now = ih_now(ih);
-	uint64_t add = (now - ih->probe_last) * IHMP_PROBE_RATE / 1000;
-	if (add) {
-		ih->probe_tokens = (uint32_t)(ih->probe_tokens + add > IHMP_PROBE_RATE ?
-					      IHMP_PROBE_RATE : ih->probe_tokens + add);
-		ih->probe_last = now;
-	}
-	if (!ih->probe_tokens)
+	struct ihmp_peer *p = ihmp_peer_get(ih, h);
+	uint32_t tag = addr_hash(a, ih->seed ^ 0x9e3779b9u);
+	__typeof__(ih->probed[0]) *c = &ih->probed[tag % IHMP_PROBED_SLOTS];
+
+	if (!p || !addr_is_unicast(a))
 		return false;
-	ih->probe_tokens--;
+	if (now - c->since >= 60000 || c->tag != tag) {
+		if (now - c->since < 60000 && c->n >= IHMP_PROBES_PER_ADDR)
+			goto refuse;	/* a busy slot: shared until its minute is over */
+		c->tag = tag;
+		c->n = 0;
+		c->since = now;
+	}
+	if (c->n >= IHMP_PROBES_PER_ADDR)
+		goto refuse;
+	if (!p->probe_last) {
+		p->probe_tokens = IHMP_PEER_PROBE_BURST;
+		p->probe_last = now;
+	}
+	if (!bucket_take(&p->probe_tokens, &p->probe_last, now, 1, IHMP_PEER_PROBE_BURST))
+		goto refuse;
+	if (!bucket_take(&ih->probe_tokens, &ih->probe_last, now, IHMP_PROBE_RATE, IHMP_PROBE_BURST))
+		goto refuse;
+	c->n++;
 	return true;
+refuse:
+	ih->stats.rx_probe_budget++;
+	return false;
 }
 
 /* Unauthenticated input would make a HID: a few may wait for a flow to use
@@ -75,31 +132,206 @@ bool ihmp_half_open_ok(struct ihmp *ih)
 	return ih->halfopen < IHMP_HALFOPEN_MAX;
 }
 
-/* Entries only an unauthenticated HELLO made, and no flow uses. */
-void ihmp_half_open_sweep(struct ihmp *ih, uint64_t now)
+static void hid_free(struct ihmp *ih, struct hid *h)
 {
-	uint32_t cur = 0, secs = (uint32_t)(now / 1000);
+	if (h->flags & HID_F_HELLO_ONLY)
+		ih->halfopen--;
+	ihmp_rotation_done(ih, h);
+	ihmp_busy_del(ih, h->handle);
+	free(h->ihmp);
+	h->ihmp = NULL;
+	hid_table_remove(ih->ht, h);
+	ih->stats.hids_freed++;
+}
+
+static bool hid_busy(const struct hid *h)
+{
+	const struct ihmp_peer *p = h->ihmp;
+	for (int i = 0; p && i < IHMP_PENDING; i++)
+		if (p->tx[i].used)
+			return true;
+	return false;
+}
+
+/*
+ * HIDs nobody needs (T4): no flow, no exchange in flight, nothing heard
+ * for a while; a peer we hold back HELLOs from (6.2) only once that
+ * hold-down is over; never one an administrator mapped.
+ */
+void ihmp_reclaim(struct ihmp *ih, uint64_t now)
+{
+	uint32_t cur = 0;
 	struct hid *h;
 
 	if (now - ih->last_sweep < IHMP_SWEEP_MS)
 		return;
 	ih->last_sweep = now;
 	while ((h = hid_table_next(ih->ht, &cur))) {
-		if (!(h->flags & HID_F_HELLO_ONLY))
-			continue;
-		if (h->nflows) {
+		const struct ihmp_peer *p = h->ihmp;
+		if ((h->flags & HID_F_HELLO_ONLY) && h->nflows) {
 			h->flags &= ~(uint32_t)HID_F_HELLO_ONLY;
 			ih->halfopen--;
-			continue;
 		}
-		if (secs - h->created < IHMP_HALFOPEN_S)
+		if (p && p->rot_pending && !hid_busy(h))
+			ihmp_rotation_retry(ih, h, now);
+		if (h->nflows || (h->flags & HID_F_MANUAL) || hid_busy(h))
 			continue;
-		ih->halfopen--;
-		ihmp_busy_del(ih, h->handle);
-		free(h->ihmp);
-		h->ihmp = NULL;
-		hid_table_remove(ih->ht, h);
+		uint64_t seen = p ? p->last_seen : 0, idle_s = h->flags & HID_F_HELLO_ONLY ? IHMP_HALFOPEN_S :
+				h->key_origin != HID_KEY_NONE ? IHMP_IDLE_KEYED_S : IHMP_IDLE_S;
+		if (now - seen < idle_s * 1000 || (p && p->state == PEER_SILENT && now < p->silent_until))
+			continue;
+		hid_free(ih, h);
 	}
+}
+
+/* ---- the HELLO challenge (T2) ---- */
+
+/* Cookie keys turn over every IHMP_COOKIE_MS; the previous one still counts. */
+static void cookie_keys(struct ihmp *ih)
+{
+	uint64_t epoch = ih_now(ih) / IHMP_COOKIE_MS;
+
+	if (epoch == ih->cookie_epoch)
+		return;
+	if (epoch == ih->cookie_epoch + 1)
+		memcpy(ih->cookie_key[1], ih->cookie_key[0], SIGN_MAC_KEY_LEN);
+	else
+		sign_random(ih->cookie_key[1], SIGN_MAC_KEY_LEN);
+	sign_random(ih->cookie_key[0], SIGN_MAC_KEY_LEN);
+	ih->cookie_epoch = epoch;
+}
+
+/* MAC over what the answer must repeat: where it came from (address and
+ * port), whom it speaks for, and the key it offers. Stateless: nothing is
+ * kept for a sender until it echoes this from that address. */
+void ihmp_cookie(struct ihmp *ih, int which, const struct ihmp_msg *m, const struct dime_addr *src,
+		 uint16_t port, uint8_t out[IHMP_NONCE_LEN])
+{
+	uint8_t in[2 * 17 + 2 + IHMP_KEY_LEN] = { 0 }, *q = in;
+
+	cookie_keys(ih);
+	*q++ = src->af;
+	memcpy(q, src->a, 16), q += 16;
+	*q++ = m->host_id.af;
+	memcpy(q, m->host_id.a, 16), q += 16;
+	*q++ = (uint8_t)(port >> 8);
+	*q++ = (uint8_t)port;
+	if (m->has & IHMP_HAS(IHMP_T_PUBKEY))
+		memcpy(q, m->pubkey, IHMP_KEY_LEN);
+	_Static_assert(SIGN_MAC_LEN == IHMP_NONCE_LEN, "a cookie travels as a nonce");
+	sign_mac(ih->cookie_key[which], in, sizeof(in), out);
+}
+
+bool ihmp_cookie_ok(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_addr *src, uint16_t port)
+{
+	uint8_t c[IHMP_NONCE_LEN];
+
+	if (!(m->has & IHMP_HAS(IHMP_T_NONCE_ECHO)))
+		return false;
+	for (int i = 0; i < 2; i++) {
+		ihmp_cookie(ih, i, m, src, port, c);
+		if (sign_equal(c, m->nonce_echo, IHMP_NONCE_LEN))
+			return true;
+	}
+	ih->stats.rx_bad_cookie++;
+	return false;
+}
+
+/* ---- address sets (T1, T4) ---- */
+
+void ihmp_cand_add(struct ihmp_peer *p, const struct dime_addr *a)
+{
+	if (hid_addrs_find(&p->cand, a) >= 0)
+		return;
+	if (p->cand.n == HID_ADDRS_MAX)
+		hid_addrs_drop(&p->cand, &p->cand.a[0]);	/* the oldest claim */
+	p->cand.a[p->cand.n++] = *a;
+}
+
+bool ihmp_cand_drop(struct ihmp_peer *p, const struct dime_addr *a)
+{
+	return hid_addrs_drop(&p->cand, a);
+}
+
+/* The first address of family af in a set: a primary, never evicted. */
+static bool first_of_family(const struct hid_addrs *s, unsigned i)
+{
+	for (unsigned j = 0; j < i; j++)
+		if (s->a[j].af == s->a[i].af)
+			return false;
+	return true;
+}
+
+/* Makes room in a full set: the oldest unreachable address no flow still
+ * names goes (else the oldest); in a full active or local set the oldest
+ * that is not first of its family (an active one steps down). */
+static int make_room(struct ihmp *ih, struct hid *h, enum hid_set_id set)
+{
+	struct hid_addrs *s = &h->set[set];
+	uint32_t now = ih_now_s(ih);
+	int pick = -1;
+
+	for (unsigned i = 0; i < s->n && pick < 0; i++)
+		if (set == HID_UNREACH ? !ih->env.in_use(ih->env.arg, h, &s->a[i]) : !first_of_family(s, i))
+			pick = (int)i;
+	if (pick < 0 && set == HID_UNREACH && s->n)
+		pick = 0;
+	if (pick < 0)
+		return -ENOSPC;
+	struct dime_addr a = s->a[pick];
+	ih->stats.addrs_evicted++;
+	if (set == HID_ACTIVE) {
+		if (h->set[HID_UNREACH].n == HID_ADDRS_MAX && make_room(ih, h, HID_UNREACH) < 0)
+			return -ENOSPC;
+		return hid_table_move_addr(ih->ht, h, &a, HID_UNREACH, now);
+	}
+	return hid_table_del_addr(ih->ht, h, set, &a, now);
+}
+
+int ihmp_set_add(struct ihmp *ih, struct hid *h, enum hid_set_id set, const struct dime_addr *a)
+{
+	uint32_t now = ih_now_s(ih);
+	int where = hid_where(h, a);
+
+	if (where == (int)set)
+		return 0;
+	if (h->set[set].n == HID_ADDRS_MAX && make_room(ih, h, set) < 0)
+		return -ENOSPC;
+	if (where >= 0 && set != HID_LOCAL && where != HID_LOCAL)
+		return hid_table_move_addr(ih->ht, h, a, set, now);
+	return hid_table_add_addr(ih->ht, h, set, a, now);
+}
+
+/* Whether a, held by another HID o, may go to a peer that just proved it
+ * receives there: o never authenticated anyone, or its own peer already
+ * said a is gone. A keyed peer that is at a now keeps it. */
+static bool can_take(const struct hid *o, const struct dime_addr *a)
+{
+	return o->key_origin == HID_KEY_NONE || hid_where(o, a) == HID_UNREACH;
+}
+
+int ihmp_prove(struct ihmp *ih, struct hid *h, const struct dime_addr *a)
+{
+	struct hid *o = hid_table_lookup(ih->ht, a);
+	struct ihmp_peer *p = ihmp_peer_get(ih, h);
+
+	if (o && o != h) {
+		if (!can_take(o, a))
+			return -EEXIST;
+		hid_table_del_addr(ih->ht, o, (enum hid_set_id)hid_where(o, a), a, ih_now_s(ih));
+		if (!o->nflows && !(o->flags & HID_F_MANUAL) && !hid_busy(o) &&
+		    !hid_primary(o, AF_UNSPEC) && !o->set[HID_UNREACH].n)
+			hid_free(ih, o);
+	}
+	if (p)
+		ihmp_cand_drop(p, a);
+	return ihmp_set_add(ih, h, HID_ACTIVE, a);
+}
+
+bool ihmp_can_claim(struct ihmp *ih, const struct hid *h, const struct dime_addr *a)
+{
+	const struct hid *o = hid_table_lookup(ih->ht, a);
+	return !o || o == h || can_take(o, a);
 }
 
 /* dimed.conf decides which peers we greet: all, none, or listed prefixes. */
@@ -146,7 +378,7 @@ bool ihmp_probe_reachable(struct ihmp *ih, const struct dime_addr *a, struct dim
 	size_t n = ih->env.local_addrs(ih->env.arg, &la);
 	unsigned plen;
 
-	if (addr_is_linklocal(a))
+	if (!addr_is_unicast(a))
 		return false;
 	bool priv = addr_is_private(a, &plen);
 	for (size_t i = 0; i < n; i++) {
@@ -187,11 +419,17 @@ static const struct sign_key *key_for(const struct ihmp *ih, const struct dime_a
 	return ih->have_key ? &ih->key : NULL;
 }
 
-/* Encodes m with a fresh COUNTER and signs it (docs/ihmp.md §7.1-7.2). */
-int ihmp_seal(struct ihmp *ih, const struct ihmp_msg *m0, uint8_t *buf, size_t cap)
+/* Encodes m with a fresh COUNTER and signs it (docs/ihmp.md §7.1-7.2).
+ * For a peer that has not ACKed our key rotation the old key signs, and a
+ * HELLO carries KEY_ROTATE: the new key vouches for itself over
+ * old key || new key || this message's counter (§7.5, T7). */
+int ihmp_seal_for(struct ihmp *ih, const struct hid *h, const struct ihmp_msg *m0, uint8_t *buf,
+		  size_t cap, bool sign)
 {
 	struct ihmp_msg m = *m0;
-	const struct sign_key *k = key_for(ih, &m.host_id);
+	const struct ihmp_peer *p = h ? h->ihmp : NULL;
+	bool rotating = p && p->rot_pending && ih->have_old_key;
+	const struct sign_key *k = !sign ? NULL : rotating ? &ih->old_key : key_for(ih, &m.host_id);
 
 	if (k) {
 		m.counter = ++ih->counter;
@@ -200,13 +438,11 @@ int ihmp_seal(struct ihmp *ih, const struct ihmp_msg *m0, uint8_t *buf, size_t c
 			memcpy(m.pubkey, k->pk, IHMP_KEY_LEN);
 			m.has |= IHMP_HAS(IHMP_T_PUBKEY);
 		}
-		if (m.type == IHMP_HELLO && ih->rot_new) {
-			/* KEY_ROTATE: the new key vouches for itself over
-			 * old key || new key || this message's counter (§7.5). */
+		if (m.type == IHMP_HELLO && rotating) {
 			uint8_t in[ROT_INPUT_LEN];
-			rot_input(in, k->pk, ih->rot_new->pk, m.counter);
-			memcpy(m.rot_pubkey, ih->rot_new->pk, IHMP_KEY_LEN);
-			sign_detached(ih->rot_new, in, sizeof(in), m.rot_proof);
+			rot_input(in, k->pk, ih->key.pk, m.counter);
+			memcpy(m.rot_pubkey, ih->key.pk, IHMP_KEY_LEN);
+			sign_detached(&ih->key, in, sizeof(in), m.rot_proof);
 			m.has |= IHMP_HAS(IHMP_T_KEY_ROTATE);
 		}
 	}
@@ -219,6 +455,11 @@ int ihmp_seal(struct ihmp *ih, const struct ihmp_msg *m0, uint8_t *buf, size_t c
 		return inlen;
 	sign_detached(k, in, (size_t)inlen, sig);
 	return ihmp_append_sig(buf, (size_t)n, cap, sig);
+}
+
+int ihmp_seal(struct ihmp *ih, const struct ihmp_msg *m, uint8_t *buf, size_t cap, bool sign)
+{
+	return ihmp_seal_for(ih, NULL, m, buf, cap, sign);
 }
 
 /* A pinned key for any of these addresses (dimed.conf pin-key). */
@@ -242,18 +483,20 @@ static bool require_signatures(const struct ihmp *ih)
 
 /*
  * docs/ihmp.md §9 steps 6-7: who claims to send this, and can it prove it.
- * h may be NULL (a HELLO from a new peer). On success *tofu holds a key the
- * message proved it holds and that may be bound to a new HID (or NULL).
+ * h may be NULL (a HELLO from a new peer). Nothing is bound here: a key a
+ * message proves it holds (self-signed, or pinned) goes to *proved, for
+ * the caller to bind once T2 holds.
  */
 bool ihmp_authenticate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, const uint8_t *buf,
-		       const struct dime_addr *src, const uint8_t **tofu)
+		       const struct dime_addr *src, bool *bound, const uint8_t **proved)
 {
-	bool sig = m->has & IHMP_HAS(IHMP_T_SIGNATURE);
+	bool sig = m->has & IHMP_HAS(IHMP_T_SIGNATURE), keyed = h && h->key_origin != HID_KEY_NONE;
 	const uint8_t *pin = pinned_key(ih, &m->host_id, src);
 	const uint8_t *key = NULL;
 
-	*tofu = NULL;
-	if (h && h->key_origin != HID_KEY_NONE)
+	*bound = false;
+	*proved = NULL;
+	if (keyed)
 		key = h->key;
 	else if (pin)
 		key = pin;
@@ -264,7 +507,7 @@ bool ihmp_authenticate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 			ih->stats.rx_unsigned++;
 			return false;
 		}
-		return true;		/* a keyless peer: the paper's baseline */
+		return true;		/* a keyless peer: proof comes from return routability */
 	}
 	if (!key) {
 		if (require_signatures(ih)) {
@@ -285,28 +528,27 @@ bool ihmp_authenticate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 	if (n < 0 || !sign_verify(key, in, (size_t)n, buf + m->sig_off)) {
 		/* Another copy of a key rotation we already applied: signed by
 		 * the old key, announcing the key now bound. Not an attack. */
-		if (h && (m->has & IHMP_HAS(IHMP_T_KEY_ROTATE)) &&
+		if (keyed && (m->has & IHMP_HAS(IHMP_T_KEY_ROTATE)) &&
 		    sign_equal(m->rot_pubkey, h->key, IHMP_KEY_LEN))
 			ih->stats.rx_replay++;
 		else
 			ih->stats.rx_bad_signature++;
 		return false;
 	}
-	struct ihmp_peer *p = h ? h->ihmp : NULL;
+	if (!keyed) {
+		*proved = key;
+		return true;
+	}
+	struct ihmp_peer *p = ihmp_peer_get(ih, h);
 	if (p && p->have_counter && m->counter <= p->last_counter) {
 		ih->stats.rx_replay++;
 		return false;
 	}
-	if (h && h->key_origin == HID_KEY_NONE) {
-		if (hid_set_key(h, key, pin ? HID_KEY_PINNED : HID_KEY_TOFU) == 0)
-			ih->stats.keys_bound++;
-	} else if (!h) {
-		*tofu = key;
-	}
-	if (h && (p = ihmp_peer_get(ih, h))) {
+	if (p) {
 		p->have_counter = true;
 		p->last_counter = m->counter;
 	}
+	*bound = true;
 	return true;
 }
 
@@ -427,34 +669,79 @@ int ihmp_key_remove(struct ihmp *ih, const struct dime_addr *peer, char *err, si
 	return 0;
 }
 
-/* A new host key is announced to every dime peer in a HELLO the old key
- * signs (KEY_ROTATE). */
-static void announce_rotation(struct ihmp *ih, const struct sign_key *k)
+/* The rotation HELLO to one peer: an exchange, retransmitted until ACKed. */
+static void announce_to(struct ihmp *ih, struct hid *h)
+{
+	struct dime_addr local;
+	const struct dime_addr *to = NULL;
+
+	for (int af = AF_INET; !to && af <= AF_INET6; af += AF_INET6 - AF_INET)
+		if (ihmp_local_live(ih, h, af, NULL, &local))
+			to = hid_primary(h, af);
+	if (!to)
+		return;
+	struct ihmp_msg m;
+	ihmp_msg_init(&m, IHMP_HELLO, &local);
+	ihmp_put_addrs(ih, &m);
+	sign_random(m.nonce, IHMP_NONCE_LEN);
+	m.has |= IHMP_HAS(IHMP_T_NONCE);
+	ihmp_tx_start(ih, h, &m, &local, to);
+}
+
+/* A new host key (T7): every dime peer with live flows hears of it in a
+ * HELLO the old key signs, as an exchange; the old key stays until each
+ * has ACKed (ihmp_rotation_done). */
+static void announce_rotation(struct ihmp *ih)
 {
 	uint32_t cur = 0;
 	struct hid *h;
 
-	ih->rot_new = k;
 	while ((h = hid_table_next(ih->ht, &cur))) {
 		struct ihmp_peer *p = h->ihmp;
-		struct dime_addr local;
-		const struct dime_addr *to = NULL;
-		if (!p || p->state != PEER_OK)
+		if (!p || p->state != PEER_OK || h->key_origin == HID_KEY_NONE || !h->nflows)
 			continue;
-		for (int af = AF_INET; !to && af <= AF_INET6; af += AF_INET6 - AF_INET)
-			if (ihmp_local_live(ih, h, af, NULL, &local))
-				to = hid_primary(h, af);
-		if (!to)
-			continue;
-		struct ihmp_msg m;
-		ihmp_msg_init(&m, IHMP_HELLO, &local);
-		ihmp_put_addrs(ih, &m);
-		/* No retransmission under the old key once we switch: send it
-		 * a few times instead. */
-		for (int t = 0; t < 3; t++)
-			ihmp_xmit(ih, &local, to, ih->cfg.port, &m);
+		p->rot_pending = true;
+		announce_to(ih, h);
 	}
-	ih->rot_new = NULL;
+	ihmp_rotation_done(ih, NULL);
+}
+
+void ihmp_rotation_done(struct ihmp *ih, struct hid *h)
+{
+	struct ihmp_peer *p = h ? h->ihmp : NULL;
+	uint32_t cur = 0;
+	struct hid *g;
+
+	if (p && p->rot_pending) {
+		p->rot_pending = false;
+		log_info("IHMP: peer HID %u has our new key", h->handle);
+	}
+	if (!ih->have_old_key)
+		return;
+	while ((g = hid_table_next(ih->ht, &cur)))
+		if (g != h && g->ihmp && ((struct ihmp_peer *)g->ihmp)->rot_pending)
+			return;
+	sign_wipe(&ih->old_key);
+	ih->have_old_key = false;
+	log_info("IHMP: every peer has our new key: the old one is gone");
+}
+
+/* Its announcement timed out: the peer may be away. Try again in a
+ * minute, as long as its flows live (the old key waits for it). */
+void ihmp_rotation_retry(struct ihmp *ih, struct hid *h, uint64_t now)
+{
+	struct ihmp_peer *p = h->ihmp;
+
+	if (!p || !p->rot_pending)
+		return;
+	if (!p->rot_retry) {
+		p->rot_retry = now + IHMP_SILENT_MIN_S * 1000;
+		return;
+	}
+	if (now >= p->rot_retry) {
+		p->rot_retry = 0;
+		announce_to(ih, h);
+	}
 }
 
 int ihmp_set_local_key(struct ihmp *ih, const char *path, const struct config_prefix *pfx,
@@ -484,12 +771,17 @@ int ihmp_set_local_key(struct ihmp *ih, const char *path, const struct config_pr
 			ih->nlkeys++;
 	}
 	if (npfx == 0) {
-		if (ih->have_key)
-			announce_rotation(ih, &k);
-		sign_wipe(&ih->key);
+		if (ih->have_key) {
+			if (ih->have_old_key)	/* a rotation still under way: its peers get the newest */
+				sign_wipe(&ih->old_key);
+			ih->old_key = ih->key;
+			ih->have_old_key = true;
+		}
 		ih->key = k;
 		ih->have_key = true;
 		log_info("IHMP: new local key in use");
+		if (ih->have_old_key)
+			announce_rotation(ih);
 	}
 	sign_wipe(&k);
 	return 0;

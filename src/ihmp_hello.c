@@ -27,29 +27,48 @@ void ihmp_peer_flow(void *arg, struct hid *h, const struct dime_addr *local,
 	struct ihmp_msg m;
 	ihmp_msg_init(&m, IHMP_HELLO, local);
 	ihmp_put_addrs(ih, &m);
+	/* Its echo in the ACK proves the answer came from where we sent. */
+	sign_random(m.nonce, IHMP_NONCE_LEN);
+	m.has |= IHMP_HAS(IHMP_T_NONCE);
+	p->challenges = 0;
 	ihmp_peer_set_state(ih, h, PEER_HELLO);
 	ihmp_tx_start(ih, h, &m, local, remote);
 }
 
-/* Sorts a peer's advertised addresses (III-B1): probe what may be reachable. */
-static void learn_addrs(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
-			const struct dime_addr *known_as, bool probe)
+/* A path probe of a with a fresh nonce: its echo from a proves it (T1). */
+static void probe(struct ihmp *ih, struct hid *h, const struct dime_addr *host_id,
+		  const struct dime_addr *src, const struct dime_addr *a)
 {
-	uint32_t now = ih_now_s(ih);
+	struct ihmp_msg pr;
 
+	ihmp_msg_init(&pr, IHMP_PATH_PROBE, host_id);
+	sign_random(pr.nonce, IHMP_NONCE_LEN);
+	pr.has |= IHMP_HAS(IHMP_T_NONCE);
+	ihmp_tx_start(ih, h, &pr, src, a);
+}
+
+/* A peer's advertised addresses (III-B1) replace its candidates (T1):
+ * usable unicast ones only, none another peer holds; probe those that
+ * may be reachable, within the budgets. */
+static void learn_addrs(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
+			const struct dime_addr *known_as, bool with_probes)
+{
+	struct ihmp_peer *p = ihmp_peer_get(ih, h);
+
+	if (!p)
+		return;
+	p->cand.n = 0;
 	for (unsigned i = 0; i < m->naddrs; i++) {
 		const struct dime_addr *a = &m->addrs[i];
+		const struct hid *o = hid_table_lookup(ih->ht, a);
 		struct dime_addr src;
-		if (hid_where(h, a) >= 0 || hid_table_lookup(ih->ht, a) || addr_is_linklocal(a))
-			continue;	/* known, someone else's, or never reachable from here */
-		if (hid_table_add_addr(ih->ht, h, HID_UNREACH, a, now) < 0)
-			continue;
-		if (probe && ihmp_probe_reachable(ih, a, &src)) {
-			struct ihmp_msg pr;
-			/* Host ID: an address the peer knows us by, of the probe's family if any. */
-			ihmp_msg_init(&pr, IHMP_PATH_PROBE, known_as->af == a->af ? known_as : &src);
-			ihmp_tx_start(ih, h, &pr, &src, a);
-		}
+		if (!addr_is_unicast(a) || hid_where(h, a) >= 0 || (o && o != h))
+			continue;	/* unusable, known, or someone else's */
+		ihmp_cand_add(p, a);
+		/* Host ID: an address the peer knows us by, whatever the
+		 * probe's family: the peer maps nothing else to us yet. */
+		if (with_probes && ihmp_probe_reachable(ih, a, &src) && ihmp_probe_allowed(ih, h, a))
+			probe(ih, h, known_as, &src, a);
 	}
 }
 
@@ -119,11 +138,35 @@ static void fold_same_host(struct ihmp *ih, struct hid *h, const struct ihmp_msg
 	}
 }
 
-void ihmp_on_hello(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_addr *src,
-		   const struct dime_addr *dst, uint16_t port, const uint8_t *tofu)
+/* The answer to a HELLO from an address nobody proved yet (T2): a cookie
+ * it must echo from there. Nothing is kept. */
+static void challenge(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_addr *src,
+		      const struct dime_addr *dst, uint16_t port)
 {
-	struct hid *h = hid_table_lookup(ih->ht, &m->host_id);
-	uint32_t now = ih_now_s(ih);
+	struct ihmp_msg a;
+
+	ihmp_msg_init(&a, IHMP_ACK, dst);
+	a.seq = m->seq;
+	a.echo_type = IHMP_HELLO;
+	a.has |= IHMP_HAS(IHMP_T_ECHO) | IHMP_HAS(IHMP_T_NONCE);
+	ihmp_cookie(ih, 0, m, src, port, a.nonce);
+	if (m->has & IHMP_HAS(IHMP_T_NONCE)) {
+		memcpy(a.nonce_echo, m->nonce, IHMP_NONCE_LEN);
+		a.has |= IHMP_HAS(IHMP_T_NONCE_ECHO);
+	}
+	ih->stats.rx_challenged++;
+	ihmp_xmit(ih, NULL, dst, src, port, &a);
+}
+
+/*
+ * A HELLO (5.1). From a peer whose key we hold (h keyed, signature
+ * verified): a greeting again, its source only a candidate. From anyone
+ * else it is a first contact for the address it came from: proven by the
+ * challenge first, then that address is active, the key it proved bound.
+ */
+void ihmp_on_hello(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, const struct dime_addr *src,
+		   const struct dime_addr *dst, uint16_t port, const uint8_t *proved)
+{
 	uint16_t flags = 0;
 	bool own = false;
 
@@ -133,27 +176,39 @@ void ihmp_on_hello(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_
 		own = addr_eq(&m->addrs[i], src);
 	if (!own)
 		flags |= IHMP_F_ND;
-	bool nat = (flags & IHMP_F_ND) && !(m->flags & IHMP_F_NF);
-	if (!h && (h = hid_table_lookup(ih->ht, src)) == NULL) {
-		if (!ihmp_half_open_ok(ih)) {
-			ih->stats.rx_rate_limited++;
+	if (!ih->rx_bound) {
+		if (!ihmp_cookie_ok(ih, m, src, port)) {
+			challenge(ih, m, src, dst, port);
 			return;
 		}
-		if (hid_table_create(ih->ht, now, &h) < 0)
+		if (!h) {
+			if (!ihmp_half_open_ok(ih)) {
+				ih->stats.rx_rate_limited++;
+				return;
+			}
+			if (hid_table_create(ih->ht, ih_now_s(ih), &h) < 0)
+				return;
+			h->flags |= HID_F_HELLO_ONLY;
+			ih->halfopen++;
+		}
+		if (ihmp_prove(ih, h, src) < 0) {
+			ih->stats.rx_rejected++;
 			return;
-		h->flags |= HID_F_HELLO_ONLY;
-		ih->halfopen++;
-		hid_table_add_addr(ih->ht, h, nat ? HID_UNREACH : HID_ACTIVE, src, now);
+		}
+		ihmp_bind_new(ih, h, proved, m, src);
 	}
-	ihmp_bind_new(ih, h, tofu, m, src);
+	struct ihmp_peer *p = ihmp_peer_get(ih, h);
+	if (!p)
+		return;
+	p->last_seen = ih_now(ih);
 	/* A known peer greeting from a new address (it moved while its first
 	 * HELLO was in flight): unproven until it claims it and we probe it. */
 	if (hid_where(h, src) < 0)
-		hid_table_add_addr(ih->ht, h, HID_UNREACH, src, now);
+		ihmp_cand_add(p, src);
 	if (hid_where(h, dst) < 0)
-		hid_table_add_addr(ih->ht, h, HID_LOCAL, dst, now);
+		ihmp_set_add(ih, h, HID_LOCAL, dst);
 	ihmp_peer_set_state(ih, h, PEER_OK);
-	ihmp_send_ack(ih, m, dst, src, port, flags | (m->flags & IHMP_F_NF), true);
+	ihmp_send_ack(ih, h, m, dst, src, port, flags | (m->flags & IHMP_F_NF), true);
 	if (!(m->flags & IHMP_F_NF))	/* NAT forced: a plain one-to-one mapping, no more signalling */
 		learn_addrs(ih, h, m, dst, true);
 	fold_same_host(ih, h, m);
@@ -161,22 +216,41 @@ void ihmp_on_hello(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_
 	ih_hid_changed(ih, h);
 }
 
+static void hello_timeout(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req);
+
 static void hello_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req,
-			const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *tofu)
+			const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *proved)
 {
+	struct ihmp_peer *p = h->ihmp;
 	struct dime_addr live;
 
+	if (ack->has & IHMP_HAS(IHMP_T_NONCE)) {
+		/* A challenge (T2): the same HELLO again, echoing it. */
+		if (p->challenges++ >= IHMP_CHALLENGES_MAX) {
+			hello_timeout(ih, h, req);
+			return;
+		}
+		struct ihmp_msg m = req->msg;
+		memcpy(m.nonce_echo, ack->nonce, IHMP_NONCE_LEN);
+		m.has |= IHMP_HAS(IHMP_T_NONCE_ECHO);
+		sign_random(m.nonce, IHMP_NONCE_LEN);
+		ihmp_tx_start(ih, h, &m, &req->src, &req->dst);
+		return;
+	}
+	p->challenges = 0;
+	p->last_seen = ih_now(ih);
 	ihmp_peer_set_state(ih, h, PEER_OK);
-	if (!tofu && h->key_origin == HID_KEY_NONE && (ack->has & IHMP_HAS(IHMP_T_PUBKEY)) &&
-	    (ack->has & IHMP_HAS(IHMP_T_SIGNATURE)))
-		tofu = ack->pubkey;	/* verified in ihmp_authenticate() */
-	ihmp_bind_new(ih, h, tofu, ack, src);
+	if (p->rot_pending)
+		ihmp_rotation_done(ih, h);	/* it ACKed a HELLO that carried our new key */
+	/* The ACK echoed our nonce from where the flow goes: its key is the
+	 * peer's (T2). */
+	ihmp_bind_new(ih, h, proved, ack, src);
 	/* We moved while the HELLO was in flight (it went out again from
 	 * here): the address events skipped this peer, so hand off now. */
 	if (!ihmp_local_live(ih, h, req->src.af, NULL, &live) && hid_where(h, &req->src) != HID_LOCAL)
 		ihmp_addr_up(ih, h, &req->src);
-	if (hid_where(h, src) == HID_UNREACH)
-		hid_table_move_addr(ih->ht, h, src, HID_ACTIVE, ih_now_s(ih));
+	if (hid_where(h, src) != HID_ACTIVE)
+		ihmp_prove(ih, h, src);
 	learn_addrs(ih, h, ack, &req->msg.host_id, false);
 	fold_same_host(ih, h, ack);
 	ihmp_route_moves(ih, h);
@@ -188,8 +262,10 @@ static void hello_timeout(struct ihmp *ih, struct hid *h, const struct ihmp_tx *
 	struct ihmp_peer *p = h->ihmp;
 	char b[ADDR_STRLEN];
 
-	if (p->state == PEER_OK)
-		return;		/* it answered something else meanwhile: a dime peer */
+	if (p->state == PEER_OK) {	/* it answered something else meanwhile: a dime peer */
+		ihmp_rotation_retry(ih, h, ih_now(ih));
+		return;
+	}
 	ihmp_peer_set_state(ih, h, PEER_SILENT);
 	log_info("IHMP: %s does not answer: not a dime peer (next HELLO in %u s at the earliest)",
 		 addr_fmt(&req->dst, b), p->silent_s);
@@ -199,18 +275,18 @@ const struct ihmp_exchange ihmp_x_hello = { IHMP_RTO_MS, hello_acked, hello_time
 
 /* ---- PATH_PROBE ---- */
 
+/* A probe of one of our addresses: answer it. Its source proves nothing
+ * (T1): only our own probes, answered, make a peer address active. */
 void ihmp_on_probe(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		   const struct dime_addr *src, const struct dime_addr *dst, uint16_t port)
 {
-	uint32_t now = ih_now_s(ih);
-
-	if (hid_where(h, src) == HID_UNREACH)
-		hid_table_move_addr(ih->ht, h, src, HID_ACTIVE, now);
-	else if (hid_where(h, src) < 0)
-		hid_table_add_addr(ih->ht, h, HID_ACTIVE, src, now);
-	if (hid_where(h, dst) < 0)
-		hid_table_add_addr(ih->ht, h, HID_LOCAL, dst, now);
-	ihmp_send_ack(ih, m, dst, src, port, 0, false);
+	if (ih->rx_bound && hid_where(h, dst) < 0)
+		ihmp_set_add(ih, h, HID_LOCAL, dst);	/* the peer reaches us here */
+	ihmp_send_ack(ih, h, m, dst, src, port, 0, false);
+	/* The peer probes from an address of its we have not proven: prove it
+	 * ourselves (a dual-stack peer's other family, typically). */
+	if (ih->rx_bound && hid_where(h, src) < 0 && ihmp_probe_allowed(ih, h, src))
+		probe(ih, h, h->set[HID_LOCAL].n ? &h->set[HID_LOCAL].a[0] : dst, dst, src);
 	/* A nonce probe of an address we just claimed means the peer has our
 	 * request and is checking it (§7.4): its ACK follows the proof, so
 	 * give it a full timeout from now instead of sending it again. */
@@ -218,29 +294,28 @@ void ihmp_on_probe(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		ihmp_tx_extend(ih, h, IHMP_HANDOFF, dst);
 		ihmp_tx_extend(ih, h, IHMP_ADDR_UP, dst);
 	}
-	ih_hid_changed(ih, h);
 }
 
 static void probe_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req,
-			const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *tofu)
+			const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *proved)
 {
 	struct ihmp_peer *p = h->ihmp;
 	struct ihmp_rr *pending = &p->rr[req->dst.af == AF_INET6];
-	uint32_t now = ih_now_s(ih);
 
-	(void)ack, (void)src, (void)tofu;
 	if (pending->active && addr_eq(&pending->addr, &req->dst)) {
-		/* Proven: apply the change that claimed this address. */
+		/* Proven: apply the change that waited for it. */
 		struct ihmp_rr rr = *pending;
 		pending->active = false;
 		ihmp_rr_add_verified(p, &rr.addr);
 		ihmp_apply_proven(ih, h, &rr);
 		return;
 	}
-	if (hid_where(h, &req->dst) == HID_UNREACH)
-		hid_table_move_addr(ih->ht, h, &req->dst, HID_ACTIVE, now);
+	/* Every probe carries a nonce, echoed from the probed address (the
+	 * exchange checked it): that address is the peer's (T1). */
+	if (hid_where(h, &req->dst) != HID_ACTIVE && ihmp_prove(ih, h, &req->dst) < 0)
+		ih->stats.rx_rejected++;
 	if (hid_where(h, &req->src) < 0)
-		hid_table_add_addr(ih->ht, h, HID_LOCAL, &req->src, now);
+		ihmp_set_add(ih, h, HID_LOCAL, &req->src);
 	ih_hid_changed(ih, h);
 }
 

@@ -36,7 +36,8 @@
 #define IHMP_SILENT_MAX_S	3600
 #define IHMP_MAX_EVENTS		32
 #define IHMP_VERIFIED_MAX	8
-#define HID_F_HELLO_ONLY	0x100	/* created by an unauthenticated HELLO */
+#define IHMP_PROBES_PER_ADDR	3	/* probe exchanges per address per minute (T5) */
+#define IHMP_CHALLENGES_MAX	3	/* HELLO challenge rounds before giving up */
 
 enum peer_state { PEER_NEW, PEER_HELLO, PEER_OK, PEER_SILENT };
 
@@ -77,6 +78,13 @@ struct ihmp_peer {
 	struct dime_addr verified[IHMP_VERIFIED_MAX];
 	bool have_via[2];
 	struct dime_addr via[2];	/* our source toward the peer, per family, last seen */
+	struct hid_addrs cand;		/* advertised or claimed, unproven (T1): never a locator */
+	uint8_t challenges;		/* HELLO challenges answered since the last ACK */
+	uint32_t probe_tokens;		/* this peer's return-routability budget (T4) */
+	uint64_t probe_last;
+	uint64_t last_seen;		/* ms: made, or an accepted message from it */
+	bool rot_pending;		/* has not ACKed our key rotation yet (T7) */
+	uint64_t rot_retry;		/* ms: when to announce it again */
 };
 
 /* Counters: field, output key. One list for the struct and `dimectl stats`. */
@@ -98,13 +106,20 @@ struct ihmp_peer {
 	X(rx_replay, "replay")						\
 	X(rx_rate_limited, "rate_limited")				\
 	X(rx_unverified, "unverified_address")				\
-	X(rx_pin_mismatch, "pinned_key_mismatch")
+	X(rx_pin_mismatch, "pinned_key_mismatch")			\
+	X(rx_challenged, "challenged")					\
+	X(rx_bad_cookie, "bad_cookie")					\
+	X(rx_unproven, "unproven_sender")				\
+	X(rx_amplification, "answer_too_big")				\
+	X(rx_probe_budget, "probe_budget")
 #define IHMP_STATS_OTHER(X)						\
 	X(keys_bound, "keys_bound")					\
 	X(folded, "hids_folded")					\
 	X(probes_rr, "return_routability_probes")			\
 	X(rx_nat_detected, "nat_detected")				\
-	X(busy_full, "busy_full")
+	X(busy_full, "busy_full")					\
+	X(hids_freed, "hids_freed")					\
+	X(addrs_evicted, "addresses_evicted")
 
 struct ihmp_stats {
 	uint64_t in[IHMP_TYPE_MAX + 1], out[IHMP_TYPE_MAX + 1];
@@ -115,13 +130,15 @@ struct ihmp_stats {
 #undef IHMP_STAT_FIELD
 };
 
-#define IHMP_RL_BUCKETS		256	/* per-source rate limit slots */
+#define IHMP_RL_BUCKETS		1024	/* rate limit slots: per source prefix */
+#define IHMP_PROBED_SLOTS	256	/* per claimed address probe counts */
 
 struct ihmp {
 	struct ihmp_cfg cfg;
 	struct ihmp_env env;
 	struct hid_table *ht;
 	void *io;			/* ihmp_io's sockets, or NULL (ihmp_new_env) */
+	void (*io_free)(void *io);
 	size_t nev;
 	struct { struct dime_addr a; bool up; } ev[IHMP_MAX_EVENTS];
 	bool kick;		/* routes changed: retry failed sends now */
@@ -137,11 +154,19 @@ struct ihmp {
 	size_t nlkeys;			/* set_local_key for chosen prefixes */
 	struct { struct dime_addr pfx; unsigned plen; struct sign_key key; } lkeys[IHMP_LOCAL_KEYS_MAX];
 	uint64_t counter;
-	struct { uint32_t tag; uint32_t tokens; uint64_t last; } rl[IHMP_RL_BUCKETS];
-	uint32_t probe_tokens;
+	struct { uint32_t tokens; uint64_t last; } rl[IHMP_RL_BUCKETS];
+	uint32_t unauth_tokens;		/* all unknown sources together */
+	uint64_t unauth_last;
+	uint32_t probe_tokens;		/* global ceiling */
 	uint64_t probe_last, last_sweep;
+	struct { uint32_t tag; uint8_t n; uint64_t since; } probed[IHMP_PROBED_SLOTS];
+	uint8_t cookie_key[2][SIGN_MAC_KEY_LEN];	/* current, previous */
+	uint64_t cookie_epoch;
+	size_t rx_budget;		/* octets we may still send in answer (T5) */
+	bool rx_bound;			/* the message in hand verified with a bound key */
 	uint32_t seed;
-	const struct sign_key *rot_new;	/* set while announcing a rotation */
+	struct sign_key old_key;	/* kept while a peer has not ACKed the rotation */
+	bool have_old_key;
 	uint32_t halfopen;		/* HIDs only a HELLO made */
 };
 
@@ -177,15 +202,16 @@ extern const struct ihmp_exchange ihmp_x_hello, ihmp_x_probe;	/* ihmp_hello.c */
 extern const struct ihmp_exchange ihmp_x_addr_up, ihmp_x_addr_down, ihmp_x_handoff,
 	ihmp_x_report;						/* ihmp_move.c */
 
-/* Encodes, seals and sends one message; counts it. */
-int ihmp_xmit(struct ihmp *ih, const struct dime_addr *src, const struct dime_addr *dst,
-	      uint16_t port, const struct ihmp_msg *m);
+/* Encodes, seals (for peer h, if known) and sends one message; counts it. */
+int ihmp_xmit(struct ihmp *ih, const struct hid *h, const struct dime_addr *src,
+	      const struct dime_addr *dst, uint16_t port, const struct ihmp_msg *m);
 /* Starts an exchange: sends now, retransmits until ACKed or given up. */
 void ihmp_tx_start(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
 		   const struct dime_addr *src, const struct dime_addr *dst);
 /* Answers req (from remote, to our local address) with an ACK. */
-void ihmp_send_ack(struct ihmp *ih, const struct ihmp_msg *req, const struct dime_addr *local,
-		   const struct dime_addr *remote, uint16_t port, uint16_t flags, bool with_addrs);
+void ihmp_send_ack(struct ihmp *ih, const struct hid *h, const struct ihmp_msg *req,
+		   const struct dime_addr *local, const struct dime_addr *remote, uint16_t port,
+		   uint16_t flags, bool with_addrs);
 /* The request in flight that ack answers (from src), or NULL. */
 struct ihmp_tx *ihmp_tx_find(struct ihmp *ih, const struct ihmp_msg *ack, const struct dime_addr *src,
 			     struct hid **hout);
@@ -202,25 +228,52 @@ uint64_t ihmp_tx_run(struct ihmp *ih, uint64_t now);
 /* ihmp_auth.c */
 void ihmp_auth_init(struct ihmp *ih);
 bool ihmp_rate_ok(struct ihmp *ih, const struct dime_addr *src);
+/* The verdict on one message: *bound when its signature verified with the
+ * key bound to h, *proved a key it proved it holds (self-signed, or a pin)
+ * that the caller may bind after the checks of T2. */
 bool ihmp_authenticate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, const uint8_t *buf,
-		       const struct dime_addr *src, const uint8_t **tofu);
+		       const struct dime_addr *src, bool *bound, const uint8_t **proved);
 void ihmp_bind_new(struct ihmp *ih, struct hid *h, const uint8_t *key, const struct ihmp_msg *m,
 		   const struct dime_addr *src);
 void ihmp_key_rotate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m);
-int ihmp_seal(struct ihmp *ih, const struct ihmp_msg *m, uint8_t *buf, size_t cap);
+/* Encodes m with a fresh COUNTER and, if sign and we have a key for its
+ * Host ID, signs it. */
+int ihmp_seal(struct ihmp *ih, const struct ihmp_msg *m, uint8_t *buf, size_t cap, bool sign);
+/* The same, for peer h: while h has not ACKed our key rotation, signed by
+ * the old key, and a HELLO carries KEY_ROTATE (T7). */
+int ihmp_seal_for(struct ihmp *ih, const struct hid *h, const struct ihmp_msg *m, uint8_t *buf,
+		  size_t cap, bool sign);
+/* A peer ACKed our rotation, or went away: drop the old key when no
+ * peer waits for it any more. */
+void ihmp_rotation_done(struct ihmp *ih, struct hid *h);
+void ihmp_rotation_retry(struct ihmp *ih, struct hid *h, uint64_t now);
 bool ihmp_hello_allowed(const struct ihmp *ih, const struct dime_addr *peer);
 bool ihmp_half_open_ok(struct ihmp *ih);
-void ihmp_half_open_sweep(struct ihmp *ih, uint64_t now);
 /* Return routability (§7.4). */
 bool ihmp_rr_verified(const struct hid *h, const struct ihmp_peer *p, const struct dime_addr *a);
 void ihmp_rr_add_verified(struct ihmp_peer *p, const struct dime_addr *a);
-bool ihmp_probe_token(struct ihmp *ih);
+/* May we probe a for h now (budgets of T4, T5)? Takes the tokens. */
+bool ihmp_probe_allowed(struct ihmp *ih, struct hid *h, const struct dime_addr *a);
 /* Worth probing from here, and from which of our addresses. */
 bool ihmp_probe_reachable(struct ihmp *ih, const struct dime_addr *a, struct dime_addr *src);
+/* HELLO challenge (T2): the cookie for this sender, and whether m echoes it. */
+void ihmp_cookie(struct ihmp *ih, int which, const struct ihmp_msg *m, const struct dime_addr *src,
+		 uint16_t port, uint8_t out[IHMP_NONCE_LEN]);
+bool ihmp_cookie_ok(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_addr *src, uint16_t port);
+/* Address sets (T1, T4): add with room made by evicting the oldest
+ * unreachable (or candidate) entry; a proven address enters active,
+ * taken from another HID only where that is safe (0, or -EEXIST). */
+int ihmp_set_add(struct ihmp *ih, struct hid *h, enum hid_set_id set, const struct dime_addr *a);
+int ihmp_prove(struct ihmp *ih, struct hid *h, const struct dime_addr *a);
+bool ihmp_can_claim(struct ihmp *ih, const struct hid *h, const struct dime_addr *a);
+void ihmp_cand_add(struct ihmp_peer *p, const struct dime_addr *a);
+bool ihmp_cand_drop(struct ihmp_peer *p, const struct dime_addr *a);
+/* HIDs nobody needs any more (T4). */
+void ihmp_reclaim(struct ihmp *ih, uint64_t now);
 
 /* ihmp_hello.c */
-void ihmp_on_hello(struct ihmp *ih, const struct ihmp_msg *m, const struct dime_addr *src,
-		   const struct dime_addr *dst, uint16_t port, const uint8_t *tofu);
+void ihmp_on_hello(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, const struct dime_addr *src,
+		   const struct dime_addr *dst, uint16_t port, const uint8_t *proved);
 void ihmp_on_probe(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		   const struct dime_addr *src, const struct dime_addr *dst, uint16_t port);
 
@@ -234,8 +287,5 @@ void ihmp_addr_up(struct ihmp *ih, struct hid *h, const struct dime_addr *a);
 /* The first address of family af in h's local set that is still ours. */
 bool ihmp_local_live(struct ihmp *ih, const struct hid *h, int af, const struct dime_addr *not,
 		     struct dime_addr *out);
-
-/* ihmp_io.c */
-void ihmp_io_free(void *io);
 
 #endif

@@ -134,7 +134,7 @@ int ihmp_fd(const struct ihmp *ih, int i)
 	return io ? io->fd[i] : -1;
 }
 
-void ihmp_io_free(void *arg)
+static void io_free(void *arg)
 {
 	struct ihmp_io *io = arg;
 	for (int i = 0; io && i < 2; i++)
@@ -198,6 +198,11 @@ static int env_fold_hid(void *arg, struct hid *into, struct hid *from)
 	return st_fold_hid(((struct ihmp_io *)arg)->st, into, from);
 }
 
+static bool env_in_use(void *arg, const struct hid *h, const struct dime_addr *a)
+{
+	return st_peer_addr_in_use(((struct ihmp_io *)arg)->st, h->handle, a);
+}
+
 int ihmp_new(struct ihmp **out, const struct ihmp_cfg *cfg, struct stacktrans *st)
 {
 	struct ihmp_io *io = calloc(1, sizeof(*io));
@@ -223,11 +228,13 @@ int ihmp_new(struct ihmp **out, const struct ihmp_cfg *cfg, struct stacktrans *s
 		.local_addrs = env_local_addrs, .is_local = env_is_local, .route_src = env_route_src,
 		.hid_changed = env_hid_changed, .abort_peer = env_abort_peer, .kick_peer = env_kick_peer,
 		.local_first = env_local_first, .moved_from = env_moved_from, .fold_hid = env_fold_hid,
+		.in_use = env_in_use,
 	};
 	if ((r = ihmp_new_env(out, cfg, &env)) < 0) {
-		ihmp_io_free(io);
+		io_free(io);
 		return r;
 	}
 	(*out)->io = io;
+	(*out)->io_free = io_free;
 	return 0;
 }

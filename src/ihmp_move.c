@@ -175,19 +175,14 @@ void ihmp_route_moves(struct ihmp *ih, struct hid *only)
 static void change_apply(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 			 const struct dime_addr *src, const struct dime_addr *dst, uint16_t port)
 {
-	uint32_t now = ih_now_s(ih);
+	struct ihmp_peer *p = ihmp_peer_get(ih, h);
 	uint16_t flags = 0;
 	bool has_new = m->has & IHMP_HAS(IHMP_T_NEW_ADDR), has_old = m->has & IHMP_HAS(IHMP_T_OLD_ADDR);
 	bool unreach_type = m->type == IHMP_ADDR_UP_UNREACHABLE || m->type == IHMP_HANDOFF_UNREACHABLE;
 
+	if (!p)
+		return;
 	if (has_new) {
-		struct hid *owner = hid_table_lookup(ih->ht, &m->new_addr);
-		if (owner && owner != h) {
-			/* An address can belong to one peer only: the caller must
-			 * not be able to steal another peer's flows. */
-			ih->stats.rx_rejected++;
-			return;
-		}
 		/* Sent from the new address itself (III-B2, footnote): if the
 		 * source differs, a NAT rewrote it and we cannot use it. */
 		bool nat = !unreach_type && !addr_eq(&m->new_addr, src);
@@ -195,19 +190,27 @@ static void change_apply(struct ihmp *ih, struct hid *h, const struct ihmp_msg *
 			flags |= IHMP_F_ND;
 			ih->stats.rx_nat_detected++;
 		}
-		enum hid_set_id set = unreach_type || nat ? HID_UNREACH : HID_ACTIVE;
-		if (hid_where(h, &m->new_addr) < 0)
-			hid_table_add_addr(ih->ht, h, set, &m->new_addr, now);
-		else
-			hid_table_move_addr(ih->ht, h, &m->new_addr, set, now);
-		if (set == HID_ACTIVE && m->type == IHMP_HANDOFF)
+		if (unreach_type || nat) {
+			/* Not usable from here: a candidate, never a locator (T1). */
+			if (hid_where(h, &m->new_addr) == HID_ACTIVE)
+				ihmp_set_add(ih, h, HID_UNREACH, &m->new_addr);
+			else if (hid_where(h, &m->new_addr) < 0)
+				ihmp_cand_add(p, &m->new_addr);
+		} else if (ihmp_prove(ih, h, &m->new_addr) < 0) {
+			/* An address another peer holds: the caller must not be
+			 * able to steal its flows. */
+			ih->stats.rx_rejected++;
+			return;
+		} else if (m->type == IHMP_HANDOFF) {
 			hid_promote(h, &m->new_addr);
+		}
 	}
 	if (has_old && !(has_new && addr_eq(&m->old_addr, &m->new_addr))) {
 		/* The old address is gone, but flows still name it: keep it as
 		 * unreachable so it keeps resolving to this peer. */
 		if (hid_where(h, &m->old_addr) == HID_ACTIVE)
-			hid_table_move_addr(ih->ht, h, &m->old_addr, HID_UNREACH, now);
+			ihmp_set_add(ih, h, HID_UNREACH, &m->old_addr);
+		ihmp_cand_drop(p, &m->old_addr);
 		if (!has_new && !hid_primary(h, m->old_addr.af)) {
 			/* Its last address of this family is gone (III-B3):
 			 * applications learn now instead of hanging. */
@@ -218,21 +221,19 @@ static void change_apply(struct ihmp *ih, struct hid *h, const struct ihmp_msg *
 		}
 	}
 	if (hid_where(h, dst) < 0)
-		hid_table_add_addr(ih->ht, h, HID_LOCAL, dst, now);
-	h->updated = now;
-	struct ihmp_peer *p = ihmp_peer_get(ih, h);
-	if (p) {
-		ihmp_peer_set_state(ih, h, PEER_OK);
-		p->have_applied = true;
-		p->applied_seq = m->seq;
-		p->applied_type = m->type;
-	}
+		ihmp_set_add(ih, h, HID_LOCAL, dst);
+	h->updated = ih_now_s(ih);
+	p->last_seen = ih_now(ih);
+	ihmp_peer_set_state(ih, h, PEER_OK);
+	p->have_applied = true;
+	p->applied_seq = m->seq;
+	p->applied_type = m->type;
 	/* Switch both directions first, then ACK: the mover enables its
 	 * outbound translation on our ACK. */
 	ih_hid_changed(ih, h);
 	if (has_new && !unreach_type)	/* our senders to it may sit in backoff */
 		ih->env.kick_peer(ih->env.arg, h->handle, m->new_addr.af);
-	ihmp_send_ack(ih, m, dst, src, port, flags, false);
+	ihmp_send_ack(ih, h, m, dst, src, port, flags, false);
 }
 
 void ihmp_apply_proven(struct ihmp *ih, struct hid *h, const struct ihmp_rr *rr)
@@ -241,39 +242,64 @@ void ihmp_apply_proven(struct ihmp *ih, struct hid *h, const struct ihmp_rr *rr)
 }
 
 /*
- * A new address the peer claims carries no traffic until the peer proves
- * it receives there (docs/ihmp.md §7.4): we probe it with a nonce and
- * apply the change, and ACK it, only when the nonce comes back from that
- * address (ihmp_hello.c, probe_acked). A signed message alone could aim
- * our flows at a victim.
+ * The address a change must be proven at before it is applied, if any
+ * (docs/ihmp.md T1, T3, §7.4): a claimed new address we have not verified;
+ * for a peer whose key we do not hold, any change that takes a locator
+ * away may come only from the current locator, proven there each time.
+ * Returns false when the change cannot be accepted at all.
+ */
+static bool proof_needed(struct ihmp *ih, struct hid *h, const struct ihmp_peer *p,
+			 const struct ihmp_msg *m, const struct dime_addr *src, const struct dime_addr **at)
+{
+	bool has_new = m->has & IHMP_HAS(IHMP_T_NEW_ADDR), has_old = m->has & IHMP_HAS(IHMP_T_OLD_ADDR);
+	bool claims = has_new && (m->type == IHMP_ADDR_UP || m->type == IHMP_HANDOFF) &&
+		      addr_eq(&m->new_addr, src);
+
+	*at = NULL;
+	if (!ih->rx_bound && has_old) {
+		const struct dime_addr *cur = hid_primary(h, m->old_addr.af);
+		if (!cur || !addr_eq(cur, src) || m->type == IHMP_HANDOFF) {
+			ih->stats.rx_unproven++;
+			return false;
+		}
+		*at = src;
+		return true;
+	}
+	if (claims && !ihmp_rr_verified(h, p, &m->new_addr))
+		*at = &m->new_addr;
+	return true;
+}
+
+/*
+ * ADDR_UP*, ADDR_DOWN*, HANDOFF*. Where it needs proof, we probe that
+ * address with a nonce and apply the change, and ACK it, only when the
+ * nonce comes back from there (ihmp_hello.c, probe_acked). A signed message
+ * alone could aim our flows at a victim.
  */
 void ihmp_on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		    const struct dime_addr *src, const struct dime_addr *dst, uint16_t port)
 {
 	struct ihmp_peer *p = ihmp_peer_get(ih, h);
-	bool has_new = m->has & IHMP_HAS(IHMP_T_NEW_ADDR);
+	const struct dime_addr *at;
 
 	if (!p)
 		return;
 	if (p->have_applied && p->applied_seq == m->seq && p->applied_type == m->type) {
-		ihmp_send_ack(ih, m, dst, src, port, 0, false);	/* our ACK was lost */
+		ihmp_send_ack(ih, h, m, dst, src, port, 0, false);	/* our ACK was lost */
 		return;
 	}
-	if (has_new) {
-		struct hid *owner = hid_table_lookup(ih->ht, &m->new_addr);
-		if (owner && owner != h) {
-			ih->stats.rx_rejected++;
-			return;
-		}
+	if (!proof_needed(ih, h, p, m, src, &at))
+		return;
+	if ((m->has & IHMP_HAS(IHMP_T_NEW_ADDR)) && !ihmp_can_claim(ih, h, &m->new_addr)) {
+		ih->stats.rx_rejected++;
+		return;
 	}
-	bool claims = has_new && (m->type == IHMP_ADDR_UP || m->type == IHMP_HANDOFF) &&
-		      addr_eq(&m->new_addr, src);
-	if (!claims || ihmp_rr_verified(h, p, &m->new_addr)) {
+	if (!at) {
 		change_apply(ih, h, m, src, dst, port);
 		return;
 	}
-	struct ihmp_rr *rr = &p->rr[m->new_addr.af == AF_INET6];
-	if (rr->active && addr_eq(&rr->addr, &m->new_addr)) {
+	struct ihmp_rr *rr = &p->rr[at->af == AF_INET6];
+	if (rr->active && addr_eq(&rr->addr, at)) {
 		/* A retransmission while we wait for the proof, or a HANDOFF
 		 * to the address an ADDR_UP claimed: the proof will apply it. */
 		if (m->type == IHMP_HANDOFF && rr->msg.type != IHMP_HANDOFF) {
@@ -284,7 +310,7 @@ void ihmp_on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		}
 		return;
 	}
-	if (!ihmp_probe_token(ih)) {
+	if (!ihmp_probe_allowed(ih, h, at)) {
 		ih->stats.rx_rate_limited++;
 		return;
 	}
@@ -292,21 +318,19 @@ void ihmp_on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 	ihmp_msg_init(&pr, IHMP_PATH_PROBE, dst);
 	sign_random(pr.nonce, IHMP_NONCE_LEN);
 	pr.has |= IHMP_HAS(IHMP_T_NONCE);
-	*rr = (struct ihmp_rr){ .active = true, .addr = m->new_addr, .msg = *m,
-				.src = *src, .dst = *dst, .port = port };
+	*rr = (struct ihmp_rr){ .active = true, .addr = *at, .msg = *m, .src = *src, .dst = *dst, .port = port };
 	memcpy(rr->nonce, pr.nonce, IHMP_NONCE_LEN);
 	ih->stats.probes_rr++;
-	ihmp_tx_start(ih, h, &pr, dst, &m->new_addr);
+	ihmp_tx_start(ih, h, &pr, dst, at);
 }
 
 /* ---- the mover: the peer's answer, or none ---- */
 
 static void addr_up_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req,
-			  const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *tofu)
+			  const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *proved)
 {
-	(void)src, (void)tofu;
 	if (!(ack->flags & IHMP_F_ND) && hid_where(h, &req->msg.new_addr) < 0)
-		hid_table_add_addr(ih->ht, h, HID_LOCAL, &req->msg.new_addr, ih_now_s(ih));
+		ihmp_set_add(ih, h, HID_LOCAL, &req->msg.new_addr);
 	ih_hid_changed(ih, h);
 }
 
@@ -321,19 +345,17 @@ static void addr_up_timeout(struct ihmp *ih, struct hid *h, const struct ihmp_tx
 }
 
 static void addr_down_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req,
-			    const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *tofu)
+			    const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *proved)
 {
-	(void)ack, (void)src, (void)tofu;
 	hid_table_del_addr(ih->ht, h, HID_LOCAL, &req->msg.old_addr, ih_now_s(ih));
 	ih_hid_changed(ih, h);
 }
 
 static void handoff_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req,
-			  const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *tofu)
+			  const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *proved)
 {
 	bool nat = ack->flags & IHMP_F_ND;
 
-	(void)src, (void)tofu;
 	/* The peer now sends to the new address: it goes first, the old one
 	 * out of the set. This starts our outbound translation. */
 	if (!nat)
@@ -365,9 +387,8 @@ static void handoff_timeout(struct ihmp *ih, struct hid *h, const struct ihmp_tx
 
 /* ADDR_UP_UNREACHABLE, HANDOFF_UNREACHABLE: reports; nothing rides on them. */
 static void report_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req,
-			 const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *tofu)
+			 const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *proved)
 {
-	(void)req, (void)ack, (void)src, (void)tofu;
 	ih_hid_changed(ih, h);
 }
 

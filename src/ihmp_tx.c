@@ -30,17 +30,41 @@ static uint64_t rto_ms(uint8_t type, uint8_t tries)
 	return (uint64_t)exchange(type)->rto_ms << (tries ? tries - 1 : 0);
 }
 
-int ihmp_xmit(struct ihmp *ih, const struct dime_addr *src, const struct dime_addr *dst,
-	      uint16_t port, const struct ihmp_msg *m)
+/* An answer to a sender not yet authenticated may not exceed what is left
+ * of 3x its datagram (T5): cut to the required TLVs, unsigned, or drop. */
+static int seal_within_budget(struct ihmp *ih, const struct hid *h, const struct ihmp_msg *m, uint8_t *buf)
+{
+	int n = ihmp_seal_for(ih, h, m, buf, IHMP_MAX_MSG, true);
+
+	if (n < 0 || (size_t)n <= ih->rx_budget)
+		return n;
+	if (m->type == IHMP_ACK) {
+		struct ihmp_msg small = *m;
+		small.has &= ~(uint32_t)IHMP_HAS(IHMP_T_ADDRS);
+		small.naddrs = 0;
+		n = ihmp_seal_for(ih, h, &small, buf, IHMP_MAX_MSG, false);
+		if (n >= 0 && (size_t)n <= ih->rx_budget)
+			return n;
+	}
+	ih->stats.rx_amplification++;
+	return -EMSGSIZE;
+}
+
+int ihmp_xmit(struct ihmp *ih, const struct hid *h, const struct dime_addr *src,
+	      const struct dime_addr *dst, uint16_t port, const struct ihmp_msg *m)
 {
 	uint8_t buf[IHMP_MAX_MSG];
 	char b1[ADDR_STRLEN], b2[ADDR_STRLEN];
-	int n = ihmp_seal(ih, m, buf, sizeof(buf));
+	int n = seal_within_budget(ih, h, m, buf);
 
+	if (n == -EMSGSIZE)
+		return n;
 	if (n < 0) {
 		log_warnx("IHMP: cannot encode %s: %s", ihmp_type_name(m->type), strerror(-n));
 		return n;
 	}
+	if (ih->rx_budget != SIZE_MAX)
+		ih->rx_budget -= (size_t)n;
 	int r = src->af == dst->af ? ih->env.send(ih->env.arg, src, dst, port, buf, (size_t)n) :
 				     -EAFNOSUPPORT;
 	if (r < 0) {
@@ -102,15 +126,20 @@ void ihmp_tx_start(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
 	t->msg = *m;
 	t->src = *src;
 	t->dst = *dst;
-	int r = ihmp_xmit(ih, src, dst, ih->cfg.port, m);
+	int r = ihmp_xmit(ih, h, src, dst, ih->cfg.port, m);
+	if (r == -EMSGSIZE) {
+		t->used = false;	/* over the answer budget: not later either */
+		return;
+	}
 	t->tries = r == 0;	/* only sends that left count */
 	t->fails = r < 0;
 	t->due = ih_now(ih) + (r < 0 ? IHMP_SEND_RETRY_MS : rto_ms(m->type, 1));
 	ihmp_busy_add(ih, h->handle);
 }
 
-void ihmp_send_ack(struct ihmp *ih, const struct ihmp_msg *req, const struct dime_addr *local,
-		   const struct dime_addr *remote, uint16_t port, uint16_t flags, bool with_addrs)
+void ihmp_send_ack(struct ihmp *ih, const struct hid *h, const struct ihmp_msg *req,
+		   const struct dime_addr *local, const struct dime_addr *remote, uint16_t port,
+		   uint16_t flags, bool with_addrs)
 {
 	struct ihmp_msg a;
 
@@ -126,7 +155,7 @@ void ihmp_send_ack(struct ihmp *ih, const struct ihmp_msg *req, const struct dim
 	}
 	if (with_addrs)
 		ihmp_put_addrs(ih, &a);
-	ihmp_xmit(ih, local, remote, port, &a);
+	ihmp_xmit(ih, h, local, remote, port, &a);
 }
 
 struct ihmp_tx *ihmp_tx_find(struct ihmp *ih, const struct ihmp_msg *ack, const struct dime_addr *src,
@@ -197,7 +226,7 @@ static void tx_due(struct ihmp *ih, struct hid *h, struct ihmp_tx *t, uint64_t n
 		exchange(req.msg.type)->on_timeout(ih, h, &req);
 		return;
 	}
-	int r = ihmp_xmit(ih, &t->src, &t->dst, ih->cfg.port, &t->msg);
+	int r = ihmp_xmit(ih, h, &t->src, &t->dst, ih->cfg.port, &t->msg);
 	if (r == 0) {
 		if (t->tries)
 			ih->stats.retransmits++;

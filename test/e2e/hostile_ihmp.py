@@ -265,6 +265,34 @@ def udp_send(src, dst, payloads, sport=0):
     s.close()
 
 
+def greet(src, dst, mk_hello, timeout=1.0):
+    """A HELLO from our own address, answering the receiver's challenge
+    (docs/ihmp.md 5.1, T2) as a real peer would: mk_hello(nonce_echo)
+    builds the HELLO (None: the first one). Returns the number of
+    challenges answered."""
+    af = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    s = socket.socket(af, socket.SOCK_DGRAM)
+    s.bind((src, PORT))
+    s.settimeout(timeout)
+    answered = 0
+    echo = None
+    try:
+        for _ in range(3):
+            s.sendto(mk_hello(echo), (dst, PORT))
+            try:
+                b, _ = s.recvfrom(2048)
+            except socket.timeout:
+                return answered
+            cookie = [b[st + 2:e] for t, st, e in tlv_offsets(b) if t == T_NONCE and e - st == 18]
+            if len(b) < 2 or b[1] != ACK or not cookie:
+                return answered     # the final ACK: greeted
+            echo = cookie[0]
+            answered += 1
+    finally:
+        s.close()
+    return answered
+
+
 # ------------------------------------------------------------ sniffer ---
 def sniff(iface, out):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(3))
@@ -633,12 +661,19 @@ def run_case(name, ctx):
     elif name == "attacker-hello":
         # also: "steal-other-peer" runs it first (the entry is half-open, it expires)
         # setup, not a case: the attacker becomes a legitimate peer from R2
-        m = msg(HELLO, c.seq(), R, [addrs_tlv([R]), tlv(T_PUBKEY, bytes(c.atk.verify_key))],
-                sk=c.atk, counter=atk_cnt)
-        c.st["atk_counter"] = atk_cnt
+        seq = c.seq()
+        cnt = [atk_cnt]
+
+        def hello(echo):
+            cnt[0] += 1
+            t = [addrs_tlv([R]), tlv(T_PUBKEY, bytes(c.atk.verify_key)), tlv(T_NONCE, os.urandom(16))]
+            if echo is not None:
+                t.append(tlv(T_NONCE_ECHO, echo))
+            return msg(HELLO, seq, R, t, sk=c.atk, counter=cnt[0])
+        n = greet(R, c.ch, hello)
+        c.st["atk_counter"] = cnt[0]
         c.save()
-        udp_send(R, c.ch, [m], sport=PORT)
-        print("# attacker HELLO from %s (its own key)" % R)
+        print("# attacker HELLO from %s (its own key), %d challenge(s) answered" % (R, n))
     elif name == "steal-other-peer":
         cnt = max(c.st.get("atk_counter", atk_cnt), atk_cnt) + 1
         c.st["atk_counter"] = cnt + 1

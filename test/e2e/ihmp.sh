@@ -30,7 +30,10 @@
 #   both        ... MH moves, then CH moves
 #   inflight    a TCP and a UDP probe survive a hard move ~30 ms after their
 #               first packets (the HELLO they caused is in flight)
-#   inflight-lost ... the HELLO's ACK is lost and MH moves before the retry
+#   inflight-lost ... CH's answers are lost until MH has moved: CH cannot
+#               prove the HELLO's source, so it binds nothing to it and
+#               refuses the HANDOFF (docs/ihmp.md T2); MH's applications
+#               are told, a new connection works
 #   stream      a socat stream across a hard move arrives intact (sha256)
 #   conns1000   1,000 TCP connections: one move = one HANDOFF and one ACK per
 #               family (nft counters on the wire and `stats -j`); all echo after
@@ -77,7 +80,7 @@ declare -A IHMP_TITLE=(
 	[chmove]="TCP and UDP survive CH moving while MH stays"
 	[both]="TCP and UDP survive MH moving, then CH moving"
 	[inflight]="TCP and UDP survive a hard move right after their first packets (HELLO in flight)"
-	[inflight-lost]="TCP and UDP survive a hard move while the HELLO is unanswered (its ACK lost)"
+	[inflight-lost]="a hard move before CH could prove the HELLO's source: nothing bound to the old address, MH told, new connections work"
 	[stream]="socat stream across a hard move arrives intact (sha256)"
 	[conns1000]="1000 connections, one hard move: one HANDOFF and one ACK per family, all still echo"
 	[nodime]="peer without dimed: flows untouched, at most $IHMP_HELLO_MAX HELLOs, HELLO timed out"
@@ -559,7 +562,14 @@ t_inflight() {
 
 t_inflight_lost() {
 	# CH's IHMP replies are lost on the way (dropped as they reach MH) until
-	# MH has moved: the HELLO's ACK never comes.
+	# MH has moved: CH's challenge to the HELLO's source never comes back,
+	# so CH never learns that MH received at the old address. By
+	# docs/ihmp.md T2 nobody may then speak for that address: CH binds
+	# nothing to it and refuses MH's HANDOFF from the new one (a spoofer
+	# could have sent that HELLO). What must hold instead: nothing is
+	# bound, MH's applications are told (its HANDOFF times out and the
+	# connection is aborted, not left hanging), and new connections from
+	# the new address work at once.
 	nft_in mh -f - <<-EOF
 		table inet ihmp_drop {
 			chain in {
@@ -568,17 +578,27 @@ t_inflight_lost() {
 			}
 		}
 	EOF
-	inflight_probes inflight-lost 6
+	inflight_probes inflight-lost 12
 	sleep 0.05
 	lab_bg move_hard 1
 	sleep 0.1
 	note "CH's IHMP datagrams lost before the move: $(nft_counter mh ihmp_drop lost)"
 	nft_in mh delete table inet ihmp_drop
 	lab_wait "$LAB_BG_PID"
-	inflight_finish hard_up
-	note "MH: $(hello_order); HELLO sent=$(dstat mh ihmp.sent.HELLO) ACK received=$(dstat mh ihmp.received.ACK) timeouts=$(dstat mh ihmp.timeouts)"
-	note "MH's table after: $(dctl mh -j show hids | "${TOOL[@]}" hids)"
-	note "CH's table after: $(dctl ch -j show hids | "${TOOL[@]}" hids)"
+	local rc=0 p old hids
+	lab_wait "$PROBE_TX" || rc=$?
+	for p in "${FL_PIDS[@]}"; do lab_wait "$p" || true; done
+	((rc != 0)) || fail "MH's TCP probe never saw its connection aborted (it would hang)"
+	old=$(lab_addr "$FAM" A)
+	hids=$(dctl ch -j show hids)
+	[[ $("${TOOL[@]}" keyof "$old" <<<"$hids") == none ]] ||
+		fail "CH bound a key to MH's old address $old: $(${TOOL[@]} hids <<<"$hids")"
+	(($(dstat ch ihmp.rejected.unproven_sender) > 0)) || fail "CH did not refuse MH's HANDOFF as unproven"
+	(($(dstat mh ihmp.timeouts) > 0)) || fail "MH's HANDOFF did not time out"
+	stream_check "$FAM" 2000000 inflight-lost-new 20 >"$LAB_DIR/inflight-lost-new.out" 2>&1 ||
+		fail "a new connection from MH's new address failed: $(tail -n 2 "$LAB_DIR/inflight-lost-new.out" | tr '\n' ' ')"
+	note "MH: $(hello_order); HELLO sent=$(dstat mh ihmp.sent.HELLO) timeouts=$(dstat mh ihmp.timeouts); TCP probe status $rc"
+	note "CH's table after: $(${TOOL[@]} hids <<<"$hids")"
 }
 
 t_stream() {

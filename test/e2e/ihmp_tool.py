@@ -33,6 +33,7 @@
                                   them all again; result in DIR/result
   garble FAM SRC DST PORT HOSTID  hostile/garbled datagrams at an IHMP port
   flows REMOTE                    `show flows -j` on stdin: counts to REMOTE
+  keyof ADDR                      `show hids -j` on stdin: key origin of ADDR's HID
   delta BEFORE AFTER PATH...      "PATH=after-before" of two JSON files
   tcp-watch NS PEER COND SECS     the TCP socket in netns NS to PEER that has
                                   sent the most: poll `ss` until COND holds
@@ -87,6 +88,16 @@ def norm_hids(obj, flows):
 
 def cmd_hids(*args):
     print(norm_hids(json.load(sys.stdin), "--flows" in args))
+
+
+def cmd_keyof(addr):
+    """The key origin of the HID holding ADDR (`show hids -j` on stdin)."""
+    for h in json.load(sys.stdin).get("hids", []):
+        if addr in h.get("active", []) + h.get("unreachable", []):
+            print(h.get("key", "none"))
+            return 0
+    print("none")
+    return 0
 
 
 def is_primary(obj, addr):
@@ -412,7 +423,7 @@ def main():
         "probe-rx": cmd_probe_rx, "probe-tx": cmd_probe_tx, "gaps": cmd_gaps,
         "echo-server": cmd_echo_server, "conns": cmd_conns, "garble": cmd_garble,
         "flows": cmd_flows, "mon-time": cmd_mon_time, "probe-tx2": cmd_probe_tx2, "delta": cmd_delta,
-        "tcp-watch": cmd_tcp_watch,
+        "tcp-watch": cmd_tcp_watch, "keyof": cmd_keyof,
     })
 
 

@@ -33,8 +33,9 @@ static bool host_has(const struct sim_host *h, const struct dime_addr *a)
 static struct sim_host *owner(struct sim *s, const struct dime_addr *a)
 {
 	for (size_t i = 0; i < s->nhosts; i++)
-		if (host_has(&s->host[i], a))
-			return &s->host[i];
+		for (size_t j = 0; j < s->host[i].naddrs; j++)
+			if (addr_eq(&s->host[i].addrs[j].addr, a) && !(s->host[i].fake & 1u << j))
+				return &s->host[i];
 	return NULL;
 }
 
@@ -62,6 +63,8 @@ static int env_send(void *arg, const struct dime_addr *src, const struct dime_ad
 			s->acked[m.echo_type]++;
 	}
 	s->bytes += len;
+	if (h->sent_to_addr.af && addr_eq(dst, &h->sent_to_addr))
+		h->sent_to++;
 	struct sim_dgram *d = &s->q[s->nq++];
 	d->src = *src;
 	d->dst = *dst;
@@ -144,6 +147,15 @@ static void env_moved_from(void *arg, struct hid *hid, const struct dime_addr *o
 	((struct sim_host *)arg)->moved_from++;
 }
 
+static bool env_in_use(void *arg, const struct hid *hid, const struct dime_addr *a)
+{
+	struct sim_host *h = arg;
+	for (size_t i = 0; i < h->nflow_addrs; i++)
+		if (addr_eq(&h->flow_addrs[i], a) && hid_table_lookup(h->ht, a) == hid)
+			return true;
+	return false;
+}
+
 static int env_fold_hid(void *arg, struct hid *into, struct hid *from)
 {
 	(void)arg, (void)into, (void)from;
@@ -173,6 +185,7 @@ struct sim_host *sim_host_add(struct sim *s, const char *name, bool with_dimed, 
 		.local_addrs = env_local_addrs, .is_local = env_is_local, .route_src = env_route_src,
 		.hid_changed = env_hid_changed, .abort_peer = env_abort_peer, .kick_peer = env_kick_peer,
 		.local_first = env_local_first, .moved_from = env_moved_from, .fold_hid = env_fold_hid,
+		.in_use = env_in_use,
 	};
 	if (ihmp_new_env(&h->ih, &cfg, &env) < 0)
 		abort();
@@ -208,13 +221,23 @@ void sim_addr_up(struct sim_host *h, const char *text, bool route)
 	}
 }
 
+void sim_addr_fake(struct sim_host *h, const char *text)
+{
+	sim_addr_up(h, text, false);
+	h->fake |= 1u << (h->naddrs - 1);
+}
+
 void sim_addr_down(struct sim_host *h, const char *text)
 {
 	struct dime_addr a = sim_addr(text);
 	for (size_t i = 0; i < h->naddrs; i++)
 		if (addr_eq(&h->addrs[i].addr, &a)) {
 			struct rtnl_addr ra = h->addrs[i];
+			bool last_fake = h->fake & 1u << (h->naddrs - 1);
 			h->addrs[i] = h->addrs[--h->naddrs];
+			h->fake &= ~(1u << i) & ~(1u << h->naddrs);
+			if (last_fake && i != h->naddrs)
+				h->fake |= 1u << i;
 			struct dime_addr *r = &h->route[fam(a.af)];
 			if (addr_eq(r, &a)) {
 				memset(r, 0, sizeof(*r));
@@ -237,20 +260,37 @@ struct hid *sim_hid(struct sim_host *h, const char *addr)
 	return hid_table_lookup(h->ht, &a);
 }
 
-struct hid *sim_flow(struct sim_host *h, const char *local, const char *remote)
+static struct hid *file_flow(struct sim_host *h, const char *local, const char *remote, bool *created)
 {
 	struct dime_addr l = sim_addr(local), r = sim_addr(remote);
 	struct hid *hid = hid_table_lookup(h->ht, &r);
-	bool created = !hid;
 
+	*created = !hid;
 	if (!hid) {
 		if (hid_table_create(h->ht, (uint32_t)(h->sim->now / 1000), &hid) < 0 ||
 		    hid_table_add_addr(h->ht, hid, HID_ACTIVE, &r, 0) < 0)
 			abort();
 	}
 	hid->nflows++;
+	if (h->nflow_addrs < sizeof(h->flow_addrs) / sizeof(h->flow_addrs[0]))
+		h->flow_addrs[h->nflow_addrs++] = r;
 	if (hid_where(hid, &l) < 0)
 		hid_table_add_addr(h->ht, hid, HID_LOCAL, &l, 0);
+	return hid;
+}
+
+struct hid *sim_flow_in(struct sim_host *h, const char *local, const char *remote)
+{
+	bool created;
+	return file_flow(h, local, remote, &created);
+}
+
+struct hid *sim_flow(struct sim_host *h, const char *local, const char *remote)
+{
+	struct dime_addr l = sim_addr(local), r = sim_addr(remote);
+	bool created;
+	struct hid *hid = file_flow(h, local, remote, &created);
+
 	if (h->ih)
 		ihmp_peer_flow(h->ih, hid, &l, &r, created);
 	return hid;

@@ -15,7 +15,7 @@
 #include "ihmp_wire.h"
 #include "rtnl.h"
 
-#define SIM_HOSTS	4
+#define SIM_HOSTS	8
 #define SIM_ADDRS	8
 #define SIM_QUEUE	512
 #define SIM_PORT	3463
@@ -30,9 +30,16 @@ struct sim_host {
 	size_t naddrs;
 	struct rtnl_addr addrs[SIM_ADDRS];
 	struct dime_addr route[2];	/* source toward any peer, per family (v4, v6) */
+	uint32_t fake;			/* bit i: addrs[i] receives nothing */
 	char keydir[64];
 	/* what the engine asked of the datapath */
 	unsigned hid_changed, aborted, kicked, local_first, moved_from;
+	/* remote addresses of its flows, for in_use */
+	size_t nflow_addrs;
+	struct dime_addr flow_addrs[64];
+	/* datagrams it sent to one address a test watches (a victim) */
+	struct dime_addr sent_to_addr;
+	unsigned sent_to;
 };
 
 struct sim_dgram {
@@ -69,9 +76,14 @@ struct dime_addr sim_addr(const char *text);
  * or down, as rtnl reports it; the engine acts at its next tick. */
 void sim_addr_up(struct sim_host *h, const char *text, bool route);
 void sim_addr_down(struct sim_host *h, const char *text);
+/* An address h believes it has, and advertises, but that the network
+ * delivers nothing to: a lie, or a squat. */
+void sim_addr_fake(struct sim_host *h, const char *text);
 /* The datapath opened a flow from local to remote: files it under a HID
  * (made if new) and tells the engine. Returns the HID. */
 struct hid *sim_flow(struct sim_host *h, const char *local, const char *remote);
+/* The datapath saw a flow from remote to local (inbound): filed, no HELLO. */
+struct hid *sim_flow_in(struct sim_host *h, const char *local, const char *remote);
 /* The HID h files addr under, or NULL. */
 struct hid *sim_hid(struct sim_host *h, const char *addr);
 

@@ -26,6 +26,7 @@ static struct sim_host *ha, *hb;
 static void setup(bool signed_)
 {
 	memset(&S, 0, sizeof(S));
+	S.now = 1000000;	/* a monotonic clock is never near 0 */
 	ha = sim_host_add(&S, "A", true, signed_);
 	hb = sim_host_add(&S, "B", true, signed_);
 	sim_addr_up(ha, A1, true);
@@ -57,6 +58,13 @@ static bool local_first_is(const struct hid *h, const char *a)
 	return h && h->set[HID_LOCAL].n && addr_eq(&h->set[HID_LOCAL].a[0], &x);
 }
 
+static bool is_cand(const struct hid *h, const char *a)
+{
+	struct dime_addr x = sim_addr(a);
+	const struct ihmp_peer *p = h ? h->ihmp : NULL;
+	return p && hid_addrs_find(&p->cand, &x) >= 0;
+}
+
 static int state(const struct hid *h)
 {
 	const struct ihmp_peer *p = h ? h->ihmp : NULL;
@@ -71,10 +79,12 @@ static void move_hard(const char *from, const char *to)
 	sim_addr_up(ha, to, true);
 }
 
-/* A opens a flow to B and the HELLO exchange completes. */
+/* A opens a flow to B (B's datapath sees it too) and the HELLO exchange
+ * completes: HELLO, B's challenge, HELLO with the cookie, ACK (T2). */
 static void greet(void)
 {
 	sim_flow(ha, A1, B1);
+	sim_flow_in(hb, B1, A1);
 	sim_run(&S, 10);
 }
 
@@ -85,8 +95,9 @@ static void test_hello(void)
 	setup(true);
 	greet();
 	struct hid *ab = sim_hid(ha, B1), *ba = sim_hid(hb, A1);
-	CHECK_EQ(S.sent[IHMP_HELLO], 1);
-	CHECK_EQ(S.acked[IHMP_HELLO], 1);
+	CHECK_EQ(S.sent[IHMP_HELLO], 2);
+	CHECK_EQ(S.acked[IHMP_HELLO], 2);
+	CHECK_EQ(hb->ih->stats.rx_challenged, 1);
 	CHECK(ba != NULL);
 	CHECK_EQ(state(ab), PEER_OK);
 	CHECK_EQ(state(ba), PEER_OK);
@@ -102,7 +113,7 @@ static void test_hello(void)
 	/* A second flow to a dime peer sends nothing. */
 	sim_flow(ha, A1, B1);
 	sim_run(&S, 10);
-	CHECK_EQ(S.sent[IHMP_HELLO], 1);
+	CHECK_EQ(S.sent[IHMP_HELLO], 2);
 	teardown();
 }
 
@@ -114,8 +125,8 @@ static void test_hello_retransmit(void)
 	sim_run(&S, IHMP_RTO_MS - 1);
 	CHECK_EQ(S.acked[IHMP_HELLO], 0);
 	sim_run(&S, 2);
-	CHECK_EQ(S.sent[IHMP_HELLO], 2);
-	CHECK_EQ(S.acked[IHMP_HELLO], 1);
+	CHECK_EQ(S.sent[IHMP_HELLO], 3);	/* lost, again, answering the challenge */
+	CHECK_EQ(S.acked[IHMP_HELLO], 2);
 	CHECK_EQ(ha->ih->stats.retransmits, 1);
 	CHECK_EQ(state(sim_hid(ha, B1)), PEER_OK);
 	teardown();
@@ -126,6 +137,7 @@ static void test_hello_retransmit(void)
 static void test_hello_timeout(void)
 {
 	memset(&S, 0, sizeof(S));
+	S.now = 1000000;	/* a monotonic clock is never near 0 */
 	ha = sim_host_add(&S, "A", true, true);
 	struct sim_host *plain = sim_host_add(&S, "plain", false, false);
 	sim_addr_up(ha, A1, true);
@@ -175,7 +187,7 @@ static void test_probe_retransmit_and_timeout(void)
 	S.drop_next[IHMP_PATH_PROBE] = 1;
 	greet();
 	struct hid *ba = sim_hid(hb, A1);
-	CHECK(has_addr(ba, HID_UNREACH, A2));
+	CHECK(is_cand(ba, A2));
 	sim_run(&S, IHMP_RTO_MS);
 	CHECK_EQ(S.sent[IHMP_PATH_PROBE], 2);
 	CHECK_EQ(hb->ih->stats.retransmits, 1);
@@ -191,7 +203,8 @@ static void test_probe_retransmit_and_timeout(void)
 	sim_run(&S, 4000);
 	ba = sim_hid(hb, A1);
 	CHECK_EQ(S.sent[IHMP_PATH_PROBE], IHMP_TRIES);
-	CHECK(has_addr(ba, HID_UNREACH, A2));
+	CHECK(is_cand(ba, A2));
+	CHECK(!has_addr(ba, HID_UNREACH, A2) && !has_addr(ba, HID_ACTIVE, A2));
 	CHECK_EQ(hb->ih->stats.timeouts, 1);
 	CHECK_EQ(state(ba), PEER_OK);
 	teardown();
@@ -361,7 +374,7 @@ static void test_addr_up_unreachable(void)
 	CHECK_EQ(S.acked[IHMP_ADDR_UP], 0);
 	CHECK_EQ(S.sent[IHMP_ADDR_UP_UNREACHABLE], 1);
 	CHECK_EQ(S.acked[IHMP_ADDR_UP_UNREACHABLE], 1);
-	CHECK(has_addr(ba, HID_UNREACH, A2));
+	CHECK(is_cand(ba, A2));
 	CHECK(!has_addr(ba, HID_ACTIVE, A2));
 	CHECK(is_primary(ba, A1));
 	CHECK(hb->ih->stats.rx_unverified >= 1);
@@ -432,45 +445,108 @@ static int encode(struct ihmp_msg *m, uint8_t *buf)
 	return n;
 }
 
-/* Unsigned peers (the paper's baseline) so the test can speak for A. */
+/* A message as A's engine would seal it (fresh counter, A's key if it
+ * has one): the test speaks for A, or for a thief of its key. */
+static size_t as_a(struct ihmp_msg *m, uint8_t *buf)
+{
+	int n = ihmp_seal(ha->ih, m, buf, IHMP_MAX_MSG, true);
+	CHECK(n > 0);
+	return n > 0 ? (size_t)n : 0;
+}
+
+static void change_msg(struct ihmp_msg *m, uint8_t type, uint16_t seq, const char *host_id,
+		       const char *new_addr, const char *old_addr)
+{
+	struct dime_addr id = sim_addr(host_id);
+
+	ihmp_msg_init(m, type, &id);
+	m->seq = seq;
+	if (new_addr) {
+		m->new_addr = sim_addr(new_addr);
+		m->has |= IHMP_HAS(IHMP_T_NEW_ADDR);
+	}
+	if (old_addr) {
+		m->old_addr = sim_addr(old_addr);
+		m->has |= IHMP_HAS(IHMP_T_OLD_ADDR);
+	}
+}
+
+/* Signed, as A would send them: the _UNREACHABLE variants, and the last
+ * address going (applications are told), each applied once. */
 static void test_received_variants(void)
 {
-	setup(false);
+	setup(true);
 	greet();
 	struct hid *ba = sim_hid(hb, A1);
-	struct dime_addr a1 = sim_addr(A1), b1 = sim_addr(B1), a2 = sim_addr(A2);
+	struct dime_addr a1 = sim_addr(A1), b1 = sim_addr(B1);
 	uint8_t buf[IHMP_MAX_MSG];
 	struct ihmp_msg m;
+	size_t n;
 
 	/* HANDOFF_UNREACHABLE: A2 is A's, but B cannot use it. */
-	ihmp_msg_init(&m, IHMP_HANDOFF_UNREACHABLE, &a1);
-	m.seq = 100;
-	m.new_addr = a2;
-	m.old_addr = a1;
-	m.has |= IHMP_HAS(IHMP_T_NEW_ADDR) | IHMP_HAS(IHMP_T_OLD_ADDR);
-	sim_inject(&S, &a1, SIM_PORT, &b1, buf, (size_t)encode(&m, buf));
+	change_msg(&m, IHMP_HANDOFF_UNREACHABLE, 100, A1, A2, A1);
+	sim_inject(&S, &a1, SIM_PORT, &b1, buf, as_a(&m, buf));
 	sim_run(&S, 1);
-	CHECK(has_addr(ba, HID_UNREACH, A2));
+	CHECK(is_cand(ba, A2));
+	CHECK(!has_addr(ba, HID_ACTIVE, A2) && !has_addr(ba, HID_UNREACH, A2));
 	CHECK(has_addr(ba, HID_UNREACH, A1));	/* the old one goes, flows still name it */
 	CHECK(hid_primary(ba, AF_INET) == NULL);
 	CHECK_EQ(hb->kicked, 0);
 	CHECK_EQ(S.acked[IHMP_HANDOFF_UNREACHABLE], 1);
 
 	/* ADDR_DOWN_UNREACHABLE of A's last address: applications are told. */
-	ihmp_msg_init(&m, IHMP_ADDR_DOWN_UNREACHABLE, &a1);
-	m.seq = 101;
-	m.old_addr = a1;
-	m.has |= IHMP_HAS(IHMP_T_OLD_ADDR);
-	sim_inject(&S, &a1, SIM_PORT, &b1, buf, (size_t)encode(&m, buf));
+	change_msg(&m, IHMP_ADDR_DOWN_UNREACHABLE, 101, A1, NULL, A1);
+	n = as_a(&m, buf);
+	sim_inject(&S, &a1, SIM_PORT, &b1, buf, n);
 	sim_run(&S, 1);
 	CHECK_EQ(S.acked[IHMP_ADDR_DOWN_UNREACHABLE], 1);
-	CHECK(has_addr(ba, HID_UNREACH, A1));
 	CHECK_EQ(hb->aborted, 1);
 
-	/* The same again (our ACK was lost): ACKed, not applied twice. */
-	sim_inject(&S, &a1, SIM_PORT, &b1, buf, (size_t)encode(&m, buf));
+	/* Sent again (our ACK was lost), with a fresh counter as a
+	 * retransmission has: ACKed, not applied twice. */
+	sim_inject(&S, &a1, SIM_PORT, &b1, buf, as_a(&m, buf));
 	sim_run(&S, 1);
 	CHECK_EQ(S.acked[IHMP_ADDR_DOWN_UNREACHABLE], 2);
+	CHECK_EQ(hb->aborted, 1);
+	/* The very same datagram again is a replay. */
+	sim_inject(&S, &a1, SIM_PORT, &b1, buf, n);
+	CHECK_EQ(hb->ih->stats.rx_replay, 1);
+	teardown();
+}
+
+/* Peers without keys (T3): a change that takes a locator away counts only
+ * from the current locator, proven there each time; a HANDOFF never. */
+static void test_keyless_changes(void)
+{
+	setup(false);
+	greet();
+	struct hid *ba = sim_hid(hb, A1);
+	struct dime_addr a1 = sim_addr(A1), a2 = sim_addr(A2), b1 = sim_addr(B1);
+	uint8_t buf[IHMP_MAX_MSG];
+	struct ihmp_msg m;
+
+	CHECK_EQ(ba->key_origin, HID_KEY_NONE);
+	CHECK_EQ(state(ba), PEER_OK);
+	/* A HANDOFF to A2 (which A does not have): refused, no probe. */
+	change_msg(&m, IHMP_HANDOFF, 200, A1, A2, A1);
+	sim_inject(&S, &a2, SIM_PORT, &b1, buf, as_a(&m, buf));
+	sim_run(&S, 1);
+	CHECK(is_primary(ba, A1));
+	CHECK_EQ(hb->ih->stats.rx_unproven, 1);
+	CHECK_EQ(S.acked[IHMP_HANDOFF], 0);
+	/* An ADDR_DOWN of A1 from elsewhere: refused. */
+	change_msg(&m, IHMP_ADDR_DOWN_UNREACHABLE, 201, A1, NULL, A1);
+	sim_inject(&S, &a2, SIM_PORT, &b1, buf, as_a(&m, buf));
+	sim_run(&S, 1);
+	CHECK(is_primary(ba, A1));
+	CHECK_EQ(hb->ih->stats.rx_unproven, 2);
+	/* From A1 itself: B probes A1, A answers, then it applies. */
+	unsigned probes = S.sent[IHMP_PATH_PROBE];
+	sim_inject(&S, &a1, SIM_PORT, &b1, buf, as_a(&m, buf));
+	sim_run(&S, 1);
+	CHECK_EQ(S.sent[IHMP_PATH_PROBE], probes + 1);
+	CHECK_EQ(S.acked[IHMP_ADDR_DOWN_UNREACHABLE], 1);
+	CHECK(has_addr(ba, HID_UNREACH, A1));
 	CHECK_EQ(hb->aborted, 1);
 	teardown();
 }
@@ -500,6 +576,7 @@ static void test_ack_unexpected(void)
 static void test_handoff_v6(void)
 {
 	memset(&S, 0, sizeof(S));
+	S.now = 1000000;	/* a monotonic clock is never near 0 */
 	ha = sim_host_add(&S, "A", true, true);
 	hb = sim_host_add(&S, "B", true, true);
 	sim_addr_up(ha, A1_6, true);
@@ -513,6 +590,56 @@ static void test_handoff_v6(void)
 	CHECK_EQ(S.acked[IHMP_HANDOFF], 1);
 	CHECK(is_primary(ba, "2001:db8:2::2"));
 	CHECK(local_first_is(sim_hid(ha, B1_6), "2001:db8:2::2"));
+	teardown();
+}
+
+/* Dual-stack: greeted over IPv4, each side proves the other's IPv6
+ * address by a probe it sends itself (T1), so an IPv6 move hands off too. */
+static void test_dual_stack(void)
+{
+	setup(true);
+	sim_addr_up(ha, A1_6, false);
+	sim_addr_up(hb, B1_6, false);
+	sim_run(&S, 10);
+	greet();
+	sim_run(&S, 10);
+	struct hid *ab = sim_hid(ha, B1), *ba = sim_hid(hb, A1);
+	CHECK(is_primary(ba, A1_6));
+	CHECK(is_primary(ab, B1_6));
+	CHECK(sim_hid(ha, B1_6) == ab);
+	move_hard(A1_6, "2001:db8:2::2");
+	sim_run(&S, 10);
+	CHECK_EQ(S.acked[IHMP_HANDOFF], 1);
+	CHECK(is_primary(ba, "2001:db8:2::2"));
+	CHECK(is_primary(ba, A1));
+	teardown();
+}
+
+/* Key rotation (§7.5, T7): an exchange; the old key signs for a peer
+ * until it ACKs, also for a peer that was away and comes back. */
+static void test_key_rotation(void)
+{
+	setup(true);
+	greet();
+	struct hid *ba = sim_hid(hb, A1);
+	uint8_t old[HID_KEY_LEN];
+	char err[200];
+
+	memcpy(old, ha->ih->key.pk, HID_KEY_LEN);
+	S.black[S.nblack++] = sim_addr(B1);	/* B is away */
+	CHECK_EQ(ihmp_set_local_key(ha->ih, "generate", NULL, 0, err, sizeof(err)), 0);
+	sim_run(&S, 5000);
+	CHECK(ha->ih->have_old_key);		/* kept: B has not ACKed */
+	CHECK(sign_equal(ba->key, old, HID_KEY_LEN));
+	S.nblack = 0;				/* B is back; the announcement comes again */
+	sim_run(&S, 70 * 1000);
+	CHECK(sign_equal(ba->key, ha->ih->key.pk, HID_KEY_LEN));
+	CHECK(!ha->ih->have_old_key);
+	CHECK_EQ(ba->key_origin, HID_KEY_TOFU);
+	/* The next handoff is signed with the new key and applied. */
+	move_hard(A1, A2);
+	sim_run(&S, 10);
+	CHECK(is_primary(ba, A2));
 	teardown();
 }
 
@@ -534,7 +661,10 @@ int main(void)
 	RUN(test_addr_down);
 	RUN(test_addr_down_retransmit_and_timeout);
 	RUN(test_received_variants);
+	RUN(test_keyless_changes);
 	RUN(test_ack_unexpected);
 	RUN(test_handoff_v6);
+	RUN(test_dual_stack);
+	RUN(test_key_rotation);
 	return check_done();
 }
