@@ -56,6 +56,8 @@
 #   note TEXT...                 a "# TEXT" line
 #   tap_summary                  the failed ones again, then the last line;
 #                                returns 1 if any failed
+#   tap_bail NAME                a failure that ends the run: "not ok", the
+#                                summary, exit 1
 #   preflight WORD...            each WORD is a program on PATH, or "root" (run
 #                                as root) or "dimed" (DIMED and DIMECTL
 #                                built); if any is missing: one "not ok" line
@@ -243,8 +245,10 @@ preflight() {
 	((${#missing[@]} == 0)) || preflight_fail "${missing[*]}"
 }
 
-preflight_fail() {
-	tap_result 1 "preflight: missing $*"
+preflight_fail() { tap_bail "preflight: missing $*"; }
+
+tap_bail() {
+	tap_result 1 "$1"
 	tap_summary || true
 	exit 1
 }
