@@ -18,58 +18,36 @@
 # Environment: DIMED, DIMECTL. Needs root, iperf3, nft, python3.
 set -euo pipefail
 
-D_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-D_ROOT=$(cd "$D_HERE/../.." && pwd)
-DIMED=${DIMED:-$D_ROOT/build/src/dimed}
-DIMECTL=${DIMECTL:-$D_ROOT/build/src/dimectl}
-PY=/usr/bin/python3
+# shellcheck source=../lab/dime.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lab/dime.sh"
+PY=$LAB_PYTHON
 PORT=3463
-
-# shellcheck source=../lab/lab.sh
-source "$D_HERE/../lab/lab.sh"
-
-NPASS=0 NFAIL=0 NCASE=0
-check() {	# TITLE BAD
-	NCASE=$((NCASE + 1))
-	if (($2)); then NFAIL=$((NFAIL + 1)); echo "not ok $NCASE - $1"; else NPASS=$((NPASS + 1)); echo "ok $NCASE - $1"; fi
-}
-note() { echo "# $*"; }
-ns_of() { [[ $1 == mh ]] && echo "$LAB_NS_MH" || echo "$LAB_NS_CH"; }
-dctl() { local h=$1; shift; ip netns exec "$(ns_of "$h")" "$DIMECTL" -s "$LAB_DIR/$h.sock" "$@"; }
 
 # peer_hids HOST ADDR4 ADDR6: "N FLOWS KEY" -- how many HIDs hold either
 # address, and for a single one, its flow count and key origin
 peer_hids() {
-	dctl "$1" -j show hids | "$PY" -c '
+	dime_ctl "$1" -j show hids | "$PY" -c '
 import json, sys
 a = set(sys.argv[1:])
 hs = [h for h in json.load(sys.stdin)["hids"] if a & set(h["active"] + h["unreachable"])]
 both = len(hs) == 1 and a <= set(hs[0]["active"] + hs[0]["unreachable"])
 print(len(hs), hs[0]["flows"] if both else -1, hs[0]["key"] if both else "-")' "$2" "$3"
 }
-holds() { dctl "$1" -j show hids | "$PY" -c '
+holds() { dime_ctl "$1" -j show hids | "$PY" -c '
 import json, sys
 hs = [h for h in json.load(sys.stdin)["hids"] if sys.argv[1] in h["active"] + h["unreachable"]]
 sys.exit(0 if len(hs) == 1 and set(sys.argv[1:]) <= set(hs[0]["active"] + hs[0]["unreachable"]) else 1)' "${@:2}"; }
-stat_of() { dctl "$1" -j stats | "$PY" -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["ihmp"][sys.argv[1]]))' "$2"; }
 flow_bytes() {
 	lab_ch ss -Htin state established "( sport = :$1 )" 2>/dev/null |
 		grep -o 'bytes_received:[0-9]*' | awk -F: '{ s += $2 } END { print s + 0 }'
 }
 
 echo "# one host, one HID: $DIMED"
+preflight root dimed iperf3 nft
 lab_up
 lab_firewall on $PORT
-for h in mh ch; do
-	mkdir -p "$LAB_DIR/$h-state"
-	ip netns exec "$(ns_of $h)" "$DIMED" -f --ctl "$LAB_DIR/$h.sock" --state-dir "$LAB_DIR/$h-state" \
-		-l debug >"$LAB_DIR/$h.log" 2>&1 &
-	lab_track $!
-	echo $! >"$LAB_DIR/dpid.$h"
-done
-for h in mh ch; do
-	for ((i = 0; i < 100; i++)); do dctl $h show >/dev/null 2>&1 && break; sleep 0.05; done
-done
+dime_start mh -l debug
+dime_start ch -l debug
 P4=$(lab_port) P6=$(lab_port)
 for p in "$P4" "$P6"; do lab_bg lab_ch iperf3 -s -p "$p" >"$LAB_DIR/iperf-s-$p.log" 2>&1; done
 for p in "$P4" "$P6"; do lab_wait_listen "$LAB_NS_CH" tcp "$p"; done
@@ -93,11 +71,11 @@ for ((i = 0; i < 16; i++)); do
 	[[ $n == 2 ]] && { split=1; break; }
 	sleep 0.05
 done
-early=$(stat_of ch received | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["HELLO"])' 2>/dev/null || echo '?')
-note "CH before the fold: $(dctl ch -j show hids | tr -d '\n' | cut -c1-400)"
+early=$(dime_stat ch ihmp.received.HELLO 2>/dev/null || echo '?')
+note "CH before the fold: $(dime_ctl ch -j show hids | tr -d '\n' | cut -c1-400)"
 # 2. lifted before the HELLOs' last try
 lab_ch nft delete table inet dsblock
-check "the flows of both families made two HIDs for MH at CH (IHMP held back)" "$([[ -n $split ]] && echo 0 || echo 1)"
+check "the flows of both families made two HIDs for MH at CH (IHMP held back)" test -n "$split"
 
 # 3. folded at both ends
 t0=$(date +%s.%N) ch_one='' mh_one=''
@@ -111,13 +89,13 @@ for ((i = 0; i < 100; i++)); do
 done
 note "HELLOs CH took in while IHMP was dropped: $early; one HID at CH after ${ch_one:-never} s, at MH after ${mh_one:-never} s"
 note "CH: $(peer_hids ch "$MH_A4" "$MH_A6") (HIDs flows key); MH: $(peer_hids mh "$CH4" "$CH6")"
-note "hids_folded: CH $(stat_of ch hids_folded), MH $(stat_of mh hids_folded)"
-check "CH holds one HID for MH: both families' addresses, all 4 flows (iperf3: 2 each), TOFU key" "$([[ -n $ch_one ]] && echo 0 || echo 1)"
-check "MH holds one HID for CH: both families' addresses, all 4 flows (iperf3: 2 each), TOFU key" "$([[ -n $mh_one ]] && echo 0 || echo 1)"
+note "hids_folded: CH $(dime_stat ch ihmp.hids_folded), MH $(dime_stat mh ihmp.hids_folded)"
+check "CH holds one HID for MH: both families' addresses, all 4 flows (iperf3: 2 each), TOFU key" test -n "$ch_one"
+check "MH holds one HID for CH: both families' addresses, all 4 flows (iperf3: 2 each), TOFU key" test -n "$mh_one"
 bad=0
-(($(stat_of ch hids_folded) >= 1)) || { note "CH counted no fold"; bad=1; }
+(($(dime_stat ch ihmp.hids_folded) >= 1)) || { note "CH counted no fold"; bad=1; }
 grep -q 'same host as HID' "$LAB_DIR/ch.log" || { note "CH logged no fold"; bad=1; }
-check "the fold is counted (stats hids_folded) and logged" "$bad"
+tap_result "$bad" "the fold is counted (stats hids_folded) and logged"
 
 # 4. one hard handoff moves both families through the one HID
 b0=$(flow_bytes "$P4"):$(flow_bytes "$P6")
@@ -130,13 +108,12 @@ bad=0
 (($(flow_bytes "$P6") > c2)) || { note "IPv6 flow stalled after the move"; bad=1; }
 kill -0 "$I4" 2>/dev/null || { note "iperf3 v4 exited: $(tail -2 "$LAB_DIR/iperf-c4.log" | tr '\n' ' ')"; bad=1; }
 kill -0 "$I6" 2>/dev/null || { note "iperf3 v6 exited: $(tail -2 "$LAB_DIR/iperf-c6.log" | tr '\n' ' ')"; bad=1; }
-holds ch "$MH_B4" "$MH_B6" "$MH_A4" "$MH_A6" || { note "CH's HID for MH lacks the new addresses: $(dctl ch -j show hids | tr -d '\n' | cut -c1-400)"; bad=1; }
+holds ch "$MH_B4" "$MH_B6" "$MH_A4" "$MH_A6" || { note "CH's HID for MH lacks the new addresses: $(dime_ctl ch -j show hids | tr -d '\n' | cut -c1-400)"; bad=1; }
 note "bytes at CH before the move $b0, 5 s after $(flow_bytes "$P4"):$(flow_bytes "$P6")"
-check "a hard handoff keeps both flows, and CH's one HID holds MH's new v4 and v6 addresses" "$bad"
+tap_result "$bad" "a hard handoff keeps both flows, and CH's one HID holds MH's new v4 and v6 addresses"
 
 bad=0
-for h in mh ch; do kill -0 "$(cat "$LAB_DIR/dpid.$h")" 2>/dev/null || { note "dimed on $h died"; bad=1; }; done
-check "both daemons still running" "$bad"
+for h in mh ch; do dime_alive $h || { note "dimed on $h died"; bad=1; }; done
+tap_result "$bad" "both daemons still running"
 kill "$I4" "$I6" 2>/dev/null || true
-echo "$NPASS passed, $NFAIL failed"
-((NFAIL == 0))
+tap_summary

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# hostile.sh -- hostile-peer suite for IHMP security (issue 5, "Tests"), in the
-# namespace lab of test/lab/lab.sh. MH and CH run dimed with zero
+# hostile.sh -- hostile-peer suite for IHMP security (docs/ihmp.md §7, and
+# §9's processing order and counters), in the namespace lab of test/lab/lab.sh. MH and CH run dimed with zero
 # configuration (own state dirs, so each has its Ed25519 host key); a real TCP
 # flow MH->CH per family (iperf3, paced) runs for the whole suite; after the
 # HELLO exchange CH has MH's key bound (TOFU). An attacker in R2's namespace
@@ -30,9 +30,8 @@ set -euo pipefail
 	apt-get install -y python3-nacl >/dev/null 2>&1 || true; }
 
 H_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-H_ROOT=$(cd "$H_HERE/../.." && pwd)
-DIMED=${DIMED:-$H_ROOT/build/src/dimed}
-DIMECTL=${DIMECTL:-$H_ROOT/build/src/dimectl}
+# shellcheck source=../lab/dime.sh
+source "$H_HERE/../lab/dime.sh"
 PY=/usr/bin/python3
 TOOL="$PY $H_HERE/hostile_ihmp.py"
 HID_BOUND=${HOSTILE_HID_BOUND:-100}
@@ -40,19 +39,7 @@ VICTIM_MAX=${HOSTILE_VICTIM_MAX:-8}
 PORT=3463
 T0=$(date +%s)
 
-# shellcheck source=../lab/lab.sh
-source "$H_HERE/../lab/lab.sh"
 [[ ${HOSTILE_KEEP:-0} == 1 ]] && LAB_KEEP=1
-
-NPASS=0 NFAIL=0 NCASE=0
-FAILED=()
-ok() { NCASE=$((NCASE + 1)) NPASS=$((NPASS + 1)); echo "ok $NCASE - $1"; }
-notok() { NCASE=$((NCASE + 1)) NFAIL=$((NFAIL + 1)); FAILED+=("$NCASE $1"); echo "not ok $NCASE - $1"; }
-note() { echo "# $*"; }
-
-dctl() { local h=$1; shift; ip netns exec "$([[ $h == mh ]] && echo "$LAB_NS_MH" || echo "$LAB_NS_CH")" \
-	"$DIMECTL" -s "$LAB_DIR/$h.sock" "$@"; }
-rej() { dctl ch -j stats | $TOOL get "ihmp.rejected.$1" 2>/dev/null || echo missing; }
 
 # bytes CH's iperf3 server received on port $1 (all its connections)
 flow_bytes() {
@@ -81,8 +68,8 @@ check_expect() {
 	if [[ $line == expect-any* ]]; then	# "expect-any k1,k2=N": their sum rose by >= N
 		ks=${line#expect-any } v=${ks#*=} ks=${ks%%=*} any=0
 		for k in ${ks//,/ }; do
-			b=$($TOOL get "ihmp.rejected.$k" "$before" 2>/dev/null || echo 0)
-			a=$($TOOL get "ihmp.rejected.$k" "$after" 2>/dev/null || echo 0)
+			b=$(dime_json "ihmp.rejected.$k" "$before" 2>/dev/null || echo 0)
+			a=$(dime_json "ihmp.rejected.$k" "$after" 2>/dev/null || echo 0)
 			any=$((any + a - b))
 		done
 		((any >= v)) || { note "counters $ks: +$any together, expected +$v"; return 1; }
@@ -91,8 +78,8 @@ check_expect() {
 	for kv in ${line#expect}; do
 		k=${kv%%=*} v=${kv#*=}
 		[[ $k == _* ]] && { bad=1; continue; }
-		b=$($TOOL get "ihmp.rejected.$k" "$before" 2>/dev/null || echo missing)
-		a=$($TOOL get "ihmp.rejected.$k" "$after" 2>/dev/null || echo missing)
+		b=$(dime_json "ihmp.rejected.$k" "$before" 2>/dev/null || echo missing)
+		a=$(dime_json "ihmp.rejected.$k" "$after" 2>/dev/null || echo missing)
 		if [[ $a == missing ]]; then
 			note "counter ihmp.rejected.$k does not exist"
 			bad=1
@@ -104,7 +91,7 @@ check_expect() {
 	return $bad
 }
 
-hids_snap() { dctl ch -j show hids >"$1"; }
+hids_snap() { dime_ctl ch -j show hids >"$1"; }
 hids_same() {	# BEFORE AFTER
 	cmp -s "$1" "$2" && return 0
 	note "show hids changed:"
@@ -117,16 +104,15 @@ hids_same() {	# BEFORE AFTER
 hcase() {
 	local name=$1 fam=$2 settle=${3:-0.3} out exp bad=0 title
 	title="$name (IPv$fam)"
-	dctl ch -j stats >"$LAB_DIR/s0"
+	dime_ctl ch -j stats >"$LAB_DIR/s0"
 	hids_snap "$LAB_DIR/h0"
 	out=$(lab_r2 $TOOL attack "$name" "$LAB_DIR/ctx.json" "$fam" 2>&1) || { note "attacker failed: $out"; bad=1; }
 	sleep "$settle"
-	dctl ch -j stats >"$LAB_DIR/s1"
+	dime_ctl ch -j stats >"$LAB_DIR/s1"
 	hids_snap "$LAB_DIR/h1"
 	grep '^#' <<<"$out" | head -8 || true
 	if grep -q '^skip' <<<"$out"; then
-		NCASE=$((NCASE + 1)) NPASS=$((NPASS + 1))
-		echo "ok $NCASE - $title # SKIP $(grep '^skip' <<<"$out" | cut -c6-)"
+		tap_result 0 "$title # SKIP $(grep '^skip' <<<"$out" | cut -c6-)"
 		return
 	fi
 	exp=$(grep '^expect' <<<"$out" | head -1 || true)
@@ -141,13 +127,13 @@ hcase() {
 	hids_same "$LAB_DIR/h0" "$LAB_DIR/h1" || bad=1
 	flows_alive || bad=1
 	dimed_up || bad=1
-	((bad)) && notok "$title" || ok "$title"
+	tap_result "$bad" "$title"
 }
 
 dimed_up() {
 	local h
 	for h in mh ch; do
-		kill -0 "$(cat "$LAB_DIR/dpid.$h")" 2>/dev/null || { note "dimed on $h died: $(tail -n 3 "$LAB_DIR/$h.log" | tr '\n' ' ')"; return 1; }
+		dime_alive $h || { note "dimed on $h died: $(dime_log_tail $h)"; return 1; }
 	done
 }
 
@@ -157,20 +143,13 @@ victim_pkts() {	# packets CH sent to R1's core addresses (nft counter, postrouti
 
 # ============================================================== setup ===
 echo "# hostile-peer suite: $DIMED"
-st=$($TOOL selftest) || { echo "$st"; echo "not ok 1 - IHMP encoder self-check against docs/ihmp.md §10"; echo "0 passed, 1 failed"; exit 1; }
+preflight root dimed iperf3 nft
+st=$($TOOL selftest) || { echo "$st"; tap_bail "IHMP encoder self-check against docs/ihmp.md §10"; }
 note "$st"
 lab_up
 lab_firewall on $PORT
-mkdir -p "$LAB_DIR/mh-state" "$LAB_DIR/ch-state"
 for h in mh ch; do
-	ip netns exec "$([[ $h == mh ]] && echo "$LAB_NS_MH" || echo "$LAB_NS_CH")" "$DIMED" -f --ctl "$LAB_DIR/$h.sock" \
-		--state-dir "$LAB_DIR/$h-state" -l debug >"$LAB_DIR/$h.log" 2>&1 &
-	echo $! >"$LAB_DIR/dpid.$h"
-	lab_track "$(cat "$LAB_DIR/dpid.$h")"
-done
-for h in mh ch; do
-	for ((i = 0; i < 100; i++)); do dctl $h show >/dev/null 2>&1 && break; sleep 0.05; done
-	dctl $h show >/dev/null 2>&1 || { echo "# dimed on $h did not start: $(tail -n 5 "$LAB_DIR/$h.log")"; echo "0 passed, 1 failed"; exit 1; }
+	dime_start $h -l debug || tap_bail "dimed started on $h: $DIME_ERR"
 done
 lab_bg lab_ch $TOOL sniff "$SW_DEV" "$LAB_DIR/cap.txt"
 lab_ch nft -f - <<EOF
@@ -201,12 +180,12 @@ EOF
 # wait for the HELLO exchange: CH knows MH (both families, one HID: see
 # test/e2e/dualstack.sh) with a TOFU key
 for ((i = 0; i < 60; i++)); do
-	j=$(dctl ch -j show hids 2>/dev/null | $TOOL hidof "$MH_A4" || true)
+	j=$(dime_ctl ch -j show hids 2>/dev/null | $TOOL hidof "$MH_A4" || true)
 	[[ $j == *"\"$MH_A6\""* && $j == *tofu* ]] && break
 	sleep 0.1
 done
 sleep 1
-note "CH's HID table after setup: $(dctl ch -j show hids | tr -d '\n')"
+note "CH's HID table after setup: $(dime_ctl ch -j show hids | tr -d '\n')"
 flows_alive >/dev/null || true
 
 # ---------------------------------------------------------- key checks ---
@@ -219,20 +198,19 @@ for h in mh ch; do
 	[[ $s == 64 ]] || { note "$f is $s octets, not 64"; bad=1; }
 	$TOOL pubkey "$f" >/dev/null 2>&1 || { note "$f is not a libsodium Ed25519 secret key (seed || public)"; bad=1; }
 done
-((bad)) && notok "host key files exist on MH and CH, mode 0600, 64-octet libsodium keys" ||
-	ok "host key files exist on MH and CH, mode 0600, 64-octet libsodium keys"
+tap_result "$bad" "host key files exist on MH and CH, mode 0600, 64-octet libsodium keys"
 
 bad=0
 MHPK=$($TOOL pubkey "$LAB_DIR/mh-state/host.key" 2>/dev/null || echo none)
 CHPK=$($TOOL pubkey "$LAB_DIR/ch-state/host.key" 2>/dev/null || echo none)
-kch=$(dctl ch -j show keys 2>&1 || true)
-kmh=$(dctl mh -j show keys 2>&1 || true)
+kch=$(dime_ctl ch -j show keys 2>&1 || true)
+kmh=$(dime_ctl mh -j show keys 2>&1 || true)
 note "CH show keys: $(tr -d '\n' <<<"$kch" | cut -c1-600)"
 [[ $kch == *"$MHPK"* ]] || { note "CH's 'show keys' lacks MH's public key $MHPK"; bad=1; }
 [[ $kch == *'"tofu"'* ]] || { note "CH's 'show keys' has no origin \"tofu\""; bad=1; }
 [[ $kch == *"$CHPK"* ]] || { note "CH's 'show keys' lacks its own public key $CHPK"; bad=1; }
 [[ $kmh == *"$CHPK"* ]] || { note "MH's 'show keys' lacks CH's public key (MH did not bind CH's key from the ACK)"; bad=1; }
-((bad)) && notok "HELLO exchange bound keys TOFU both ways (show keys)" || ok "HELLO exchange bound keys TOFU both ways (show keys)"
+tap_result "$bad" "HELLO exchange bound keys TOFU both ways (show keys)"
 
 real=$(grep -c " $CH4 $PORT \| $CH6 $PORT " "$LAB_DIR/cap.txt" || true)
 note "IHMP datagrams to CH captured so far: $real"
@@ -254,20 +232,20 @@ for c in redirect-handoff redirect-addrup; do
 	for fam in 4 6; do
 		victim=$([[ $fam == 4 ]] && echo "$R1_S4" || echo "$R1_S6")
 		v0=$(victim_pkts "$victim")
-		dctl ch -j stats >"$LAB_DIR/s0"
+		dime_ctl ch -j stats >"$LAB_DIR/s0"
 		hids_snap "$LAB_DIR/h0"
 		out=$(lab_r2 $TOOL attack "$c" "$LAB_DIR/ctx.json" "$fam" 2>&1) || note "attacker failed: $out"
 		grep '^#' <<<"$out" || true
 		bad=0
 		sleep 0.5
 		hids_snap "$LAB_DIR/hmid"
-		fl=$(dctl ch -j show flows)
+		fl=$(dime_ctl ch -j show flows)
 		if [[ $fl == *"\"remote_locator\": \"$victim\""* || $fl == *"\"remote_locator\":\"$victim\""* ]]; then
 			note "0.5 s after the forged $c, a flow's remote_locator is the victim $victim"; bad=1
 		fi
 		hids_same "$LAB_DIR/h0" "$LAB_DIR/hmid" || { note "(during the probe)"; bad=1; }
 		sleep 4.3	# the probe's 4 transmissions give up after 3.75 s
-		dctl ch -j stats >"$LAB_DIR/s1"
+		dime_ctl ch -j stats >"$LAB_DIR/s1"
 		hids_snap "$LAB_DIR/h1"
 		v1=$(victim_pkts "$victim")
 		note "rejected delta: $($TOOL delta "$LAB_DIR/s0" "$LAB_DIR/s1"); packets CH -> victim $victim: $((v1 - v0))"
@@ -276,39 +254,37 @@ for c in redirect-handoff redirect-addrup; do
 		((v1 - v0 >= 1)) || note "CH sent no probe at all to the victim"
 		hids_same "$LAB_DIR/h0" "$LAB_DIR/h1" || bad=1
 		flows_alive || bad=1
-		((bad)) && notok "$c to a victim's address, signed with MH's stolen key (IPv$fam)" ||
-			ok "$c to a victim's address, signed with MH's stolen key (IPv$fam)"
+		tap_result "$bad" "$c to a victim's address, signed with MH's stolen key (IPv$fam)"
 	done
 done
 
 # garbage flood: 10,000 datagrams from one source
 for fam in 4 6; do
-	dctl ch -j stats >"$LAB_DIR/s0"
+	dime_ctl ch -j stats >"$LAB_DIR/s0"
 	hids_snap "$LAB_DIR/h0"
 	lab_r2 $TOOL attack garbage-flood "$LAB_DIR/ctx.json" "$fam" >"$LAB_DIR/flood.out" 2>&1 &
 	fpid=$!
 	bad=0 slow=0 nq=0
 	while kill -0 "$fpid" 2>/dev/null; do
 		t=$(date +%s%N)
-		timeout 1 ip netns exec "$LAB_NS_CH" "$DIMECTL" -s "$LAB_DIR/ch.sock" stats >/dev/null 2>&1 || slow=$((slow + 1))
+		timeout 1 ip netns exec "$LAB_NS_CH" "$DIMECTL" -s "$(dime_sock ch)" stats >/dev/null 2>&1 || slow=$((slow + 1))
 		nq=$((nq + 1))
 		sleep 0.1
 	done
 	wait "$fpid" || { note "flood sender failed: $(tail -2 "$LAB_DIR/flood.out")"; bad=1; }
 	t=$(date +%s%N)
-	timeout 1 ip netns exec "$LAB_NS_CH" "$DIMECTL" -s "$LAB_DIR/ch.sock" stats >/dev/null 2>&1 || slow=$((slow + 1))
+	timeout 1 ip netns exec "$LAB_NS_CH" "$DIMECTL" -s "$(dime_sock ch)" stats >/dev/null 2>&1 || slow=$((slow + 1))
 	note "$(grep '^#' "$LAB_DIR/flood.out" | head -2 | tr '\n' ' ') stats queries during the flood: $nq, over 1 s: $slow"
 	((slow == 0)) || { note "dimectl stats did not answer within 1 s $slow times"; bad=1; }
 	sleep 0.5
-	dctl ch -j stats >"$LAB_DIR/s1"
+	dime_ctl ch -j stats >"$LAB_DIR/s1"
 	hids_snap "$LAB_DIR/h1"
 	note "rejected delta: $($TOOL delta "$LAB_DIR/s0" "$LAB_DIR/s1")"
 	check_expect "$LAB_DIR/s0" "$LAB_DIR/s1" "$(grep '^expect' "$LAB_DIR/flood.out" | head -1)" || bad=1
 	hids_same "$LAB_DIR/h0" "$LAB_DIR/h1" || bad=1
 	flows_alive || bad=1
 	dimed_up || bad=1
-	((bad)) && notok "flood of 10000 garbage datagrams from one source: rate_limited, responsive (IPv$fam)" ||
-		ok "flood of 10000 garbage datagrams from one source: rate_limited, responsive (IPv$fam)"
+	tap_result "$bad" "flood of 10000 garbage datagrams from one source: rate_limited, responsive (IPv$fam)"
 	# The flooding source's rate-limit bucket refills at 50/s (burst 100):
 	# give it back before the next case sends from the same address.
 	sleep 2.5
@@ -325,27 +301,26 @@ done
 
 # HELLO flood from many forged sources
 for fam in 4 6; do
-	dctl ch -j stats >"$LAB_DIR/s0"
-	n0=$(dctl ch -j show hids | $TOOL hidcount)
+	dime_ctl ch -j stats >"$LAB_DIR/s0"
+	n0=$(dime_ctl ch -j show hids | $TOOL hidcount)
 	mh=$([[ $fam == 4 ]] && echo "$MH_A4" || echo "$MH_A6")
-	e0=$(dctl ch -j show hids | $TOOL hidof "$mh" || true)
+	e0=$(dime_ctl ch -j show hids | $TOOL hidof "$mh" || true)
 	out=$(lab_r2 $TOOL attack hello-flood "$LAB_DIR/ctx.json" "$fam" 2>&1) || note "attacker failed: $out"
 	bad=0
 	t=$(date +%s%N)
-	timeout 1 ip netns exec "$LAB_NS_CH" "$DIMECTL" -s "$LAB_DIR/ch.sock" stats >/dev/null 2>&1 ||
+	timeout 1 ip netns exec "$LAB_NS_CH" "$DIMECTL" -s "$(dime_sock ch)" stats >/dev/null 2>&1 ||
 		{ note "dimectl stats did not answer within 1 s after the HELLO flood"; bad=1; }
 	sleep 1
-	dctl ch -j stats >"$LAB_DIR/s1"
-	n1=$(dctl ch -j show hids | $TOOL hidcount)
-	e1=$(dctl ch -j show hids | $TOOL hidof "$mh" || true)
+	dime_ctl ch -j stats >"$LAB_DIR/s1"
+	n1=$(dime_ctl ch -j show hids | $TOOL hidcount)
+	e1=$(dime_ctl ch -j show hids | $TOOL hidof "$mh" || true)
 	note "$(grep '^#' <<<"$out" | tr '\n' ' ') HIDs before $n0, after $n1 (bound +$HID_BOUND)"
 	note "rejected delta: $($TOOL delta "$LAB_DIR/s0" "$LAB_DIR/s1")"
 	((n1 - n0 <= HID_BOUND)) || { note "the HELLO flood added $((n1 - n0)) HIDs"; bad=1; }
 	[[ $e0 == "$e1" ]] || { note "MH's HID changed: before $e0 after $e1"; bad=1; }
 	flows_alive || bad=1
 	dimed_up || bad=1
-	((bad)) && notok "HELLO flood from many forged sources: HID table bounded, MH's HID intact (IPv$fam)" ||
-		ok "HELLO flood from many forged sources: HID table bounded, MH's HID intact (IPv$fam)"
+	tap_result "$bad" "HELLO flood from many forged sources: HID table bounded, MH's HID intact (IPv$fam)"
 done
 
 # ------------------------------------------------- positive: handoff ---
@@ -358,13 +333,12 @@ sleep 2
 flows_alive || bad=1
 kill -0 "$IPERF4" 2>/dev/null || { note "iperf3 client v4 exited: $(tail -3 "$LAB_DIR/iperf-c4.log" | tr '\n' ' ')"; bad=1; }
 kill -0 "$IPERF6" 2>/dev/null || { note "iperf3 client v6 exited: $(tail -3 "$LAB_DIR/iperf-c6.log" | tr '\n' ' ')"; bad=1; }
-j=$(dctl ch -j show hids)
+j=$(dime_ctl ch -j show hids)
 [[ $j == *"\"$MH_B4\""* ]] || { note "CH's HID table lacks MH's new address $MH_B4"; bad=1; }
 [[ $j == *"\"$MH_B6\""* ]] || { note "CH's HID table lacks MH's new address $MH_B6"; bad=1; }
 note "bytes before move $hb, 5 s after $(flow_bytes "$P4"):$(flow_bytes "$P6"); CH hids: $(tr -d '\n' <<<"$j" | cut -c1-500)"
-note "CH rejected: $(dctl ch -j stats | $TOOL get ihmp.rejected | tr -d '\n')"
-((bad)) && notok "legitimate hard handoff (move_hard 1) between signed peers keeps TCP flows (IPv4 and IPv6)" ||
-	ok "legitimate hard handoff (move_hard 1) between signed peers keeps TCP flows (IPv4 and IPv6)"
+note "CH rejected: $(dime_stat ch ihmp.rejected | tr -d '\n')"
+tap_result "$bad" "legitimate hard handoff (move_hard 1) between signed peers keeps TCP flows (IPv4 and IPv6)"
 
 # --------------------------------------------- key never in the logs ---
 bad=0
@@ -379,11 +353,8 @@ for h in mh ch; do
 	done < <($TOOL secrets "$f")
 done
 note "log sizes: mh $(wc -l <"$LAB_DIR/mh.log") lines, ch $(wc -l <"$LAB_DIR/ch.log") lines"
-((bad)) && notok "secret keys (hex, base64, seed) never appear in either daemon's log" ||
-	ok "secret keys (hex, base64, seed) never appear in either daemon's log"
+tap_result "$bad" "secret keys (hex, base64, seed) never appear in either daemon's log"
 
 kill "$IPERF4" "$IPERF6" 2>/dev/null || true
 note "runtime $(($(date +%s) - T0)) s"
-for f in "${FAILED[@]}"; do note "failed: $f"; done
-echo "$NPASS passed, $NFAIL failed"
-((NFAIL == 0))
+tap_summary

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# keys.sh -- IHMP keys end to end (issue 5): pinning and rotation.
+# SPDX-License-Identifier: MIT
+#
+# keys.sh -- IHMP keys end to end (docs/ihmp.md §7.3 keys, §7.5 rotation):
+# pinning and rotation.
 #
 #   1. pinned: CH's dimed.conf pins MH's public key for MH's prefixes; MH's
 #      HELLO binds it as "pinned" and a hard handoff keeps a TCP flow.
@@ -12,46 +15,15 @@
 # Output: ok/not ok lines, last line "N passed, N failed"; exit 1 on failure.
 set -euo pipefail
 
-K_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-K_ROOT=$(cd "$K_HERE/../.." && pwd)
-DIMED=${DIMED:-$K_ROOT/build/src/dimed}
-DIMECTL=${DIMECTL:-$K_ROOT/build/src/dimectl}
-PY=/usr/bin/python3
+# shellcheck source=../lab/dime.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lab/dime.sh"
+PY=$LAB_PYTHON
 
-# shellcheck source=../lab/lab.sh
-source "$K_HERE/../lab/lab.sh"
-
-NPASS=0 NFAIL=0 N=0
-check() {
-	local name=$1; shift
-	N=$((N + 1))
-	if "$@"; then NPASS=$((NPASS + 1)); echo "ok $N - $name"
-	else NFAIL=$((NFAIL + 1)); echo "not ok $N - $name"; fi
-}
-
-dctl() { local h=$1; shift; ip netns exec "$([[ $h == mh ]] && echo "$LAB_NS_MH" || echo "$LAB_NS_CH")" \
-	"$DIMECTL" -s "$LAB_DIR/$h.sock" "$@"; }
 # peer_field FIELD: FIELD of CH's key entry for MH's current address.
-peer_field() { dctl ch -j show keys | $PY -c 'import json,sys
+peer_field() { dime_ctl ch -j show keys | $PY -c 'import json,sys
 d=json.load(sys.stdin)
 m=[p for p in d["peers"] if p["address"] in sys.argv[2:]]
 print(m[0].get(sys.argv[1], "none") if m else "none")' "$1" "$(lab_addr 4)" "$(lab_addr 6)"; }
-jget() { $PY -c 'import json,sys
-d=json.load(sys.stdin)
-for k in sys.argv[1].split("."):
-    d=d[int(k)] if k.isdigit() else d[k]
-print(d)' "$1"; }
-
-start() {	# start HOST [extra args...]
-	local h=$1; shift
-	ip netns exec "$([[ $h == mh ]] && echo "$LAB_NS_MH" || echo "$LAB_NS_CH")" "$DIMED" -f \
-		--ctl "$LAB_DIR/$h.sock" --state-dir "$LAB_DIR/$h-state" "$@" >>"$LAB_DIR/$h.log" 2>&1 &
-	lab_track $!
-	eval "PID_$h=$!"
-	for _ in $(seq 100); do [[ -S $LAB_DIR/$h.sock ]] && dctl "$h" version >/dev/null 2>&1 && return 0; sleep 0.05; done
-	echo "# dimed on $h did not start"; cat "$LAB_DIR/$h.log"; return 1
-}
-stop() { local h=$1 p; p=$(eval echo "\$PID_$h"); kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; rm -f "$LAB_DIR/$h.sock"; }
 
 # The public key of a state dir's host.key (libsodium layout: seed || pk).
 pubkey_of() { $PY -c 'import base64,sys; print(base64.b64encode(open(sys.argv[1],"rb").read()[32:]).decode())' "$1"; }
@@ -67,49 +39,50 @@ flow_across_move() {
 	lab_result "$name" survived
 }
 
+preflight root dimed iperf3 socat nft
 lab_up
 lab_firewall on 3463
 link_rate A 200mbit
 link_rate B 200mbit
 
 # MH's key, made by one start of its daemon.
-start mh
-stop mh
+dime_start mh
+dime_stop mh
 MH_PK=$(pubkey_of "$LAB_DIR/mh-state/host.key")
 OTHER_PK=$($PY -c 'import base64,os; print(base64.b64encode(os.urandom(32)).decode())')
 
 # --- 1. pinned key ------------------------------------------------------
 printf 'pin-key = %s %s\npin-key = %s %s\n' "$SUBNET_A4" "$MH_PK" "$SUBNET_A6" "$MH_PK" >"$LAB_DIR/ch-pin.conf"
 printf 'pin-key = %s %s\npin-key = %s %s\n' "$SUBNET_B4" "$MH_PK" "$SUBNET_B6" "$MH_PK" >>"$LAB_DIR/ch-pin.conf"
-start ch -c "$LAB_DIR/ch-pin.conf"
-start mh
+dime_start ch -c "$LAB_DIR/ch-pin.conf"
+dime_start mh
 res=$(flow_across_move 4 pinned4)
 check "pinned: hard handoff between pinned peers keeps the TCP flow" test "$res" = yes
-keys=$(dctl ch -j show keys)
+keys=$(dime_ctl ch -j show keys)
 check "pinned: CH shows MH's key with origin pinned" \
-	test "$(jget peers.0.origin <<<"$keys")/$(jget peers.0.key <<<"$keys")" = "pinned/$MH_PK"
-stop mh
-stop ch
+	test "$(dime_json peers.0.origin <<<"$keys")/$(dime_json peers.0.key <<<"$keys")" = "pinned/$MH_PK"
+dime_stop mh
+dime_stop ch
 
 # --- 2. wrong pin -------------------------------------------------------
 printf 'pin-key = %s %s\npin-key = %s %s\npin-key = %s %s\npin-key = %s %s\n' \
 	"$SUBNET_A4" "$OTHER_PK" "$SUBNET_A6" "$OTHER_PK" "$SUBNET_B4" "$OTHER_PK" "$SUBNET_B6" "$OTHER_PK" \
 	>"$LAB_DIR/ch-wrong.conf"
-start ch -c "$LAB_DIR/ch-wrong.conf"
-start mh
+dime_start ch -c "$LAB_DIR/ch-wrong.conf"
+dime_start mh
 res=$(flow_across_move 4 wrong4)
-mism=$(dctl ch -j stats | jget ihmp.rejected.pinned_key_mismatch)
+mism=$(dime_ctl ch -j stats | dime_json ihmp.rejected.pinned_key_mismatch)
 check "wrong pin: MH's messages refused (pinned_key_mismatch=$mism)" test "$mism" -gt 0
-act=$(dctl ch -j show hids | jget hids.0.active.0)
+act=$(dime_ctl ch -j show hids | dime_json hids.0.active.0)
 check "wrong pin: CH never switched to MH's new address (primary $act)" test "$act" = "$MH_A4"
 check "wrong pin: the flow does not survive (no signalling was trusted)" test "$res" = no
-stop mh
-stop ch
+dime_stop mh
+dime_stop ch
 
 # --- 3. rotation --------------------------------------------------------
 [[ $(lab_cur) == A ]] || move_back
-start ch
-start mh
+dime_start ch
+dime_start mh
 # A flow makes MH greet CH; wait for the binding.
 lab_bg ip netns exec "$LAB_NS_CH" timeout 5 socat -u TCP-LISTEN:5290,bind="$CH4" OPEN:/dev/null
 sleep 0.2
@@ -120,8 +93,8 @@ for _ in $(seq 50); do
 done
 before=$(peer_field key)
 check "rotation: CH bound MH's first key on first use" test "$before" = "$MH_PK"
-dctl mh set-local-key generate
-new_pk=$(dctl mh -j show keys | jget local.public_key)
+dime_ctl mh set-local-key generate
+new_pk=$(dime_ctl mh -j show keys | dime_json local.public_key)
 for _ in $(seq 50); do
 	[[ $(peer_field key) == "$new_pk" ]] && break
 	sleep 0.1
@@ -131,17 +104,16 @@ check "rotation: CH follows MH's new key (KEY_ROTATE), origin kept" \
 check "rotation: the new key differs from the old" test "$new_pk" != "$MH_PK"
 res=$(flow_across_move 6 rot6)
 check "rotation: a handoff signed with the new key keeps the TCP flow (IPv6)" test "$res" = yes
-bad=$(dctl ch -j stats | jget ihmp.rejected.bad_signature)
+bad=$(dime_ctl ch -j stats | dime_json ihmp.rejected.bad_signature)
 check "rotation: no message was refused for its signature" test "$bad" -eq 0
 
 # --- 4. key-pin / key-remove -------------------------------------------
-dctl ch key-pin "$(lab_addr 6)" "$OTHER_PK"
+dime_ctl ch key-pin "$(lab_addr 6)" "$OTHER_PK"
 check "key-pin: binding replaced and shown as pinned" \
 	test "$(peer_field origin)/$(peer_field key)" = "pinned/$OTHER_PK"
-dctl ch key-remove "$(lab_addr 6)"
+dime_ctl ch key-remove "$(lab_addr 6)"
 check "key-remove: binding gone" test "$(peer_field origin)" = none
-if dctl ch key-pin "$(lab_addr 6)" "not-a-key" 2>/dev/null; then r=0; else r=1; fi
+if dime_ctl ch key-pin "$(lab_addr 6)" "not-a-key" 2>/dev/null; then r=0; else r=1; fi
 check "key-pin with a bad key is refused" test $r = 1
 
-echo "$NPASS passed, $NFAIL failed"
-[[ $NFAIL == 0 ]]
+tap_summary
