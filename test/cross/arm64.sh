@@ -2,11 +2,12 @@
 # Cross-build dime for arm64 on a Debian 12 amd64 host and run the unit tests
 # under qemu-user. Installs what it needs (root): the arm64 architecture in dpkg,
 # gcc-aarch64-linux-gnu, the arm64 -dev packages, qemu-user-static.
-# Builds in build-arm64/ (BUILDDIR to change). Prints ok / not ok lines.
+# Builds in build-arm64/ (CROSS_BUILDDIR to change; not BUILDDIR, which
+# test/run uses for the main build: this script starts with rm -rf). Prints ok / not ok lines.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-builddir=${BUILDDIR:-build-arm64}
+builddir=${CROSS_BUILDDIR:-build-arm64}
 fails=0
 ok()    { echo "ok - $*"; }
 notok() { echo "not ok - $*"; fails=$((fails + 1)); }
