@@ -91,7 +91,9 @@ local function set(base, extra)
 	return s
 end
 local rules = {
-	[T_HELLO] = { req = { X_ADDRS }, opt = set(COMMON, { X_PUBKEY, X_KEY_ROTATE }) },
+	-- NONCE_ECHO in a HELLO answers a challenge; NONCE in the ACK of a
+	-- HELLO is one (docs/ihmp.md 5.1).
+	[T_HELLO] = { req = { X_ADDRS }, opt = set(COMMON, { X_PUBKEY, X_KEY_ROTATE, X_NONCE_ECHO }) },
 	[T_PATH_PROBE] = { req = {}, opt = COMMON },
 	[T_ADDR_UP] = { req = { X_NEW_ADDR }, opt = COMMON },
 	[T_ADDR_UP_UNR] = { req = { X_NEW_ADDR }, opt = COMMON },
@@ -100,7 +102,7 @@ local rules = {
 	[T_HANDOFF] = { req = { X_NEW_ADDR, X_OLD_ADDR }, opt = COMMON },
 	[T_HANDOFF_UNR] = { req = { X_NEW_ADDR, X_OLD_ADDR }, opt = COMMON },
 	[T_ACK] = { req = { X_ECHO },
-		opt = set({}, { X_ADDRS, X_PUBKEY, X_COUNTER, X_NONCE_ECHO, X_SIGNATURE }) },
+		opt = set({}, { X_ADDRS, X_PUBKEY, X_COUNTER, X_NONCE, X_NONCE_ECHO, X_SIGNATURE }) },
 	[T_NAT_ENTRY] = { req = { X_NAT_MAP }, opt = COMMON },
 }
 for _, r in pairs(rules) do

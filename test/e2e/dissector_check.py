@@ -101,6 +101,17 @@ def main(argv):
         if not acks:
             p.append("%s: no ACK (ECHO = HELLO, seq %s) from %s" % (fr(h), h["ihmp.seq"], h["dst"]))
         for k in acks:
+            if k["ihmp.nonce"]:
+                # CH's challenge (docs/ihmp.md 5.1): a cookie, MH's nonce
+                # echoed, no addresses; MH's next HELLO echoes the cookie.
+                if len(k["ihmp.nonce"]) != 32 or k["ihmp.addrs"]:
+                    p.append("%s: a challenge with NONCE %r and ADDRS %r" % (fr(k), k["ihmp.nonce"], k["ihmp.addrs"]))
+                if k["ihmp.nonce_echo"] != h["ihmp.nonce"]:
+                    p.append("%s: challenge echoes %r, the HELLO's NONCE was %r"
+                             % (fr(k), k["ihmp.nonce_echo"], h["ihmp.nonce"]))
+                if not any(r["ihmp.nonce_echo"] == k["ihmp.nonce"] for r in hellos):
+                    p.append("%s: no HELLO answers the challenge" % fr(k))
+                continue
             kaddrs = k["ihmp.addrs"].split(",") if k["ihmp.addrs"] else []
             if k["src"] not in kaddrs or not set(kaddrs) <= ch:
                 p.append("%s: ADDRS %s, want CH's addresses incl. %s" % (fr(k), kaddrs, k["src"]))
