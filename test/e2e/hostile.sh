@@ -169,11 +169,23 @@ lab_bg lab_mh iperf3 -c "$CH4" -p "$P4" -t 600 -b 8M -i 0 >"$LAB_DIR/iperf-c4.lo
 IPERF4=$LAB_BG_PID
 lab_bg lab_mh iperf3 -c "$CH6" -p "$P6" -t 600 -b 8M -i 0 >"$LAB_DIR/iperf-c6.log" 2>&1
 IPERF6=$LAB_BG_PID
+# A server without dimed that CH talks to (R1, on its MH-side address): CH's
+# HID for it has no key, the target of the keyless-takeover cases.
+declare -A KPORT=() KADDR=([4]=$R1_A4 [6]=$R1_A6)
+for fam in 4 6; do
+	KPORT[$fam]=$(lab_port)
+	lab_bg lab_r1 iperf3 -s -p "${KPORT[$fam]}" >"$LAB_DIR/iperf-k-$fam.log" 2>&1
+done
+sleep 0.5
+for fam in 4 6; do
+	lab_bg lab_ch iperf3 -c "${KADDR[$fam]}" -p "${KPORT[$fam]}" -t 600 -b 4M -i 0 >"$LAB_DIR/iperf-kc-$fam.log" 2>&1
+done
 ATK_SEED=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 cat >"$LAB_DIR/ctx.json" <<EOF
 {"mh4": "$MH_A4", "mh6": "$MH_A6", "mhb4": "$MH_B4", "mhb6": "$MH_B6", "ch4": "$CH4", "ch6": "$CH6",
  "r1s4": "$R1_S4", "r1s6": "$R1_S6", "r2s4": "$R2_S4", "r2s6": "$R2_S6",
- "nobody4": "198.18.0.99", "nobody6": "2001:db8::99",
+ "nobody4": "198.18.0.99", "nobody6": "2001:db8::99", "k4": "$R1_A4", "k6": "$R1_A6",
+ "spray_port": "$P4", "spray_n": "${HOSTILE_SPRAY_N:-70000}",
  "mh_key": "$LAB_DIR/mh-state/host.key", "attacker_seed": "$ATK_SEED",
  "capture": "$LAB_DIR/cap.txt", "sent_log": "$LAB_DIR/sent.txt", "state": "$LAB_DIR/atk-state.json"}
 EOF
@@ -323,6 +335,160 @@ for fam in 4 6; do
 	tap_result "$bad" "HELLO flood from many forged sources: HID table bounded, MH's HID intact (IPv$fam)"
 done
 
+# ------------------------------------ trust rules (docs/ihmp.md §7) ---
+# Judged by what traffic sees: CH's stream to the server without dimed keeps
+# moving bytes there, a new connection reaches the host it was meant for,
+# and the tables say no key was bound and no address was taken.
+k_bytes() {	# PORT: bytes R1's iperf3 server received
+	lab_r1 ss -Htin state established "( sport = :$1 )" 2>/dev/null |
+		grep -o 'bytes_received:[0-9]*' | awk -F: '{ s += $2 } END { print s + 0 }'
+}
+declare -A KLAST=()
+k_alive() {	# FAM: CH's stream to the server moved bytes since the last call
+	local p=${KPORT[$1]} b
+	b=$(k_bytes "$p")
+	if ((b <= ${KLAST[$p]:-0})); then
+		note "CH's stream to the server without dimed stalled: $b bytes (was ${KLAST[$p]:-0})"
+		KLAST[$p]=$b
+		return 1
+	fi
+	KLAST[$p]=$b
+}
+k_keyless() {	# FAM: the server's HID at CH still has no key
+	local e
+	e=$(dime_ctl ch -j show hids | $TOOL hidof "${KADDR[$1]}" || true)
+	[[ $e == *'"key": "none"'* ]] || { note "the server's HID: $e"; return 1; }
+}
+# banner HOST-ADDRESS PORT tcp|udp: what a new connection from CH gets back
+banner() {
+	if [[ $3 == tcp ]]; then
+		lab_ch timeout 5 socat -T2 - "TCP:$(lab_bracket "$1"):$2" </dev/null 2>/dev/null || true
+	else
+		echo hi | lab_ch timeout 5 socat -T2 - "UDP:$(lab_bracket "$1"):$2" 2>/dev/null || true
+	fi
+}
+for fam in 4 6; do k_alive "$fam" >/dev/null || true; done
+
+# T2/T3: takeover of the server's HID by unsigned, self-signed and probing
+# messages, from R2 and spoofed from the server's own address.
+for fam in 4 6; do
+	for c in keyless-unsigned-down keyless-probe-down keyless-handoff keyless-selfsigned-hello; do
+		dime_ctl ch -j stats >"$LAB_DIR/s0"
+		out=$(lab_r2 $TOOL attack "$c" "$LAB_DIR/ctx.json" "$fam" 2>&1) || note "attacker failed: $out"
+		grep '^#' <<<"$out" | head -4 || true
+		sleep 1
+		dime_ctl ch -j stats >"$LAB_DIR/s1"
+		bad=0
+		note "rejected delta: $($TOOL delta "$LAB_DIR/s0" "$LAB_DIR/s1")"
+		check_expect "$LAB_DIR/s0" "$LAB_DIR/s1" "$(grep '^expect' <<<"$out" | head -1)" || bad=1
+		k_alive "$fam" || bad=1
+		k_keyless "$fam" || bad=1
+		flows_alive || bad=1
+		tap_result "$bad" "$c: a server without dimed is nobody's to take over (IPv$fam)"
+	done
+done
+
+# T1: squatting. R2 proves its own address and advertises R1's and the
+# server's as its own; new TCP and UDP connections from CH to them must
+# still reach R1, not the impostor listening on R2 with the same ports.
+BT=$(lab_port) BU=$(lab_port)
+for fam in 4 6; do
+	a1=$([[ $fam == 4 ]] && echo "$R1_S4" || echo "$R1_S6")
+	v6only=""
+	[[ $fam == 4 ]] || v6only=",ipv6only=1"
+	lab_bg lab_r1 socat "TCP$fam-LISTEN:$BT,bind=$(lab_bracket "$a1"),fork,reuseaddr" SYSTEM:'echo real-R1'
+	lab_bg lab_r1 socat "TCP$fam-LISTEN:$BT,bind=$(lab_bracket "${KADDR[$fam]}"),fork,reuseaddr" SYSTEM:'echo real-R1'
+	lab_bg lab_r1 socat "UDP$fam-RECVFROM:$BU,fork,reuseaddr$v6only" SYSTEM:'echo real-R1'
+	lab_bg lab_r2 socat "TCP$fam-LISTEN:$BT,fork,reuseaddr$v6only" SYSTEM:'echo impostor-R2'
+	lab_bg lab_r2 socat "UDP$fam-RECVFROM:$BU,fork,reuseaddr$v6only" SYSTEM:'echo impostor-R2'
+done
+sleep 0.5
+for fam in 4 6; do
+	a1=$([[ $fam == 4 ]] && echo "$R1_S4" || echo "$R1_S6")
+	dime_ctl ch -j stats >"$LAB_DIR/s0"
+	out=$(lab_r2 $TOOL attack squat-hello "$LAB_DIR/ctx.json" "$fam" 2>&1) || note "attacker failed: $out"
+	grep '^#' <<<"$out" | head -4 || true
+	sleep 0.5
+	bad=0
+	for dst in "$a1" "${KADDR[$fam]}"; do
+		t=$(banner "$dst" "$BT" tcp)
+		[[ $t == real-R1 ]] || { note "a new TCP connection to $dst got \"$t\""; bad=1; }
+	done
+	u=$(banner "$a1" "$BU" udp)
+	[[ $u == real-R1 ]] || { note "a new UDP flow to $a1 got \"$u\""; bad=1; }
+	dime_ctl ch -j stats >"$LAB_DIR/s1"
+	note "rejected delta: $($TOOL delta "$LAB_DIR/s0" "$LAB_DIR/s1")"
+	e=$(dime_ctl ch -j show hids | $TOOL hidof "$([[ $fam == 4 ]] && echo "$R2_S4" || echo "$R2_S6")" || true)
+	[[ $e != *"\"$a1\""* && $e != *"\"${KADDR[$fam]}\""* ]] || { note "R2's HID holds a squatted address: $e"; bad=1; }
+	k_alive "$fam" || bad=1
+	flows_alive || bad=1
+	tap_result "$bad" "squatting by HELLO ADDRS: new TCP and UDP connections still reach the real host (IPv$fam)"
+done
+
+# T5: what CH sends back, per kind of datagram, against its size
+for fam in 4 6; do
+	out=$(lab_r2 $TOOL attack amplify "$LAB_DIR/ctx.json" "$fam" 2>&1) || note "attacker failed: $out"
+	bad=0
+	while read -r _ kind i o; do
+		i=${i#in=} o=${o#out=}
+		note "$kind: $i octets in, $o out"
+		((o <= 3 * i)) || { note "$kind: answered with more than 3x its size"; bad=1; }
+	done < <(grep '^amp ' <<<"$out")
+	[[ $(grep -c '^amp ' <<<"$out") -ge 9 ]] || { note "the attacker measured too little: $out"; bad=1; }
+	flows_alive || bad=1
+	tap_result "$bad" "no amplification: answers to unauthenticated datagrams within 3x their size (IPv$fam)"
+done
+
+# T6: a control client that asks for a long answer and does not read it
+# must not stall the daemon: the datapath and other clients go on.
+lab_bg lab_mh python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+for p in range(20000, 24000):
+    s.sendto(b"x", (sys.argv[2], p))
+' "$MH_A4" "$CH4"
+lab_wait "$LAB_BG_PID" || true
+sleep 1
+bad=0
+lab_bg lab_ch python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(sys.argv[1])
+s.sendall(b"dime/1 -j show flows\n")
+time.sleep(4)
+' "$(dime_sock ch)"
+SLOW=$LAB_BG_PID
+sleep 0.5
+slow=0
+for i in 1 2 3 4 5; do
+	timeout 1 ip netns exec "$LAB_NS_CH" "$DIMECTL" -s "$(dime_sock ch)" show >/dev/null 2>&1 || slow=$((slow + 1))
+	sleep 0.3
+done
+flows_alive || bad=1
+k_alive 4 || bad=1
+lab_wait "$SLOW" || true
+nfl=$(dime_ctl ch -j show | dime_json flows)
+note "CH's flows: $nfl; dimectl answers over 1 s while the slow client held its answer: $slow of 5"
+((slow == 0)) || bad=1
+((nfl > 3000)) || { note "too few flows for a response larger than the socket buffers"; bad=1; }
+dimed_up || bad=1
+tap_result "$bad" "a control client that does not read its long answer stalls neither the datapath nor other clients"
+
+# T4: SYNs from 70,000 forged sources, MH's next address among them: the
+# handoff below must still be applied (a keyless HID a spoofed flow made
+# gives the address up to the peer that proves it is there).
+dime_ctl ch -j stats >"$LAB_DIR/s0"
+out=$(lab_r2 $TOOL attack syn-spray "$LAB_DIR/ctx.json" 4 2>&1) || note "attacker failed: $out"
+grep '^#' <<<"$out" | head -2 || true
+sleep 2
+note "CH after the spray: $(dime_ctl ch -j show | tr -d '\n' | cut -c1-300)"
+bad=0
+flows_alive || bad=1
+dimed_up || bad=1
+tap_result "$bad" "SYNs from ${HOSTILE_SPRAY_N:-70000} forged sources: dimed up, flows go on"
+
 # ------------------------------------------------- positive: handoff ---
 bad=0
 hb=$(flow_bytes "$P4"):$(flow_bytes "$P6")
@@ -334,11 +500,35 @@ flows_alive || bad=1
 kill -0 "$IPERF4" 2>/dev/null || { note "iperf3 client v4 exited: $(tail -3 "$LAB_DIR/iperf-c4.log" | tr '\n' ' ')"; bad=1; }
 kill -0 "$IPERF6" 2>/dev/null || { note "iperf3 client v6 exited: $(tail -3 "$LAB_DIR/iperf-c6.log" | tr '\n' ' ')"; bad=1; }
 j=$(dime_ctl ch -j show hids)
-[[ $j == *"\"$MH_B4\""* ]] || { note "CH's HID table lacks MH's new address $MH_B4"; bad=1; }
-[[ $j == *"\"$MH_B6\""* ]] || { note "CH's HID table lacks MH's new address $MH_B6"; bad=1; }
+e=$($TOOL hidof "$MH_A4" <<<"$j" || true)
+for a in "$MH_B4" "$MH_B6"; do
+	python3 -c 'import json, sys; sys.exit(sys.argv[2] not in json.loads(sys.argv[1]).get("active", []))' "$e" "$a" 2>/dev/null ||
+		{ note "MH's new address $a is not active in MH's HID at CH: $e"; bad=1; }
+done
 note "bytes before move $hb, 5 s after $(flow_bytes "$P4"):$(flow_bytes "$P6"); CH hids: $(tr -d '\n' <<<"$j" | cut -c1-500)"
 note "CH rejected: $(dime_stat ch ihmp.rejected | tr -d '\n')"
-tap_result "$bad" "legitimate hard handoff (move_hard 1) between signed peers keeps TCP flows (IPv4 and IPv6)"
+tap_result "$bad" "legitimate hard handoff (move_hard 1) between signed peers keeps TCP flows, onto an address forged SYNs had used (IPv4 and IPv6)"
+
+# T1 with a stolen key, last (it ends MH's flows): a signed PATH_PROBE
+# "from" the victim, then a signed ADDR_DOWN of MH's address. The victim
+# becomes nothing, and gets no more than an ACK and the budgeted probes.
+for fam in 4 6; do
+	victim=$([[ $fam == 4 ]] && echo "$R1_S4" || echo "$R1_S6")
+	v0=$(victim_pkts "$victim")
+	out=$(lab_r2 $TOOL attack probe-then-down "$LAB_DIR/ctx.json" "$fam" 2>&1) || note "attacker failed: $out"
+	grep '^#' <<<"$out" | head -3 || true
+	sleep 4.5
+	bad=0
+	v1=$(victim_pkts "$victim")
+	j=$(dime_ctl ch -j show hids)
+	e=$($TOOL hidof "$([[ $fam == 4 ]] && echo "$MH_A4" || echo "$MH_A6")" <<<"$j" || true)
+	[[ $e != *"\"$victim\""* ]] || { note "the victim's address is in MH's HID: $e"; bad=1; }
+	e=$($TOOL hidof "$victim" <<<"$j" || true)
+	[[ $e == none || $e == *'"key": "none"'* ]] || { note "the victim's HID has a key: $e"; bad=1; }
+	note "packets CH -> victim: $((v1 - v0)) (at most 1 ACK + 3 probes x 4 sends)"
+	((v1 - v0 <= 13)) || bad=1
+	tap_result "$bad" "PATH_PROBE from a victim, then ADDR_DOWN, signed with MH's stolen key: nothing goes to the victim (IPv$fam)"
+done
 
 # --------------------------------------------- key never in the logs ---
 bad=0

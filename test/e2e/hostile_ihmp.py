@@ -265,6 +265,70 @@ def udp_send(src, dst, payloads, sport=0):
     s.close()
 
 
+def raw_syn(src, dst, dport):
+    """One TCP SYN with any source address (IPv4 only: enough for a spray)."""
+    s_ip, d_ip = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+    sport = random.randint(20000, 60000)
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, random.getrandbits(32), 0, 5 << 4, 0x02, 64240, 0, 0)
+    pseudo = s_ip.packed + d_ip.packed + struct.pack("!BBH", 0, 6, len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.getrandbits(16), 0, 64, 6, 0,
+                     s_ip.packed, d_ip.packed)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    if socket.AF_INET not in _raw:
+        _raw[socket.AF_INET] = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    while True:
+        try:
+            _raw[socket.AF_INET].sendto(ip + tcp, (dst, 0))
+            return
+        except OSError as e:
+            if e.errno not in (105, 11):
+                raise
+            time.sleep(0.0005)
+
+
+def amplification(c):
+    """Each kind of datagram an unauthenticated sender can make, from R2's
+    own address (so the answers reach us): octets in, octets out (T5)."""
+    R = c.r2
+    kinds = [
+        ("HELLO-minimal", msg(HELLO, c.seq(), R, [addrs_tlv([])])),
+        ("HELLO-8-addrs", msg(HELLO, c.seq(), R, [addrs_tlv([R] + fake_addrs(c, 7))])),
+        ("HELLO-self-signed", msg(HELLO, c.seq(), R, [addrs_tlv([R]), tlv(T_PUBKEY, bytes(c.atk.verify_key))],
+                                  sk=c.atk, counter=(int(time.time()) << 32) + 99)),
+        ("PATH_PROBE", msg(PATH_PROBE, c.seq(), c.mh, [])),
+        ("PATH_PROBE-nonce", msg(PATH_PROBE, c.seq(), c.mh, [tlv(T_NONCE, os.urandom(16))])),
+        ("ADDR_UP", msg(ADDR_UP, c.seq(), c.mh, [tlv(T_NEW, fam_addr(R))])),
+        ("HANDOFF", handoff(c, c.mh, R, c.mh)),
+        ("ADDR_DOWN-keyless", msg(ADDR_DOWN, c.seq(), c.k, [tlv(T_OLD, fam_addr(c.k))])),
+        ("ACK-stray", msg(ACK, c.seq(), R, [tlv(T_ECHO, bytes([HANDOFF]))])),
+    ]
+    af = socket.AF_INET6 if ":" in R else socket.AF_INET
+    s = socket.socket(af, socket.SOCK_DGRAM)
+    s.bind((R, PORT))
+    s.settimeout(0.3)
+    worst = 0.0
+    for name, m in kinds:
+        s.sendto(m, (c.ch, PORT))
+        out = 0
+        while True:
+            try:
+                b, _ = s.recvfrom(4096)
+                out += len(b)
+            except socket.timeout:
+                break
+        print("amp %s in=%d out=%d" % (name, len(m), out))
+        worst = max(worst, out / len(m))
+        time.sleep(0.05)
+    s.close()
+    print("# worst ratio %.2f" % worst)
+
+
+def fake_addrs(c, n):
+    base = "2001:db8:77::" if ":" in c.r2 else "198.18.77."
+    return [base + str(i + 1) for i in range(n)]
+
+
 def greet(src, dst, mk_hello, timeout=1.0):
     """A HELLO from our own address, answering the receiver's challenge
     (docs/ihmp.md 5.1, T2) as a real peer would: mk_hello(nonce_echo)
@@ -361,6 +425,7 @@ class Ctx:
         self.r1 = c["r1s" + f]          # victim: R1's core address (no dimed)
         self.r2 = c["r2s" + f]          # attacker's own address
         self.nobody = c["nobody" + f]
+        self.k = c.get("k" + f)         # a server without dimed CH talks to (keyless HID)
         self.state = c["state"]
         self.capture = c["capture"]
         self.sent_log = c["sent_log"]
@@ -428,6 +493,25 @@ def handoff(ctx, host_id, new, old, sk=None, counter=None, mtype=HANDOFF):
 
 def expect(**kw):
     print("expect " + " ".join("%s=%d" % (k, v) for k, v in kw.items()))
+
+
+def attacker_greets(c, addrs, counter):
+    """The attacker greets CH from its own address (R2) with its own key,
+    listing addrs, and answers CH's challenge; returns the challenges
+    answered. The counter used is saved for later signed messages."""
+    seq = c.seq()
+    cnt = [counter]
+
+    def hello(echo):
+        cnt[0] += 1
+        t = [addrs_tlv(addrs), tlv(T_PUBKEY, bytes(c.atk.verify_key)), tlv(T_NONCE, os.urandom(16))]
+        if echo is not None:
+            t.append(tlv(T_NONCE_ECHO, echo))
+        return msg(HELLO, seq, c.r2, t, sk=c.atk, counter=cnt[0])
+    n = greet(c.r2, c.ch, hello)
+    c.st["atk_counter"] = cnt[0]
+    c.save()
+    return n
 
 
 def run_case(name, ctx):
@@ -661,18 +745,7 @@ def run_case(name, ctx):
     elif name == "attacker-hello":
         # also: "steal-other-peer" runs it first (the entry is half-open, it expires)
         # setup, not a case: the attacker becomes a legitimate peer from R2
-        seq = c.seq()
-        cnt = [atk_cnt]
-
-        def hello(echo):
-            cnt[0] += 1
-            t = [addrs_tlv([R]), tlv(T_PUBKEY, bytes(c.atk.verify_key)), tlv(T_NONCE, os.urandom(16))]
-            if echo is not None:
-                t.append(tlv(T_NONCE_ECHO, echo))
-            return msg(HELLO, seq, R, t, sk=c.atk, counter=cnt[0])
-        n = greet(R, c.ch, hello)
-        c.st["atk_counter"] = cnt[0]
-        c.save()
+        n = attacker_greets(c, [R], atk_cnt)
         print("# attacker HELLO from %s (its own key), %d challenge(s) answered" % (R, n))
     elif name == "steal-other-peer":
         cnt = max(c.st.get("atk_counter", atk_cnt), atk_cnt) + 1
@@ -693,6 +766,63 @@ def run_case(name, ctx):
         c.send(c.r1, m, note="%s signed with MH's stolen key, NEW_ADDR = victim %s, counter %#x"
                % (name, c.r1, cnt))
         expect(unverified_address=1)
+    # ---------------------------------------------- trust rules (docs/ihmp.md §7) ---
+    elif name == "squat-hello":
+        # T1: a peer that proves its own address advertises a third host's
+        # (R1's) and CH's own server's: they stay candidates.
+        n = attacker_greets(c, [R, c.r1, c.k], max(c.st.get("atk_counter", atk_cnt), atk_cnt) + 10)
+        print("# attacker HELLO from %s listing %s and %s as its own, %d challenge(s) answered" % (R, c.r1, c.k, n))
+        print("expect-info")
+    elif name == "keyless-unsigned-down":
+        # T3: ADDR_DOWN for the keyless server, from the attacker and spoofed
+        # from the server itself (CH asks the server, which never confirms).
+        c.send(R, msg(ADDR_DOWN, c.seq(), c.k, [tlv(T_OLD, fam_addr(c.k))]), note="ADDR_DOWN for %s from R2" % c.k)
+        c.send(c.k, msg(ADDR_DOWN, c.seq(), c.k, [tlv(T_OLD, fam_addr(c.k))]), note="the same, spoofed from it")
+        expect(unproven_sender=1)
+    elif name == "keyless-probe-down":
+        # T1 + T3: a PATH_PROBE from the attacker "for" the server, then its ADDR_DOWN.
+        c.send(R, msg(PATH_PROBE, c.seq(), c.k, []), note="PATH_PROBE naming %s, from R2" % c.k)
+        c.send(R, msg(ADDR_DOWN, c.seq(), c.k, [tlv(T_OLD, fam_addr(c.k))]), note="then ADDR_DOWN of it")
+        expect(unproven_sender=1)
+    elif name == "keyless-handoff":
+        c.send(R, handoff(c, c.k, R, c.k), note="unsigned HANDOFF of %s to R2" % c.k)
+        c.send(R, handoff(c, c.k, R, c.k, sk=c.atk, counter=atk_cnt + 7),
+               note="the same, signed by a key nobody bound")
+        expect(unproven_sender=2)
+    elif name == "keyless-selfsigned-hello":
+        # T2: a self-signed HELLO whose Host ID is the server, spoofed from it:
+        # challenged, and the cookie goes to the server, not to us.
+        m = msg(HELLO, c.seq(), c.k, [addrs_tlv([c.k]), tlv(T_PUBKEY, bytes(c.atk.verify_key)),
+                                       tlv(T_NONCE, os.urandom(16))], sk=c.atk, counter=atk_cnt + 9)
+        c.send(c.k, m, note="self-signed HELLO for %s, spoofed from it" % c.k)
+        m = msg(HELLO, c.seq(), c.k, [addrs_tlv([c.k]), tlv(T_PUBKEY, bytes(c.atk.verify_key)),
+                                       tlv(T_NONCE_ECHO, os.urandom(16))], sk=c.atk, counter=atk_cnt + 10)
+        c.send(c.k, m, note="the same with a guessed cookie")
+        expect(challenged=1, bad_cookie=1)
+    elif name == "amplify":
+        amplification(c)
+        print("expect-info")
+    elif name == "syn-spray":
+        # T4: SYNs from many forged sources make the datapath file a flow and
+        # a HID for each; MH's next address comes first (a later handoff to
+        # it must still be applied).
+        n = int(c.c.get("spray_n", 70000))
+        first = [c.mh_b]
+        t0 = time.time()
+        srcs = first + ["198.19.%d.%d" % (i // 250, i % 250 + 1) for i in range(min(n, 62500))] + \
+            ["198.18.%d.%d" % (100 + i // 250, i % 250 + 1) for i in range(max(0, n - 62500))]
+        for a in srcs[:n]:
+            raw_syn(a, c.ch, int(c.c["spray_port"]))
+        print("# %d SYNs from %d forged sources (%s first) in %.1f s" % (n, n, c.mh_b, time.time() - t0))
+        print("expect-info")
+    elif name == "probe-then-down":
+        cnt = c.next_counter()
+        cur = c.mh_b     # MH's address after the handoff that precedes this case
+        c.send(c.r1, msg(PATH_PROBE, c.seq(), cur, [], sk=c.stolen, counter=cnt),
+               note="PATH_PROBE for MH spoofed from the victim %s, signed with the stolen key" % c.r1)
+        c.send(cur, msg(ADDR_DOWN, c.seq(), cur, [tlv(T_OLD, fam_addr(cur))], sk=c.stolen, counter=cnt + 1),
+               note="then ADDR_DOWN of MH's address")
+        print("expect-info")
     # ---------------------------------------------- floods ---
     elif name == "garbage-flood":
         n = int(c.c.get("flood_n", 10000))
