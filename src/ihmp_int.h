@@ -4,8 +4,9 @@
  *
  *   ihmp.c        the engine's life, the receive path (decode, authenticate,
  *                 dispatch: §9), peer state, counters
- *   ihmp_auth.c   trust (§7): keys, signatures, counters, return
- *                 routability, rate limits and budgets, key commands
+ *   ihmp_auth.c   trust (§7): signatures, counters, return routability,
+ *                 the HELLO challenge, rate limits and budgets, address sets
+ *   ihmp_keys.c   key rotation (§7.5), the key commands of dimectl
  *   ihmp_tx.c     exchanges (§6): send, retransmit, match ACKs, time out
  *   ihmp_hello.c  HELLO and PATH_PROBE, both ends (§5.1, §5.2)
  *   ihmp_move.c   ADDR_UP, ADDR_DOWN, HANDOFF, both ends (§5.3-§5.5)
@@ -235,6 +236,10 @@ bool ihmp_authenticate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		       const struct dime_addr *src, bool *bound, const uint8_t **proved);
 void ihmp_bind_new(struct ihmp *ih, struct hid *h, const uint8_t *key, const struct ihmp_msg *m,
 		   const struct dime_addr *src);
+/* ihmp_keys.c: KEY_ROTATE (§7.5): what its proof signs, and applying one. */
+#define IHMP_ROT_INPUT_LEN (IHMP_ROT_CONTEXT_LEN + 2 * IHMP_KEY_LEN + 8)
+void ihmp_rot_input(uint8_t in[IHMP_ROT_INPUT_LEN], const uint8_t *old_pk, const uint8_t *new_pk,
+		    uint64_t counter);
 void ihmp_key_rotate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m);
 /* Encodes m with a fresh COUNTER and, if sign and we have a key for its
  * Host ID, signs it. */
