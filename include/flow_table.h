@@ -26,6 +26,7 @@ struct flow_key {
 /* flags: free for the caller; these are the ones we know of. */
 #define FLOW_F_LEARNED	0x01	/* learned from a socket that predates us */
 #define FLOW_F_ID_ON_LO	0x02	/* keeps its local identifier alive on lo */
+#define FLOW_F_CONFIRMED	0x40	/* TCP: a socket on this host owns it (a sweep found it) */
 
 /* Callers may read every field and write state, flags, mark and last_seen.
  * The key, locators and hid change only through the functions below,
@@ -62,7 +63,8 @@ static inline void flow_rid(const struct flow *f, struct dime_addr *a)
 
 /* Idle timeouts in seconds, by protocol and state. */
 struct flow_timeouts {
-	uint32_t tcp_est;	/* default 7200: no FIN or RST seen */
+	uint32_t tcp_est;	/* default 7200: no FIN or RST seen, a socket owns it */
+	uint32_t tcp_open;	/* default 120: no socket owns it yet (a forged SYN) */
 	uint32_t tcp_half;	/* default 300: FIN seen from one side */
 	uint32_t tcp_closing;	/* default 60: FIN from both sides, or RST */
 	uint32_t udp;		/* default 180 */

@@ -661,6 +661,7 @@ struct flow *flow_table_hid_next(const struct flow_table *ft, const struct flow 
 void flow_timeouts_default(struct flow_timeouts *t)
 {
 	t->tcp_est = 7200;
+	t->tcp_open = 120;
 	t->tcp_half = 300;
 	t->tcp_closing = 60;
 	t->udp = 180;
@@ -677,7 +678,9 @@ uint32_t flow_timeout(const struct flow_timeouts *t, const struct flow *f)
 			return t->tcp_closing;
 		if (f->state & (FLOW_S_FIN_OUT | FLOW_S_FIN_IN))
 			return t->tcp_half;
-		return t->tcp_est;
+		/* A SYN from a forged source leaves a flow no socket ever
+		 * owns: it must not hold its HID for two hours. */
+		return f->flags & FLOW_F_CONFIRMED || t->tcp_est < t->tcp_open ? t->tcp_est : t->tcp_open;
 	case IPPROTO_UDP:
 		return t->udp;
 	case IPPROTO_ICMP:

@@ -920,6 +920,7 @@ static void sock_cb(void *arg, const struct sockdiag_sock *s)
 		f = flow_learn(w->st, &k, FLOW_F_LEARNED, true);
 	if (f) {
 		f->last_seen = w->now;	/* the socket lives: so does its flow */
+		f->flags |= FLOW_F_CONFIRMED;
 		w->found++;
 	}
 }

@@ -271,6 +271,8 @@ static void test_expire(void)
 	CHECK_EQ(t.udp, 180);
 	k = key4(1, 1, 2, 2, IPPROTO_TCP);
 	flow_table_insert(ft, &k, 1, 0, &est);
+	CHECK_EQ(flow_timeout(&t, est), 120);	/* no socket owns it (yet) */
+	est->flags |= FLOW_F_CONFIRMED;
 	k.lport = 2;
 	flow_table_insert(ft, &k, 2, 0, &half);
 	half->state = FLOW_S_FIN_IN;
