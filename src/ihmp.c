@@ -187,6 +187,10 @@ static void received(struct ihmp *ih, const uint8_t *buf, size_t len, const stru
 		ih->stats.rx_unknown_host++;
 		return;
 	}
+	if (!ihmp_budget_ok(ih, h)) {
+		ih->stats.rx_rate_limited++;
+		return;
+	}
 	if (!ihmp_authenticate(ih, h, &m, buf, src, &ih->rx_bound, &proved)) {
 		if (log_allow(&lim_attack, ih_now_s(ih), 5))
 			log_info("IHMP: rejected %s from %s (see dimectl stats)", ihmp_type_name(m.type),

@@ -18,6 +18,8 @@
 #define IHMP_RL_BURST		100
 #define IHMP_UNAUTH_RATE	500	/* datagrams per second from all unknown sources */
 #define IHMP_UNAUTH_BURST	1000
+#define IHMP_PEER_RX_RATE	100	/* datagrams per second naming one keyed peer */
+#define IHMP_PEER_RX_BURST	200
 #define IHMP_PROBE_RATE		100	/* return-routability probes per second, all peers */
 #define IHMP_PROBE_BURST	200
 #define IHMP_PEER_PROBE_BURST	16	/* per peer, refilled one a second */
@@ -75,19 +77,32 @@ static uint32_t source_slot(const struct ihmp *ih, const struct dime_addr *src)
 }
 
 /* Before any parsing, so floods cost little. A slot two sources hash to is
- * shared, never reset (T4): colliding makes a sender slower, not faster.
- * Sources that are not an address of a peer whose key we hold share one
- * more budget, so rotating through many prefixes gains nothing either. */
+ * shared, never reset (T4): colliding makes a sender slower, not faster. */
 bool ihmp_rate_ok(struct ihmp *ih, const struct dime_addr *src)
 {
-	uint64_t now = ih_now(ih);
 	__typeof__(ih->rl[0]) *b = &ih->rl[source_slot(ih, src)];
 
-	if (!bucket_take(&b->tokens, &b->last, now, IHMP_RL_RATE, IHMP_RL_BURST))
-		return false;
-	const struct hid *h = hid_table_lookup(ih->ht, src);
-	if (h && h->key_origin != HID_KEY_NONE && hid_where(h, src) == HID_ACTIVE)
-		return true;
+	return bucket_take(&b->tokens, &b->last, ih_now(ih), IHMP_RL_RATE, IHMP_RL_BURST);
+}
+
+/* After parsing, before the signature costs anything: a message that
+ * names a peer whose key we hold draws on that peer's budget, anything
+ * else on one budget for all unknown senders. So rotating sources gains a
+ * flood nothing, and does not starve a known peer's handoff from its new,
+ * still unknown, address; forging a peer's Host ID spends only that
+ * peer's budget. */
+bool ihmp_budget_ok(struct ihmp *ih, struct hid *h)
+{
+	uint64_t now = ih_now(ih);
+	struct ihmp_peer *p = h && h->key_origin != HID_KEY_NONE ? ihmp_peer_get(ih, h) : NULL;
+
+	if (p) {
+		if (!p->rx_last) {
+			p->rx_tokens = IHMP_PEER_RX_BURST;
+			p->rx_last = now;
+		}
+		return bucket_take(&p->rx_tokens, &p->rx_last, now, IHMP_PEER_RX_RATE, IHMP_PEER_RX_BURST);
+	}
 	return bucket_take(&ih->unauth_tokens, &ih->unauth_last, now, IHMP_UNAUTH_RATE, IHMP_UNAUTH_BURST);
 }
 

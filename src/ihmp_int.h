@@ -84,6 +84,8 @@ struct ihmp_peer {
 	uint32_t probe_tokens;		/* this peer's return-routability budget (T4) */
 	uint64_t probe_last;
 	uint64_t last_seen;		/* ms: made, or an accepted message from it */
+	uint32_t rx_tokens;		/* datagrams naming it, before verification (T4) */
+	uint64_t rx_last;
 	bool rot_pending;		/* has not ACKed our key rotation yet (T7) */
 	uint64_t rot_retry;		/* ms: when to announce it again */
 };
@@ -229,6 +231,7 @@ uint64_t ihmp_tx_run(struct ihmp *ih, uint64_t now);
 /* ihmp_auth.c */
 void ihmp_auth_init(struct ihmp *ih);
 bool ihmp_rate_ok(struct ihmp *ih, const struct dime_addr *src);
+bool ihmp_budget_ok(struct ihmp *ih, struct hid *h);
 /* The verdict on one message: *bound when its signature verified with the
  * key bound to h, *proved a key it proved it holds (self-signed, or a pin)
  * that the caller may bind after the checks of T2. */
