@@ -184,7 +184,7 @@ ATK_SEED=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 cat >"$LAB_DIR/ctx.json" <<EOF
 {"mh4": "$MH_A4", "mh6": "$MH_A6", "mhb4": "$MH_B4", "mhb6": "$MH_B6", "ch4": "$CH4", "ch6": "$CH6",
  "r1s4": "$R1_S4", "r1s6": "$R1_S6", "r2s4": "$R2_S4", "r2s6": "$R2_S6",
- "nobody4": "198.18.0.99", "nobody6": "2001:db8::99", "k4": "$R1_A4", "k6": "$R1_A6",
+ "nobody4": "198.18.0.99", "nobody6": "2001:db8::99", "k4": "$R1_A4", "k6": "$R1_A6", "r2b4": "$R2_B4", "r2b6": "$R2_B6",
  "spray_port": "$P4", "spray_n": "${HOSTILE_SPRAY_N:-70000}",
  "mh_key": "$LAB_DIR/mh-state/host.key", "attacker_seed": "$ATK_SEED",
  "capture": "$LAB_DIR/cap.txt", "sent_log": "$LAB_DIR/sent.txt", "state": "$LAB_DIR/atk-state.json"}
@@ -490,8 +490,15 @@ dimed_up || bad=1
 tap_result "$bad" "SYNs from ${HOSTILE_SPRAY_N:-70000} forged sources: dimed up, flows go on"
 
 # ------------------------------------------------- positive: handoff ---
+# ... while R2, a proven peer of CH with its own key, drains what probe
+# budget it can with claims of fresh addresses (T4: per-peer budgets under
+# a global ceiling it cannot exhaust).
 bad=0
 hb=$(flow_bytes "$P4"):$(flow_bytes "$P6")
+dime_ctl ch -j stats >"$LAB_DIR/s0"
+lab_bg lab_r2 $TOOL attack claim-flood "$LAB_DIR/ctx.json" 4 >"$LAB_DIR/claims.out" 2>&1
+CLAIMS=$LAB_BG_PID
+sleep 0.5
 move_hard 1
 sleep 3
 flows_alive >/dev/null || true
@@ -507,7 +514,11 @@ for a in "$MH_B4" "$MH_B6"; do
 done
 note "bytes before move $hb, 5 s after $(flow_bytes "$P4"):$(flow_bytes "$P6"); CH hids: $(tr -d '\n' <<<"$j" | cut -c1-500)"
 note "CH rejected: $(dime_stat ch ihmp.rejected | tr -d '\n')"
-tap_result "$bad" "legitimate hard handoff (move_hard 1) between signed peers keeps TCP flows, onto an address forged SYNs had used (IPv4 and IPv6)"
+lab_wait "$CLAIMS" || { note "claim flood: $(tail -2 "$LAB_DIR/claims.out")"; bad=1; }
+dime_ctl ch -j stats >"$LAB_DIR/s1"
+note "$(grep '^#' "$LAB_DIR/claims.out" | tr '\n' ' ')rejected delta: $($TOOL delta "$LAB_DIR/s0" "$LAB_DIR/s1")"
+check_expect "$LAB_DIR/s0" "$LAB_DIR/s1" "expect probe_budget=1" || bad=1
+tap_result "$bad" "legitimate hard handoff (move_hard 1) between signed peers keeps TCP flows, onto an address forged SYNs had used, while another peer drains the probe budget (IPv4 and IPv6)"
 
 # T1 with a stolen key, last (it ends MH's flows): a signed PATH_PROBE
 # "from" the victim, then a signed ADDR_DOWN of MH's address. The victim

@@ -288,9 +288,10 @@ def raw_syn(src, dst, dport):
 
 
 def amplification(c):
-    """Each kind of datagram an unauthenticated sender can make, from R2's
-    own address (so the answers reach us): octets in, octets out (T5)."""
-    R = c.r2
+    """Each kind of datagram an unauthenticated sender can make, from an
+    address of R2's that no peer uses (its MH-side one: the answers reach
+    us, and CH knows nothing of it): octets in, octets out (T5)."""
+    R = c.c["r2b" + ("6" if ":" in c.r2 else "4")]
     kinds = [
         ("HELLO-minimal", msg(HELLO, c.seq(), R, [addrs_tlv([])])),
         ("HELLO-8-addrs", msg(HELLO, c.seq(), R, [addrs_tlv([R] + fake_addrs(c, 7))])),
@@ -822,6 +823,29 @@ def run_case(name, ctx):
                note="PATH_PROBE for MH spoofed from the victim %s, signed with the stolen key" % c.r1)
         c.send(cur, msg(ADDR_DOWN, c.seq(), cur, [tlv(T_OLD, fam_addr(cur))], sk=c.stolen, counter=cnt + 1),
                note="then ADDR_DOWN of MH's address")
+        print("expect-info")
+    elif name == "claim-flood":
+        # T4: the attacker, a proven peer with its own key, claims one new
+        # address after another (each spoofed as the source, as a claim
+        # must come from it) for a few seconds: every claim costs CH a
+        # probe if budgets allow. Runs while MH makes a real handoff.
+        n = int(c.c.get("claim_n", 3000))
+        cnt = max(c.st.get("atk_counter", atk_cnt), atk_cnt) + 100
+        t0 = time.time()
+        for i in range(n):
+            # sources CH has a route back to (its loose rp_filter drops the
+            # rest before the socket): MH's first subnet, which MH leaves
+            if ":" in R:
+                a = "2001:db8:1::%x" % (0x10 + i % 0xf000)
+            else:
+                a = "198.18.1.%d" % (10 + i % 240)
+            cnt += 1
+            m = msg(ADDR_UP, c.seq(), R, [tlv(T_NEW, fam_addr(a))], sk=c.atk, counter=cnt)
+            raw_send(a, c.ch, m)
+            time.sleep(0.001)
+        c.st["atk_counter"] = cnt
+        c.save()
+        print("# %d signed ADDR_UP claims of fresh addresses in %.1f s" % (n, time.time() - t0))
         print("expect-info")
     # ---------------------------------------------- floods ---
     elif name == "garbage-flood":
