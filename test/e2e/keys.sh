@@ -11,6 +11,9 @@
 #   3. rotation: after the HELLO exchange MH runs `dimectl set-local-key
 #      generate`; CH's binding follows (KEY_ROTATE, origin kept) and a hard
 #      handoff signed with the new key keeps the flow.
+#   3b. a rotation CH misses (its IHMP port closed meanwhile): MH keeps the
+#      old key for CH, announces again a minute later, the flow survives a
+#      later hard handoff (docs/ihmp.md T7).
 #   4. key-pin / key-remove through dimectl change the binding as shown.
 # Output: ok/not ok lines, last line "N passed, N failed"; exit 1 on failure.
 set -euo pipefail
@@ -106,6 +109,40 @@ res=$(flow_across_move 6 rot6)
 check "rotation: a handoff signed with the new key keeps the TCP flow (IPv6)" test "$res" = yes
 bad=$(dime_ctl ch -j stats | dime_json ihmp.rejected.bad_signature)
 check "rotation: no message was refused for its signature" test "$bad" -eq 0
+
+# --- 3b. a rotation CH misses (docs/ihmp.md T7) -------------------------
+# CH hears nothing from MH while MH rotates again: MH keeps signing for CH
+# with the key CH holds, asks again a minute later, and CH's flows with MH
+# survive a hard handoff after all that.
+[[ $(lab_cur) == A ]] || move_back
+held=$(peer_field key)
+lab_bg tcp_transfer 4 100 missed
+XFER=$LAB_BG_PID
+sleep 2
+lab_ch nft -f - <<-EOF
+	table inet deaf {
+		chain in {
+			type filter hook input priority -10; policy accept;
+			udp dport 3463 counter drop comment "deaf"
+		}
+	}
+EOF
+dime_ctl mh set-local-key generate
+newer=$(dime_ctl mh -j show keys | dime_json local.public_key)
+sleep 6
+check "missed rotation: CH, deaf, still holds MH's previous key" test "$(peer_field key)" = "$held"
+lab_ch nft delete table inet deaf
+for _ in $(seq 80); do
+	[[ $(peer_field key) == "$newer" ]] && break
+	sleep 1
+done
+check "missed rotation: CH follows MH's new key once it hears again (within 80 s)" \
+	test "$(peer_field key)" = "$newer"
+move_hard 1
+lab_wait "$XFER" || true
+check "missed rotation: the TCP flow that lived through it survives a hard handoff" \
+	test "$(lab_result missed survived)" = yes
+move_back
 
 # --- 4. key-pin / key-remove -------------------------------------------
 dime_ctl ch key-pin "$(lab_addr 6)" "$OTHER_PK"
