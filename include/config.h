@@ -16,6 +16,9 @@
 #include "addr.h"
 
 #define CONFIG_DEFAULT_PATH	DIME_SYSCONFDIR "/dimed.conf"
+/* The NFQUEUE number dimed reads (dimed.conf queue, --queue). The IHMP port
+ * is IHMP_PORT (ihmp_wire.h): the two share a value, not a meaning. */
+#define CONFIG_DEFAULT_QUEUE 3463
 #define CONFIG_LINE_MAX		1024	/* bytes, not counting the newline */
 #define CONFIG_PATH_MAX		1024
 #define CONFIG_SOCK_MAX		108	/* sizeof(sun_path) */

@@ -7,7 +7,11 @@
 
 void log_init(int max_priority, bool prefixes);
 void log_set_level(int max_priority);
-int log_level_parse(const char *name);	/* "debug", "info", ... or -1 */
+/* "err", "warning", "notice", "info", "debug" -> priority, or -1; lenient:
+ * any case, and "error" and "warn" too. */
+int log_level_parse(const char *name, bool lenient);
+/* Priority -> its name, or NULL. */
+const char *log_level_name(int prio);
 
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* log_warn appends ": strerror(errno)"; log_warnx does not. */

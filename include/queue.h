@@ -16,8 +16,13 @@ struct queue_pkt {
 	uint32_t len;
 };
 
+/* Counters: field (also its output key). One list for the struct and
+ * `dimectl stats`. */
+#define QUEUE_STATS(X) X(received) X(verdicts) X(modified) X(send_errors) X(recv_errors) X(kernel_errors)
 struct queue_stats {
-	uint64_t received, verdicts, modified, send_errors, recv_errors, kernel_errors;
+#define QUEUE_STAT_FIELD(f) uint64_t f;
+	QUEUE_STATS(QUEUE_STAT_FIELD)
+#undef QUEUE_STAT_FIELD
 };
 
 /* Packets read per recvmmsg(); a full batch means more may be waiting. */

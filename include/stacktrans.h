@@ -20,12 +20,33 @@ struct st_cfg {
 	uint16_t ihmp_port;	/* signalling traffic is never learned as a flow */
 };
 
+/* Counters: field, output key. One list for the struct and `dimectl stats`;
+ * tcp_kicked: TCP senders in retransmission backoff restarted after a
+ * handoff; tcp_probed: peers of senders on their persist timer asked for
+ * an ACK. */
+#define ST_STATS_DATAPATH(X)						\
+	X(packets, "packets")						\
+	X(translated_in, "translated_in")				\
+	X(translated_out, "translated_out")				\
+	X(icmp_errors_translated, "icmp_errors_translated")		\
+	X(passed, "passed")						\
+	X(learned, "flows_learned")					\
+	X(tcp_kicked, "tcp_kicked")					\
+	X(tcp_probed, "tcp_probed")
+#define ST_STATS_DROPS(X)						\
+	X(malformed, "malformed")					\
+	X(truncated, "truncated_copy")					\
+	X(truncated_dropped, "truncated_dropped")			\
+	X(xlate_errors, "xlate_errors")					\
+	X(flow_table_full, "flow_table_full")				\
+	X(hid_table_full, "hid_table_full")				\
+	X(set_errors, "set_update_errors")
+
 struct st_stats {
-	uint64_t packets, translated_in, translated_out, passed, learned;
-	uint64_t malformed, truncated, xlate_errors, flow_table_full, hid_table_full;
-	uint64_t set_errors, icmp_errors_translated, truncated_dropped;
-	uint64_t tcp_kicked;	/* TCP senders in retransmission backoff restarted after a handoff */
-	uint64_t tcp_probed;	/* peers of TCP senders on their persist timer asked for an ACK */
+#define ST_STAT_FIELD(f, key) uint64_t f;
+	ST_STATS_DATAPATH(ST_STAT_FIELD)
+	ST_STATS_DROPS(ST_STAT_FIELD)
+#undef ST_STAT_FIELD
 };
 
 struct stacktrans;

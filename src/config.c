@@ -6,13 +6,16 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
 
 #include "config.h"
+#include "log.h"
 #include "ctl_proto.h"
+#include "ihmp_wire.h"
 
 #define CONFIG_WORDS_MAX	(CONFIG_LINE_MAX / 2 + 1)
 
@@ -23,15 +26,12 @@ struct config_key {
 	const char *name;
 	bool list;		/* may repeat; each line appends */
 	config_set_fn *set;
+	/* A key that takes effect at a restart only: where its value lives
+	 * (a reload keeps the running value and names the key). */
+	size_t restart_off, restart_len;
 };
 
-static const struct {
-	const char *name;
-	int prio;
-} config_levels[] = {
-	{ "err", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
-	{ "info", LOG_INFO }, { "debug", LOG_DEBUG },
-};
+#define RESTART(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
 
 static int config_bad(char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int config_bad(char *why, size_t n, const char *fmt, ...)
@@ -49,8 +49,8 @@ void config_defaults(struct config *c)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->control_socket, sizeof(c->control_socket), "%s", CTL_DEFAULT_PATH);
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", DIME_STATEDIR);
-	c->queue = 3463;
-	c->port = 3463;
+	c->queue = CONFIG_DEFAULT_QUEUE;
+	c->port = IHMP_PORT;
 	c->rules = CONFIG_RULES_AUTO;
 	c->xt_mark = 0x10000000u;
 	c->log_level = LOG_INFO;
@@ -210,7 +210,9 @@ static int set_control_socket(struct config *c, const char *key, char **w, size_
 	if (config_one(key, nw, why, n) < 0 ||
 	    config_path(key, w[0], sizeof(c->control_socket), why, n) < 0)
 		return -EINVAL;
-	snprintf(c->control_socket, sizeof(c->control_socket), "%s", w[0]);
+	/* Zero-filled: a reload compares the whole field (RESTART). */
+	memset(c->control_socket, 0, sizeof(c->control_socket));
+	memcpy(c->control_socket, w[0], strlen(w[0]));
 	return 0;
 }
 
@@ -220,7 +222,9 @@ static int set_state_dir(struct config *c, const char *key, char **w, size_t nw,
 	if (config_one(key, nw, why, n) < 0 ||
 	    config_path(key, w[0], sizeof(c->state_dir), why, n) < 0)
 		return -EINVAL;
-	snprintf(c->state_dir, sizeof(c->state_dir), "%s", w[0]);
+	/* Zero-filled: a reload compares the whole field (RESTART). */
+	memset(c->state_dir, 0, sizeof(c->state_dir));
+	memcpy(c->state_dir, w[0], strlen(w[0]));
 	return 0;
 }
 
@@ -281,11 +285,10 @@ static int set_log_level(struct config *c, const char *key, char **w, size_t nw,
 {
 	if (config_one(key, nw, why, n) < 0)
 		return -EINVAL;
-	for (size_t i = 0; i < sizeof(config_levels) / sizeof(config_levels[0]); i++) {
-		if (!strcmp(w[0], config_levels[i].name)) {
-			c->log_level = config_levels[i].prio;
-			return 0;
-		}
+	int prio = log_level_parse(w[0], false);
+	if (prio >= 0) {
+		c->log_level = prio;
+		return 0;
 	}
 	return config_bad(why, n, "%s: expected err, warning, notice, info or debug, got \"%.64s\"",
 			  key, w[0]);
@@ -420,30 +423,24 @@ fail:
 	return -EINVAL;
 }
 
-/* Indexes the parser checks hello against; the hello tests catch a drift. */
-enum {
-	KEY_HELLO = 11,
-	KEY_HELLO_ALLOW = 12,
-};
-
 /* Also the order of config_dump. */
 static const struct config_key config_keys[] = {
-	{ "control-socket", false, set_control_socket },
-	{ "state-dir", false, set_state_dir },
-	{ "queue", false, set_queue },
-	{ "port", false, set_port },
-	{ "rules", false, set_rules },
-	{ "xt-mark", false, set_xt_mark },
-	{ "log-level", false, set_log_level },
-	{ "max-flows", false, set_max_flows },
-	{ "max-peers", false, set_max_peers },
-	{ "udp-timeout", false, set_udp_timeout },
-	{ "tcp-timeout", false, set_tcp_timeout },
-	[KEY_HELLO] = { "hello", false, set_hello },
-	[KEY_HELLO_ALLOW] = { "hello-allow", true, set_hello_allow },
-	{ "require-signatures", false, set_require_signatures },
-	{ "pin-key", true, set_pin_key },
-	{ "local-key", false, set_local_key },
+	{ "control-socket", false, set_control_socket, RESTART(control_socket) },
+	{ "state-dir", false, set_state_dir, RESTART(state_dir) },
+	{ "queue", false, set_queue, RESTART(queue) },
+	{ "port", false, set_port, RESTART(port) },
+	{ "rules", false, set_rules, RESTART(rules) },
+	{ "xt-mark", false, set_xt_mark, RESTART(xt_mark) },
+	{ "log-level", false, set_log_level, 0, 0 },
+	{ "max-flows", false, set_max_flows, RESTART(max_flows) },
+	{ "max-peers", false, set_max_peers, RESTART(max_peers) },
+	{ "udp-timeout", false, set_udp_timeout, 0, 0 },
+	{ "tcp-timeout", false, set_tcp_timeout, 0, 0 },
+	{ "hello", false, set_hello, 0, 0 },
+	{ "hello-allow", true, set_hello_allow, 0, 0 },
+	{ "require-signatures", false, set_require_signatures, 0, 0 },
+	{ "pin-key", true, set_pin_key, 0, 0 },
+	{ "local-key", false, set_local_key, 0, 0 },
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -452,6 +449,15 @@ static int config_key_find(const char *name)
 {
 	for (size_t i = 0; i < CONFIG_NKEYS; i++)
 		if (!strcmp(config_keys[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+/* The index of the key a setter belongs to (for the rules between keys). */
+static int config_key_of(config_set_fn *set)
+{
+	for (size_t i = 0; i < CONFIG_NKEYS; i++)
+		if (config_keys[i].set == set)
 			return (int)i;
 	return -1;
 }
@@ -628,14 +634,15 @@ int config_parse(FILE *f, const char *name, struct config *out, char *err, size_
 			goto fail;
 		}
 		/* hello = all/none and a hello-allow list contradict each other. */
-		if (k == KEY_HELLO && seen[KEY_HELLO_ALLOW] && strcmp(w[0], "list")) {
+		int key_hello = config_key_of(set_hello), key_hello_allow = config_key_of(set_hello_allow);
+		if (k == key_hello && seen[key_hello_allow] && strcmp(w[0], "list")) {
 			r = config_bad(why, sizeof(why), "hello: \"%.16s\" contradicts hello-allow on line %u",
-				       w[0], seen[KEY_HELLO_ALLOW]);
+				       w[0], seen[key_hello_allow]);
 			goto fail;
 		}
-		if (k == KEY_HELLO_ALLOW && seen[KEY_HELLO] && c.hello != CONFIG_HELLO_LIST) {
+		if (k == key_hello_allow && seen[key_hello] && c.hello != CONFIG_HELLO_LIST) {
 			r = config_bad(why, sizeof(why), "hello-allow: contradicts \"hello = %s\" on line %u",
-				       c.hello == CONFIG_HELLO_ALL ? "all" : "none", seen[KEY_HELLO]);
+				       c.hello == CONFIG_HELLO_ALL ? "all" : "none", seen[key_hello]);
 			goto fail;
 		}
 		if ((r = config_keys[k].set(&c, key, w, nw, why, sizeof(why))) < 0)
@@ -644,7 +651,7 @@ int config_parse(FILE *f, const char *name, struct config *out, char *err, size_
 			seen[k] = lineno;
 	}
 	if (c.hello == CONFIG_HELLO_LIST && c.n_hello_allow == 0) {
-		lineno = seen[KEY_HELLO];
+		lineno = seen[config_key_of(set_hello)];
 		r = config_bad(why, sizeof(why), "hello: \"list\" needs at least one hello-allow line");
 		goto fail;
 	}
@@ -683,14 +690,6 @@ out:
 
 /* ---- output ---- */
 
-static const char *config_level_name(int prio)
-{
-	for (size_t i = 0; i < sizeof(config_levels) / sizeof(config_levels[0]); i++)
-		if (config_levels[i].prio == prio)
-			return config_levels[i].name;
-	return "info";
-}
-
 static void config_dump_prefix(FILE *f, const struct config_prefix *p)
 {
 	char buf[ADDR_STRLEN];
@@ -709,7 +708,8 @@ int config_dump(const struct config *c, FILE *f)
 	fprintf(f, "port = %u\n", c->port);
 	fprintf(f, "rules = %s\n", c->rules == CONFIG_RULES_NONE ? "none" : "auto");
 	fprintf(f, "xt-mark = 0x%08x\n", c->xt_mark);
-	fprintf(f, "log-level = %s\n", config_level_name(c->log_level));
+	const char *lvl = log_level_name(c->log_level);
+	fprintf(f, "log-level = %s\n", lvl ? lvl : "info");
 	fprintf(f, "max-flows = %u\n", c->max_flows);
 	fprintf(f, "max-peers = %u\n", c->max_peers);
 	fprintf(f, "udp-timeout = %u\n", c->udp_timeout);
@@ -748,29 +748,18 @@ int config_dump(const struct config *c, FILE *f)
 unsigned config_restart_keys(const struct config *cur, const struct config *next,
 			     char *buf, size_t len)
 {
-	const struct {
-		const char *name;
-		bool changed;
-	} keys[] = {
-		{ "control-socket", strcmp(cur->control_socket, next->control_socket) != 0 },
-		{ "state-dir", strcmp(cur->state_dir, next->state_dir) != 0 },
-		{ "queue", cur->queue != next->queue },
-		{ "port", cur->port != next->port },
-		{ "rules", cur->rules != next->rules },
-		{ "xt-mark", cur->xt_mark != next->xt_mark },
-		{ "max-flows", cur->max_flows != next->max_flows },
-		{ "max-peers", cur->max_peers != next->max_peers },
-	};
 	unsigned count = 0;
 	size_t off = 0;
 
 	if (buf && len)
 		buf[0] = '\0';
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		if (!keys[i].changed)
+	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+		const struct config_key *k = &config_keys[i];
+		if (!k->restart_len ||
+		    !memcmp((const char *)cur + k->restart_off, (const char *)next + k->restart_off, k->restart_len))
 			continue;
 		if (buf && off < len) {
-			int w = snprintf(buf + off, len - off, "%s%s", count ? ", " : "", keys[i].name);
+			int w = snprintf(buf + off, len - off, "%s%s", count ? ", " : "", k->name);
 			off += w > 0 ? (size_t)w : 0;
 		}
 		count++;
@@ -780,12 +769,8 @@ unsigned config_restart_keys(const struct config *cur, const struct config *next
 
 void config_keep_restart(struct config *next, const struct config *cur)
 {
-	memcpy(next->control_socket, cur->control_socket, sizeof(next->control_socket));
-	memcpy(next->state_dir, cur->state_dir, sizeof(next->state_dir));
-	next->queue = cur->queue;
-	next->port = cur->port;
-	next->rules = cur->rules;
-	next->xt_mark = cur->xt_mark;
-	next->max_flows = cur->max_flows;
-	next->max_peers = cur->max_peers;
+	for (size_t i = 0; i < CONFIG_NKEYS; i++)
+		if (config_keys[i].restart_len)
+			memcpy((char *)next + config_keys[i].restart_off, (const char *)cur + config_keys[i].restart_off,
+			       config_keys[i].restart_len);
 }

@@ -1,4 +1,5 @@
-/* dimectl: the command-line front end of dimed. Shares only ctl_proto.h with it. */
+/* dimectl: the command-line front end of dimed. Shares only the control
+ * protocol with it (ctl_proto.h, ctl_commands.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -13,23 +14,6 @@
 #include "build_config.h"
 #include "ctl_proto.h"
 
-static const struct {
-	const char *usage, *help;
-} commands[] = {
-	{ "show", "summary: local addresses, peers, flow counts" },
-	{ "show hids", "the HID table: each peer's active, unreachable and local addresses" },
-	{ "show flows", "the socket table" },
-	{ "show keys", "our public key and every peer's key binding (tofu or pinned)" },
-	{ "stats", "packet, table and signalling counters" },
-	{ "map PEER NEW-LOCATOR", "manual: the peer known by PEER is now at NEW-LOCATOR" },
-	{ "map-local PEER LOCAL", "manual: the peer known by PEER reaches us at LOCAL" },
-	{ "key-pin PEER KEY", "always use this base64 Ed25519 key for the peer" },
-	{ "key-remove PEER", "forget the peer's key (the next HELLO binds one again)" },
-	{ "set-local-key PATH|generate [PREFIX...]", "our signing key, for all or some addresses" },
-	{ "reload", "re-read the configuration file (the old one stays if the new one is bad)" },
-	{ "version", "daemon and protocol version" },
-};
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: dimectl [-s PATH] [-j] COMMAND [ARGS]\n"
@@ -38,8 +22,12 @@ static void usage(FILE *f)
 		   "  -h, --help         this text\n"
 		   "  -V, --version      print the version\n"
 		   "commands:\n", CTL_DEFAULT_PATH);
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-40s %s\n", commands[i].usage, commands[i].help);
+	for (size_t i = 0; i < ctl_ncommands; i++) {
+		const struct ctl_command *c = &ctl_commands[i];
+		char use[64];
+		snprintf(use, sizeof(use), "%s%s%s%s", c->name, c->sub ? " " : "", c->sub ? c->sub : "", c->args);
+		fprintf(f, "  %-40s %s\n", use, c->help);
+	}
 }
 
 int main(int argc, char **argv)

@@ -3,6 +3,7 @@
  * socket, a timer and signals — holding all state in one process.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,7 +35,6 @@
 #include "rules.h"
 #include "stacktrans.h"
 
-#define DIMED_QUEUE_NUM		3463
 #define DIMED_QUEUE_MAXLEN	4096
 
 struct dimed {
@@ -71,14 +71,14 @@ static void usage(FILE *f)
 		"      --print-config    print the effective configuration and exit\n"
 		"  -s, --ctl PATH        control socket (default %s)\n"
 		"      --state-dir DIR   keys and saved state (default %s)\n"
-		"  -p, --port N          IHMP UDP port (default 3463)\n"
+		"  -p, --port N          IHMP UDP port (default %u)\n"
 		"  -q, --queue N         NFQUEUE number (default %u)\n"
 		"      --no-rules        do not install nftables rules (the administrator loads them)\n"
 		"      --no-ihmp         no signalling: mappings only by hand (dimectl map)\n"
 		"  -l, --log-level LVL   err, warning, notice, info (default) or debug\n"
 		"  -h, --help            this text\n"
 		"  -V, --version         print the version\n",
-		CONFIG_DEFAULT_PATH, CTL_DEFAULT_PATH, DIME_STATEDIR, DIMED_QUEUE_NUM);
+		CONFIG_DEFAULT_PATH, CTL_DEFAULT_PATH, DIME_STATEDIR, IHMP_PORT, CONFIG_DEFAULT_QUEUE);
 }
 
 static void opt_set(struct options *o, const char *key, const char *value)
@@ -108,10 +108,6 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	static const char *const level_names[] = {
-		[LOG_ERR] = "err", [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
-		[LOG_INFO] = "info", [LOG_DEBUG] = "debug",
-	};
 	int c, lvl;
 
 	while ((c = getopt_long(argc, argv, "fc:s:p:q:l:hV", longopts, NULL)) != -1) {
@@ -127,9 +123,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case 'q': opt_set(o, "queue", optarg); break;
 		case 'l':
 			/* Accept the aliases log_level_parse knows; the file takes five names. */
-			if ((lvl = log_level_parse(optarg)) < 0 || !level_names[lvl])
+			if ((lvl = log_level_parse(optarg, true)) < 0)
 				fatalx("dimed: --log-level: unknown level \"%s\"", optarg);
-			opt_set(o, "log-level", level_names[lvl]);
+			opt_set(o, "log-level", log_level_name(lvl));
 			break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("dimed %s\n", DIME_VERSION); exit(0);
@@ -163,13 +159,11 @@ static int dimed_config(const struct options *o, struct config *c, char *err, si
 
 static int dimed_reload(struct dimed *d, char *err, size_t n);
 
+/* The handler of each command of ctl_commands (ctl_proto.h), by name. */
 struct command {
 	const char *name;
 	const char *sub;	/* second word, or NULL */
-	bool privileged;
-	int max_args;		/* after the command words; -1: any number */
 	int (*fn)(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t errlen);
-	const char *help;
 };
 
 static int cmd_show(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
@@ -203,12 +197,9 @@ static int cmd_stats(struct dimed *d, int argc, char **argv, struct out *o, char
 	const struct queue_stats *qs = queue_get_stats(d->q);
 	out_obj_begin(o, NULL);
 	out_obj_begin(o, "queue");
-	out_u64(o, "received", qs->received);
-	out_u64(o, "verdicts", qs->verdicts);
-	out_u64(o, "modified", qs->modified);
-	out_u64(o, "send_errors", qs->send_errors);
-	out_u64(o, "recv_errors", qs->recv_errors);
-	out_u64(o, "kernel_errors", qs->kernel_errors);
+#define QUEUE_STAT_OUT(f) out_u64(o, #f, qs->f);
+	QUEUE_STATS(QUEUE_STAT_OUT)
+#undef QUEUE_STAT_OUT
 	out_obj_end(o);
 	st_show_stats(d->st, o);
 	if (d->ihmp)
@@ -316,19 +307,30 @@ static int cmd_version(struct dimed *d, int argc, char **argv, struct out *o, ch
 }
 
 static const struct command commands[] = {
-	{ "show", "hids", false, 0, cmd_show_hids, "the HID table" },
-	{ "show", "flows", false, 0, cmd_show_flows, "the socket table" },
-	{ "show", "keys", false, 0, cmd_show_keys, "key bindings" },
-	{ "show", NULL, false, 0, cmd_show, "summary" },
-	{ "stats", NULL, false, 0, cmd_stats, "counters" },
-	{ "map", NULL, true, 2, cmd_map, "PEER NEW-LOCATOR: the peer known by PEER is now at NEW-LOCATOR" },
-	{ "map-local", NULL, true, 2, cmd_map_local, "PEER LOCAL: the peer reaches us at LOCAL" },
-	{ "reload", NULL, true, 0, cmd_reload, "re-read the configuration file" },
-	{ "key-pin", NULL, true, 2, cmd_key, "PEER KEY: always use this key for the peer" },
-	{ "key-remove", NULL, true, 1, cmd_key, "PEER: forget the peer's key" },
-	{ "set-local-key", NULL, true, -1, cmd_key, "PATH|generate [PREFIX...]: our signing key" },
-	{ "version", NULL, false, 0, cmd_version, "daemon and protocol version" },
+	{ "show", "hids", cmd_show_hids },
+	{ "show", "flows", cmd_show_flows },
+	{ "show", "keys", cmd_show_keys },
+	{ "show", NULL, cmd_show },
+	{ "stats", NULL, cmd_stats },
+	{ "map", NULL, cmd_map },
+	{ "map-local", NULL, cmd_map_local },
+	{ "reload", NULL, cmd_reload },
+	{ "key-pin", NULL, cmd_key },
+	{ "key-remove", NULL, cmd_key },
+	{ "set-local-key", NULL, cmd_key },
+	{ "version", NULL, cmd_version },
 };
+
+/* What ctl_commands says of this command: privilege and arity. */
+static const struct ctl_command *command_spec(const struct command *c)
+{
+	for (size_t i = 0; i < ctl_ncommands; i++)
+		if (!strcmp(ctl_commands[i].name, c->name) &&
+		    (ctl_commands[i].sub == c->sub ||
+		     (ctl_commands[i].sub && c->sub && !strcmp(ctl_commands[i].sub, c->sub))))
+			return &ctl_commands[i];
+	return NULL;
+}
 
 static int ctl_dispatch(void *arg, int argc, char **argv, bool privileged, struct out *o,
 			char *err, size_t errlen)
@@ -348,12 +350,17 @@ static int ctl_dispatch(void *arg, int argc, char **argv, bool privileged, struc
 			snprintf(err, errlen, "unknown: show %s (try: show, show hids, show flows, show keys)", argv[1]);
 			return -EINVAL;
 		}
-		if (c->max_args >= 0 && argc - skip > c->max_args) {
+		const struct ctl_command *spec = command_spec(c);
+		if (!spec) {
+			snprintf(err, errlen, "internal: \"%s\" is not in ctl_commands", c->name);
+			return -EINVAL;
+		}
+		if (spec->max_args >= 0 && argc - skip > spec->max_args) {
 			snprintf(err, errlen, "too many arguments for \"%s%s%s\"", c->name,
 				 c->sub ? " " : "", c->sub ? c->sub : "");
 			return -EINVAL;
 		}
-		if (c->privileged && !privileged) {
+		if (spec->privileged && !privileged) {
 			snprintf(err, errlen, "permission denied: \"%s\" changes state", c->name);
 			return -EPERM;
 		}
@@ -536,6 +543,21 @@ static void make_parent_dir(const char *path)
 	}
 }
 
+/* Start-up failed after the rules went in: take them out, then exit with
+ * one line, as fatalx does. */
+static void start_fail(struct dimed *d, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void start_fail(struct dimed *d, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rules_remove(&d->rcfg, d->rmode);
+	fatalx("dimed: %s", msg);
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
@@ -597,38 +619,33 @@ int main(int argc, char **argv)
 	 * administrator's ruleset (--no-rules) may use it too: always clear it. */
 	scfg.clear_mark = cfg->xt_mark;
 	if ((r = st_new(&d.st, &scfg, d.rt, d.ns)) < 0) {
-		rules_remove(&d.rcfg, d.rmode);
-		fatalx("dimed: %s", strerror(-r));
+		start_fail(&d, "%s", strerror(-r));
 	}
 	st_set_timeouts(d.st, cfg->udp_timeout, cfg->tcp_timeout);
 	rtnl_set_callback(d.rt, on_addr, &d);
 	if (!o.no_ihmp) {
 		struct ihmp_cfg icfg = { .port = cfg->port, .state_dir = cfg->state_dir };
 		if ((r = ihmp_new(&d.ihmp, &icfg, d.st)) < 0) {
-			rules_remove(&d.rcfg, d.rmode);
-			fatalx("dimed: cannot start IHMP on port %u: %s%s", cfg->port, strerror(-r),
-			       r == -EADDRINUSE ? "" : " (see the line above)");
+			start_fail(&d, "cannot start IHMP on port %u: %s%s", cfg->port, strerror(-r),
+				   r == -EADDRINUSE ? "" : " (see the line above)");
 		}
 		st_set_peer_hook(d.st, ihmp_peer_flow, d.ihmp);
 		ihmp_set_config(d.ihmp, &d.cfg);
 		if (cfg->local_key[0]) {
 			if (ihmp_set_local_key(d.ihmp, cfg->local_key, cfg->local_key_prefixes,
 					       cfg->n_local_key_prefixes, err, sizeof(err)) < 0) {
-				rules_remove(&d.rcfg, d.rmode);
-				fatalx("dimed: local-key: %s", err);
+				start_fail(&d, "local-key: %s", err);
 			}
 		}
 	}
 	if ((r = queue_open(&d.q, d.rcfg.queue_num, DIMED_QUEUE_MAXLEN)) < 0) {
-		rules_remove(&d.rcfg, d.rmode);
-		fatalx("dimed: nfqueue %u: %s (is the nfnetlink_queue module available?)",
-		       d.rcfg.queue_num, strerror(-r));
+		start_fail(&d, "nfqueue %u: %s (is the nfnetlink_queue module available?)",
+			   d.rcfg.queue_num, strerror(-r));
 	}
 	make_parent_dir(cfg->control_socket);
 	if ((r = ctl_open(&d.ctl, cfg->control_socket, ctl_dispatch, &d)) < 0) {
-		rules_remove(&d.rcfg, d.rmode);
-		fatalx("dimed: control socket %s: %s", cfg->control_socket,
-		       r == -EADDRINUSE ? "another dimed is running" : strerror(-r));
+		start_fail(&d, "control socket %s: %s", cfg->control_socket,
+			   r == -EADDRINUSE ? "another dimed is running" : strerror(-r));
 	}
 	ctl_set_watch(d.ctl, ctl_watch, &d);
 	char held_path[300];

@@ -21,17 +21,28 @@ void log_set_level(int max_priority)
 	log_max = max_priority;
 }
 
-int log_level_parse(const char *name)
+/* Levels by name: the first name of each is its own; aliases are taken
+ * on the command line, where people type them, not in dimed.conf. */
+static const struct { const char *name; int prio; bool alias; } levels[] = {
+	{ "err", LOG_ERR, false }, { "warning", LOG_WARNING, false }, { "notice", LOG_NOTICE, false },
+	{ "info", LOG_INFO, false }, { "debug", LOG_DEBUG, false },
+	{ "error", LOG_ERR, true }, { "warn", LOG_WARNING, true },
+};
+
+int log_level_parse(const char *name, bool lenient)
 {
-	static const struct { const char *name; int prio; } levels[] = {
-		{ "err", LOG_ERR }, { "error", LOG_ERR }, { "warning", LOG_WARNING },
-		{ "warn", LOG_WARNING }, { "notice", LOG_NOTICE }, { "info", LOG_INFO },
-		{ "debug", LOG_DEBUG },
-	};
 	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
-		if (!strcasecmp(name, levels[i].name))
+		if (lenient ? !strcasecmp(name, levels[i].name) : !levels[i].alias && !strcmp(name, levels[i].name))
 			return levels[i].prio;
 	return -1;
+}
+
+const char *log_level_name(int prio)
+{
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		if (levels[i].prio == prio)
+			return levels[i].name;
+	return NULL;
 }
 
 static void log_vmsg(int prio, const char *fmt, va_list ap, int err) __attribute__((format(printf, 2, 0)));

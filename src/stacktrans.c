@@ -1092,23 +1092,12 @@ void st_show_summary(struct stacktrans *st, struct out *o)
 void st_show_stats(struct stacktrans *st, struct out *o)
 {
 	const struct st_stats *s = &st->stats;
+#define ST_STAT_OUT(f, key) out_u64(o, key, s->f);
 	out_obj_begin(o, "datapath");
-	out_u64(o, "packets", s->packets);
-	out_u64(o, "translated_in", s->translated_in);
-	out_u64(o, "translated_out", s->translated_out);
-	out_u64(o, "icmp_errors_translated", s->icmp_errors_translated);
-	out_u64(o, "passed", s->passed);
-	out_u64(o, "flows_learned", s->learned);
-	out_u64(o, "tcp_kicked", s->tcp_kicked);
-	out_u64(o, "tcp_probed", s->tcp_probed);
+	ST_STATS_DATAPATH(ST_STAT_OUT)
 	out_obj_end(o);
 	out_obj_begin(o, "drops_and_rejects");
-	out_u64(o, "malformed", s->malformed);
-	out_u64(o, "truncated_copy", s->truncated);
-	out_u64(o, "truncated_dropped", s->truncated_dropped);
-	out_u64(o, "xlate_errors", s->xlate_errors);
-	out_u64(o, "flow_table_full", s->flow_table_full);
-	out_u64(o, "hid_table_full", s->hid_table_full);
-	out_u64(o, "set_update_errors", s->set_errors);
+	ST_STATS_DROPS(ST_STAT_OUT)
 	out_obj_end(o);
+#undef ST_STAT_OUT
 }
