@@ -8,9 +8,9 @@
 #         \                +-- bridge -- CH (198.18.0.10 / 2001:db8::10,
 #          ==lte0=== R2 --+                  may move to .11 / ::11)
 #
-# Zero configuration: both hosts run plain `dimed -f` (dime_start: its own
-# control socket and state dir; no map commands); conntrack and a stateful
-# firewall are on (lab_firewall on 3463).
+# Zero configuration: both hosts run plain `dimed -f --ctl SOCK` (and
+# --state-dir DIR, each its own: dime_start; no map commands); conntrack and
+# a stateful firewall are on (lab_firewall on 3463).
 # One lab per address family (the families run side by side); every test
 # starts from MH on link A, CH on its first address, freshly started daemons.
 #
