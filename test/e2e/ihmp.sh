@@ -200,18 +200,9 @@ flows_start() {
 	FL_PIDS+=($!)
 }
 
-# wait_listen NS PROTO PORT : like lab_wait_listen, but gives a loaded
-# machine 15 s to start a python listener.
-wait_listen() {
-	local i opt=-Hltn
-	[[ $2 == udp ]] && opt=-Hlun
-	for ((i = 0; i < 300; i++)); do
-		[[ -n $(ip netns exec "$1" ss "$opt" "sport = :$3" 2>/dev/null) ]] && return 0
-		sleep 0.05
-	done
-	fail "nothing listens on $2 port $3 in $1 after 15 s"
-	return 1
-}
+# wait_listen NS PROTO PORT : a loaded machine gets 15 s to start a python
+# listener.
+wait_listen() { lab_wait_listen "$1" "$2" "$3" 15 || { fail "nothing listens on $2 port $3 in $1 after 15 s"; return 1; }; }
 
 # flows_known TCP UDP [SETTLE=0.5] : until MH's dimed knows that many TCP and
 # UDP flows to CH (a loaded machine can take a while to start them), then
