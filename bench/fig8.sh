@@ -49,8 +49,8 @@
 #
 # Series:
 #   dime   dimed on MH and CH, zero configuration, started as test/e2e/ihmp.sh
-#          starts them (dimed -f --ctl SOCK --state-dir DIR, one state dir per
-#          host, -l debug; its log lines are time-stamped, and the analysis
+#          starts them (dime_start: dimed -f --ctl SOCK --state-dir DIR, one
+#          state dir per host, -l debug; its log lines are time-stamped, and the analysis
 #          takes from MH's when the HANDOFF left and the old address was held
 #          on lo: "dimed_ready" in the note, relative to the reference event).
 #   plain  no dimed: the flow dies (goodput 0 from then on; not an error).
@@ -125,7 +125,7 @@
 # FIG8_KEEP_PCAP=1 (keep the captures), DIMED, DIMECTL, and FIG8_SOFT=keep:
 # a soft handoff in which link B's default route comes up with metric 100
 # behind link A's, so A stays usable until it goes (not lab.sh's move_soft;
-# the rows still say "soft", with "soft=keep" in the note).
+# the rows still log "soft", with "soft=keep" in the note).
 #
 # Needs root, iperf3, python3, nft, tc, ip, and build/src/dimed (used as it
 # is, not rebuilt). mptcpize (package mptcpd) and tcpdump are installed with
@@ -135,23 +135,11 @@
 # benchmark could not run.
 set -euo pipefail
 
-QUICK=0
-for a; do
-	case "$a" in
-	--quick) QUICK=1 ;;
-	-h | --help) sed -n '4,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) echo "fig8.sh: unknown option '$a' (try --help)" >&2; exit 2 ;;
-	esac
-done
-
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-OUT=$ROOT/bench/out/eval
-LOGS=$OUT/logs-fig8
-DIMED=${DIMED:-$ROOT/build/src/dimed}
-DIMECTL=${DIMECTL:-$ROOT/build/src/dimectl}
-PY=python3
-[[ -x /usr/bin/python3 ]] && PY=/usr/bin/python3
-TOOL=("$PY" "$ROOT/bench/fig8_tool.py")
+BENCH_NAME=fig8
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_args "$@"
+TOOL=("$PY" "$BENCH/fig8_tool.py")
 RATE=100mbit
 UDP_MBPS=50
 IHMP_PORT=3463
@@ -167,49 +155,38 @@ PROTOS=${FIG8_PROTOS:-tcp udp}
 PROTOS6=${FIG8_PROTOS6:-tcp}
 HANDOFFS=${FIG8_HANDOFFS:-soft hard}
 SOFT_MODE=${FIG8_SOFT:-lab}
-[[ $SOFT_MODE == lab || $SOFT_MODE == keep ]] || { echo "fig8.sh: FIG8_SOFT is lab or keep" >&2; exit 2; }
+[[ $SOFT_MODE == lab || $SOFT_MODE == keep ]] || { echo "bench/fig8: FIG8_SOFT is lab or keep" >&2; exit 2; }
 SERIES=${FIG8_SERIES:-dime plain mptcp}
 SERIES6=${FIG8_SERIES6:-dime mptcp}
 
-say() { echo "fig8: $*" >&2; }
-die() { echo "fig8: error: $*" >&2; exit 1; }
-
 # ------------------------------------------------------------ checks ---
-[[ $(id -u) == 0 ]] || die "needs root (network namespaces)"
-[[ -x $DIMED && -x $DIMECTL ]] || die "no built dimed/dimectl ($DIMED): meson setup build && meson compile -C build"
-for c in iperf3 nft tc ip "$PY"; do command -v "$c" >/dev/null || die "missing: $c"; done
+bench_need dimed iperf3 nft tc ip "$PY"
 want=()
 command -v mptcpize >/dev/null || want+=(mptcpd)
 command -v tcpdump >/dev/null || command -v dumpcap >/dev/null || want+=(tcpdump)
 if ((${#want[@]})) && command -v apt-get >/dev/null; then
-	say "installing ${want[*]} (apt-get)"
+	log "installing ${want[*]} (apt-get)"
 	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${want[@]}"; } >/dev/null 2>&1 ||
-		say "could not install ${want[*]}"
+		log "could not install ${want[*]}"
 fi
 HAVE_MPTCP=1
-command -v mptcpize >/dev/null || { HAVE_MPTCP=0; say "no mptcpize: the mptcp series is skipped"; }
-[[ $(sysctl -n net.mptcp.enabled 2>/dev/null || echo 0) == 1 ]] || { HAVE_MPTCP=0; say "net.mptcp.enabled is not 1: the mptcp series is skipped"; }
+command -v mptcpize >/dev/null || { HAVE_MPTCP=0; log "no mptcpize: the mptcp series is skipped"; }
+[[ $(sysctl -n net.mptcp.enabled 2>/dev/null || echo 0) == 1 ]] || { HAVE_MPTCP=0; log "net.mptcp.enabled is not 1: the mptcp series is skipped"; }
 CAPTURE=
 if command -v tcpdump >/dev/null; then CAPTURE=tcpdump
 elif command -v dumpcap >/dev/null; then CAPTURE=dumpcap
-else say "no tcpdump or dumpcap: resume_ms stays empty"; fi
+else log "no tcpdump or dumpcap: resume_ms stays empty"; fi
 
-export LAB_ID=fig8$$
-# shellcheck source=test/lab/lab.sh
-source "$ROOT/test/lab/lab.sh"
-
-mkdir -p "$OUT"
-rm -rf "$LOGS"
-mkdir -p "$LOGS/bin"
-# One binary for the whole benchmark, even if build/ is rebuilt meanwhile.
-cp "$DIMED" "$DIMECTL" "$LOGS/bin/"
+mkdir -p "$EVAL"
+bench_logs "$EVAL/logs-fig8"
 {
 	echo "dimed: $DIMED ($(stat -c '%y' "$DIMED")), sha256 $(sha256sum <"$DIMED" | cut -c1-16)"
 	echo "git: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
 	echo "kernel: $(uname -r); iperf3: $(iperf3 --version | head -n1); capture: ${CAPTURE:-none}"
 } >"$LOGS/versions.txt"
-DIMED=$LOGS/bin/$(basename "$DIMED") DIMECTL=$LOGS/bin/$(basename "$DIMECTL")
-GOODPUT=$OUT/fig8_goodput.csv SUMMARY=$OUT/fig8_summary.csv EVENTS=$OUT/fig8_events.csv
+# One binary for the whole benchmark, even if build/ is rebuilt meanwhile.
+dime_copy_bins "$LOGS/bin"
+GOODPUT=$EVAL/fig8_goodput.csv SUMMARY=$EVAL/fig8_summary.csv EVENTS=$EVAL/fig8_events.csv
 echo "family,proto,handoff,series,rep,t,mbps" >"$GOODPUT"
 echo "family,proto,handoff,series,rep,mean_mbps,resume_ms,survived,note" >"$SUMMARY"
 echo "family,handoff,series,rep,event,t" >"$EVENTS"
@@ -225,61 +202,11 @@ sleep_until() {
 	d=$(awk -v t0="$1" -v s="$2" -v now="$EPOCHREALTIME" 'BEGIN { d = t0 + s - now; printf "%.6f", (d > 0 ? d : 0) }')
 	sleep "$d"
 }
-ts_lines() { { set +x; } 2>/dev/null; while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done; }
-ns_of() { case "$1" in mh) echo "$LAB_NS_MH" ;; ch) echo "$LAB_NS_CH" ;; esac; }
-dctl() { local h=$1; shift; ip netns exec "$(ns_of "$h")" "$DIMECTL" -s "$RUN/$h.sock" "$@"; }
-
-# launch_dimeds, then await_dimeds : until both answer on their control socket
-launch_dimeds() {
-	local h pid
-	for h in mh ch; do
-		mkdir -p "$RUN/state.$h"
-		ip netns exec "$(ns_of "$h")" "$DIMED" -f --ctl "$RUN/$h.sock" --state-dir "$RUN/state.$h" \
-			-l debug > >(ts_lines >"$RUN/dimed.$h.log") 2>&1 &
-		pid=$!
-		lab_track "$pid"
-		echo "$pid" >"$RUN/dpid.$h"
-	done
-}
-
-await_dimeds() {
-	local h pid i
-	for h in mh ch; do
-		pid=$(cat "$RUN/dpid.$h")
-		for ((i = 0; i < 200; i++)); do
-			dctl "$h" show >/dev/null 2>&1 && break
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.05
-		done
-		if ((i == 200)) || ! kill -0 "$pid" 2>/dev/null; then
-			echo "dimed on $h did not come up: $(tail -n 3 "$RUN/dimed.$h.log" | tr '\n' ' ')"
-			return 1
-		fi
-	done
-}
-
-# term_dimeds : their stats, then SIGTERM (they take a while to remove their
-# rules: wait_dimeds waits for that after the analysis)
-term_dimeds() {
+# dimeds_stop : the daemons' stats, then SIGTERM, until they exit
+dimeds_stop() {
 	local h
-	for h in mh ch; do
-		[[ -f $RUN/dpid.$h ]] || continue
-		dctl "$h" -j stats >"$RUN/dimed.$h.stats.json" 2>/dev/null || true
-	done
-	for h in mh ch; do
-		[[ ! -f $RUN/dpid.$h ]] || kill -TERM "$(cat "$RUN/dpid.$h")" 2>/dev/null || true
-	done
-}
-
-wait_dimeds() {
-	local h pid rc
-	for h in mh ch; do
-		[[ -f $RUN/dpid.$h ]] || continue
-		pid=$(cat "$RUN/dpid.$h") rc=0
-		wait "$pid" 2>/dev/null || rc=$?
-		((rc == 0)) || echo "dimed on $h exited with status $rc"
-		rm -f "$RUN/dpid.$h"
-	done
+	for h in mh ch; do dime_ctl "$h" -j stats >"$RUN/dimed.$h.stats.json" 2>/dev/null || true; done
+	bench_daemons stop
 }
 
 mptcp_ep() { ip -n "$LAB_NS_MH" mptcp endpoint "$@"; }
@@ -343,7 +270,7 @@ reset_lab() {
 	lab_attach A
 	echo A >"$LAB_DIR/cur"
 	for h in mh ch; do
-		ns=$(ns_of "$h")
+		ns=$(dime_ns "$h")
 		printf '%s\n' "mptcp endpoint flush" "mptcp limits set subflows 2 add_addr_accepted 0" \
 			"tcp_metrics flush all" | ip -force -n "$ns" -batch - >/dev/null 2>&1 || true
 		! command -v conntrack >/dev/null || ip netns exec "$ns" conntrack -F >/dev/null 2>&1 || true
@@ -370,19 +297,22 @@ reset_lab() {
 run_body() {
 	local wrap=() spid cpid crc=0 src_rc=0 i
 	CAP_PID=
+	# A dime run's daemons: sockets and state dirs in RUN, logs
+	# RUN/dimed.HOST.log, each line time-stamped (the analysis reads MH's).
+	DIME_DIR=$RUN DIME_LOG=$RUN/dimed. DIME_STAMP=1
 	PORT=$(lab_port)
 	SRC=$(lab_addr "$FAM" A) ADDR_B=$(lab_addr "$FAM" B) DST=$(lab_ch_addr "$FAM")
 	: >"$RUN/events"
 	lab_bg ip -n "$LAB_NS_MH" -ts monitor address route >"$RUN/mh-ip-monitor.txt" 2>&1
 	case "$SER" in
-	dime) launch_dimeds ;;
+	dime) bench_daemons start -l debug ;;
 	mptcp)
 		for ns in "$LAB_NS_MH" "$LAB_NS_CH"; do
 			ip -n "$ns" mptcp limits set subflows 4 add_addr_accepted 4
 		done
 		# mptcpd, started with A configured, would have made it an endpoint
 		mptcp_ep add "$SRC" id 1 dev "$MH_A_DEV" subflow
-		lab_bg ip netns exec "$LAB_NS_MH" ip mptcp monitor > >(ts_lines >"$RUN/mptcp-monitor.txt") 2>&1
+		lab_bg ip netns exec "$LAB_NS_MH" ip mptcp monitor > >(dime_stamp "$RUN/mptcp-monitor.txt") 2>&1
 		wrap=(mptcpize run)
 		;;
 	esac
@@ -393,7 +323,6 @@ run_body() {
 			iperf3 -s -1 -B "$DST" -p "$PORT" -i 0.5 -J --logfile "$RUN/server.json"
 		spid=$LAB_BG_PID
 		lab_wait_listen "$LAB_NS_CH" tcp "$PORT"
-		[[ $SER != dime ]] || await_dimeds
 		T0=$EPOCHREALTIME
 		lab_bg ip netns exec "$LAB_NS_MH" timeout -k 0.5 "$SECS.9" "${wrap[@]}" \
 			iperf3 -c "$DST" -B "$SRC" -p "$PORT" -t "$SECS" -i 0.5 -J --connect-timeout 3000 \
@@ -403,7 +332,6 @@ run_body() {
 			"${TOOL[@]}" udp-rx "$FAM" "$DST" "$PORT" "$SRC" $((SECS + 8)) "$RUN/udp-rx.json"
 		spid=$LAB_BG_PID
 		lab_wait_listen "$LAB_NS_CH" udp "$PORT"
-		[[ $SER != dime ]] || await_dimeds
 		# The sender starts at T0 exactly (an interpreter takes ~0.1 s to start).
 		T0=$(awk -v now="$EPOCHREALTIME" 'BEGIN { printf "%.6f", now + 0.3 }')
 		lab_bg ip netns exec "$LAB_NS_MH" timeout -k 0.5 $((SECS + 3)) \
@@ -436,7 +364,7 @@ run_body() {
 		ip netns exec "$LAB_NS_MH" nstat -asz >"$RUN/nstat.mh" 2>&1 || true
 		ip netns exec "$LAB_NS_CH" nstat -asz >"$RUN/nstat.ch" 2>&1 || true
 	fi
-	[[ $SER != dime ]] || term_dimeds
+	[[ $SER != dime ]] || dimeds_stop
 	if [[ $PROTO == tcp ]]; then
 		"$PY" "$LAB_HERE/iperf_res.py" "$RUN/client.json" "$RUN/server.json" \
 			"proto=tcp" "family=$FAM" "src=$SRC" "dst=$DST" "port=$PORT" \
@@ -446,7 +374,6 @@ run_body() {
 		"rep=$REP" "secs=$SECS" "t0=$T0" "port=$PORT" "addr_a=$SRC" "addr_b=$ADDR_B" \
 		"gw_b=$([[ $FAM == 4 ]] && echo "$R2_B4" || echo "$R2_B6")" >"$RUN/line"
 	[[ ${FIG8_KEEP_PCAP:-0} == 1 ]] || rm -f "$RUN/cap.pcap"
-	[[ $SER != dime ]] || wait_dimeds
 }
 
 # run_one FAM PROTO HANDOFF SERIES REP : in the family's shell
@@ -522,14 +449,14 @@ trap 'on_signal 143' TERM
 
 START=$SECONDS
 exec 3>&2
-say "$( ((QUICK)) && echo quick || echo full): families '$FAMILIES', ${SECS} s transfers, events at ${T_FIRST} s and ${T_SECOND} s, links $RATE, UDP $UDP_MBPS Mbit/s; logs in ${LOGS#"$ROOT"/}"
+log "$( ((QUICK)) && echo quick || echo full): families '$FAMILIES', ${SECS} s transfers, events at ${T_FIRST} s and ${T_SECOND} s, links $RATE, UDP $UDP_MBPS Mbit/s; logs in ${LOGS#"$ROOT"/}"
 for f in $FAMILIES; do
 	rc=0
 	( run_family "$f" ) >"$LOGS/lab-v$f.log" 2>&1 &
 	FAM_PID=$!
 	wait "$FAM_PID" || rc=$?
 	FAM_PID=
-	((rc == 0)) || say "IPv$f: the lab stopped with status $rc ($(tail -n 2 "$LOGS/lab-v$f.log" | tr '\n' ' '))"
+	((rc == 0)) || log "IPv$f: the lab stopped with status $rc ($(tail -n 2 "$LOGS/lab-v$f.log" | tr '\n' ' '))"
 done
 [[ -f $LOGS/runs.log ]] || die "no run happened (see ${LOGS#"$ROOT"/}/lab-v*.log)"
 NRUN=$(wc -l <"$LOGS/runs.log")
@@ -540,4 +467,4 @@ NFAIL=0
 echo
 echo "DIME Fig. 8: goodput MH -> CH across a handoff ($( ((QUICK)) && echo quick || echo full); ${SECS} s, events at ${T_FIRST}/${T_SECOND} s, $RATE links; mptcp: no UDP)"
 "${TOOL[@]}" table "$SUMMARY"
-echo "runs: $NRUN ($NFAIL failed), $((SECONDS - START)) s; CSV in ${OUT#"$ROOT"/}/fig8_{goodput,summary,events}.csv"
+echo "runs: $NRUN ($NFAIL failed), $((SECONDS - START)) s; CSV in ${EVAL#"$ROOT"/}/fig8_{goodput,summary,events}.csv"

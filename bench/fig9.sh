@@ -73,21 +73,10 @@
 # python3, cc, and build/src/dimed + dimectl (not rebuilt here).
 set -euo pipefail
 
-QUICK=0
-for a; do
-	case "$a" in
-	--quick) QUICK=1 ;;
-	-h | --help) sed -n '3,/^set -euo/p' "$0" | sed -n 's/^# \{0,1\}//p'; exit 0 ;;
-	*) echo "bench/fig9.sh: unknown option '$a' (try --help)" >&2; exit 2 ;;
-	esac
-done
-
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH=$ROOT/bench
-OUT=$BENCH/out/eval
-LOGS=$OUT/logs-fig9
-BIN=$OUT/bin
-DIMED=$ROOT/build/src/dimed DIMECTL=$ROOT/build/src/dimectl
+BENCH_NAME=fig9
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_args "$@"
 FILL_DST=198.18.0.99 FILL_SRC=198.18.100.1 FILL_NSRC=16
 FILL_PPS=50000		# dimed learns ~70k new flows/s here (bench/run); stay below
 
@@ -101,56 +90,25 @@ fi
 
 WIN_SLICES=$(awk -v w="$WIN" -v s="$SLICE" 'BEGIN { printf "%d", w / s + 0.5 }')
 
-[[ $(id -u) == 0 ]] || { echo "bench/fig9.sh: needs root (network namespaces)" >&2; exit 1; }
-for t in nft python3 cc ip; do
-	command -v "$t" >/dev/null || { echo "bench/fig9.sh: $t not found" >&2; exit 1; }
-done
-[[ -x $DIMED && -x $DIMECTL ]] || { echo "bench/fig9.sh: no $DIMED (build first)" >&2; exit 1; }
-
-T_START=$(date +%s.%N)
-mkdir -p "$OUT" "$BIN"
-rm -rf "$LOGS"
-mkdir -p "$LOGS"
-for t in udp_fill udp_blast; do
-	[[ $BIN/$t -nt $BENCH/$t.c ]] || cc -O2 -Wall -o "$BIN/$t" "$BENCH/$t.c"
-done
-
-export LAB_ID=f9$$	# read by lab.sh: namespaces dime-*-f9<pid>
-# shellcheck source=/dev/null
-source "$ROOT/test/lab/lab.sh"
-PY=$LAB_PYTHON
-log() { printf '[fig9 %5.1fs] %s\n' "$(lab_since "$T_START")" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+bench_need dimed nft python3 cc ip
+mkdir -p "$EVAL"
+bench_logs "$EVAL/logs-fig9"
+bench_cc udp_fill
+bench_cc udp_blast
 
 lab_up
 
-ns_of() { case "$1" in mh) echo "$LAB_NS_MH" ;; ch) echo "$LAB_NS_CH" ;; esac; }
-ctl() { local h=$1; shift; ip netns exec "$(ns_of "$h")" "$DIMECTL" -s "$LAB_DIR/$h.sock" "$@"; }
 # show_num KEY : a top-level number of MH's `dimectl -j show` (they come
 # before the per-peer ones), without starting an interpreter.
-show_num() { ctl mh -j show | grep -o "\"$1\": *[0-9]*" | head -n1 | grep -o '[0-9]*$'; }
+show_num() { dime_ctl mh -j show | grep -o "\"$1\": *[0-9]*" | head -n1 | grep -o '[0-9]*$'; }
 
 # ------------------------------------------------------------- daemons ---
 cat >"$LAB_DIR/dimed.conf" <<-EOF
 	# bench/fig9.sh: fill flows must outlive the whole run
 	udp-timeout = 3600
 EOF
-declare -A DPID=()
-for h in mh ch; do
-	mkdir -p "$LAB_DIR/$h-state"
-	ip netns exec "$(ns_of "$h")" "$DIMED" -f -c "$LAB_DIR/dimed.conf" --ctl "$LAB_DIR/$h.sock" \
-		--state-dir "$LAB_DIR/$h-state" -l info >>"$LOGS/dimed-$h.log" 2>&1 &
-	DPID[$h]=$!
-	lab_track "${DPID[$h]}"
-done
-for h in mh ch; do
-	for ((i = 0; i < 100; i++)); do
-		ctl "$h" show >/dev/null 2>&1 && break
-		kill -0 "${DPID[$h]}" 2>/dev/null || die "dimed on $h exited (see $LOGS/dimed-$h.log)"
-		sleep 0.05
-	done
-	((i < 100)) || die "dimed on $h does not answer"
-done
+bench_daemons start -c "$LAB_DIR/dimed.conf" -l info
+MH_PID=$(dime_pid mh)
 "$DIMED" -c "$LAB_DIR/dimed.conf" --print-config >"$LOGS/dimed-config.txt" 2>&1 || true
 
 # ------------------------------------------------------ sink, counters ---
@@ -214,15 +172,15 @@ for ((i = 0; i < 100; i++)); do (($(show_num flows) >= 1)) && break; sleep 0.05;
 log "translated flow: learned from A; moving MH to B and mapping by hand"
 move_hard 0
 sleep 0.2
-ctl ch map "$MH_A4" "$MH_B4" >/dev/null
-ctl mh map-local "$CH4" "$MH_B4" >/dev/null
+dime_ctl ch map "$MH_A4" "$MH_B4" >/dev/null
+dime_ctl mh map-local "$CH4" "$MH_B4" >/dev/null
 blast_start ref "$MH_B4" "$P_REF"
 blast_cmd ref 0.2 64
 blast_done ref 0
 sleep 0.3
-(($(show_num translated_flows) >= 1)) || die "the flow from A is not translated after the move ($(ctl mh -j show))"
-ctl mh -j show flows >"$LOGS/flows-after-move-mh.json"
-ctl ch -j show hids >"$LOGS/hids-after-move-ch.json"
+(($(show_num translated_flows) >= 1)) || die "the flow from A is not translated after the move ($(dime_ctl mh -j show))"
+dime_ctl mh -j show flows >"$LOGS/flows-after-move-mh.json"
+dime_ctl ch -j show hids >"$LOGS/hids-after-move-ch.json"
 BASE=$(show_num flows)
 log "flows before the fill: $BASE (translated: $(show_num translated_flows))"
 
@@ -278,8 +236,8 @@ fill_to() {
 # PPS_MEAN the whole window's; MBPS = PPS x LEN x 8. US_PKT: CPU time MH's
 # dimed spent per packet it translated during the whole blast (user + system,
 # from /proc; far less sensitive to the neighbours than throughput).
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/${DPID[mh]}/stat"; }
-xl_out() { ctl mh -j stats | grep -o '"translated_out": *[0-9]*' | grep -o '[0-9]*$'; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$MH_PID/stat"; }
+xl_out() { dime_ctl mh -j stats | grep -o '"translated_out": *[0-9]*' | grep -o '[0-9]*$'; }
 measure() {
 	local name=$1 len=$2 n i c t t0 cs=() ts=() k0 k1 x0 x1
 	n=$(grep -c '^sent=' "$LOGS/blast-$name.txt" || true)
@@ -308,7 +266,7 @@ measure() {
 	echo "$name/$len: counts ${cs[*]} times ${ts[*]} -> median $PPS pps, mean $PPS_MEAN pps; dimed MH $((k1 - k0)) ticks for $((x1 - x0)) translated" >>"$LOGS/slices.txt"
 }
 
-CSV=$OUT/fig9.csv ALL=$OUT/fig9_all.csv
+CSV=$EVAL/fig9.csv ALL=$EVAL/fig9_all.csv
 echo "entries,reached,rep,pps,mbps,bytes_per_entry" >"$CSV.tmp"
 echo "entries,reached,rep,flow,len,pps,pps_mean,mbps,bytes_per_entry,dimed_us_per_pkt,dimed_idle_cpu_pct" >"$ALL.tmp"
 : >"$LOGS/samples.txt"
@@ -318,9 +276,9 @@ for n in $NS_LIST; do
 	bytes=$(show_num flow_table_bytes)
 	flows=$(show_num flows)
 	bpe=$(awk -v b="$bytes" -v f="$flows" 'BEGIN { printf "%.1f", (f ? b / f : 0) }')
-	rss=$(awk '/VmRSS/ { print $2 }' "/proc/${DPID[mh]}/status")
+	rss=$(awk '/VmRSS/ { print $2 }' "/proc/$MH_PID/status")
 	log "n=$n: $FILLED fill flows in the table ($flows in all; filled in ${FILL_SECS}s), flow_table_bytes $bytes ($bpe per entry), dimed RSS $rss KiB"
-	ctl mh -j stats >"$LOGS/stats-mh-$n-before.json"
+	dime_ctl mh -j stats >"$LOGS/stats-mh-$n-before.json"
 	# MH's dimed with no traffic: its periodic work (expiry scan, socket sweep)
 	k0=$(cpu_ticks) t0=$(date +%s.%N)
 	sleep "$IDLE"
@@ -337,8 +295,8 @@ for n in $NS_LIST; do
 			echo "$n $FILLED $r ${m%%:*} ${m#*:} $PPS $MBPS" >>"$LOGS/samples.txt"
 		done
 	done
-	ctl mh -j stats >"$LOGS/stats-mh-$n-after.json"
-	ctl ch -j stats >"$LOGS/stats-ch-$n-after.json"
+	dime_ctl mh -j stats >"$LOGS/stats-mh-$n-after.json"
+	dime_ctl ch -j stats >"$LOGS/stats-ch-$n-after.json"
 	# Offered beyond what dimed translates passes its full queue untranslated
 	# (fail-open) and dies at R2's source address validation: the counter of
 	# MH's out4 rule minus dimed's translated_out (cumulative).
@@ -393,4 +351,4 @@ grep -i -E 'full|error|warn' "$LOGS/dimed-mh.log" | head -n 5 >&2 || true
 	print("mode %s, runtime %.0f s" % (sys.argv[3], float(sys.argv[2])))
 EOF
 echo
-echo "results: $OUT/fig9.csv (and fig9_all.csv)   logs: $LOGS/"
+echo "results: $EVAL/fig9.csv (and fig9_all.csv)   logs: $LOGS/"

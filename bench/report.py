@@ -353,7 +353,7 @@ def section_fig9(rows, have_plot, all_rows=None):
 
 
 def section_ratios(results):
-    md = ["## Throughput ratios P1-P4 (issue 3; bench/run)", ""]
+    md = ["## Throughput ratios P1-P4 (bench/run)", ""]
     if not results:
         return md + ["Not measured in this run (bench/out/results.csv missing).", ""]
     targets = {(t, lab.replace(",", ";")): (tg, kind) for t, lab, _, _, tg, kind in benchlib.RATIOS}
@@ -479,7 +479,7 @@ def section_tables():
 
 LATENCY_NOTE = """## Latency
 
-This kernel has no netem (BRIEF), so no delay was added: the lab's round trip
+This kernel has no netem, so no delay was added: the lab's round trip
 is about 0.1 ms and its links are limited by tbf only. The paper's testbed
 added 60 ms across the switch. What scales with delay here is the IHMP
 exchange: a handoff costs one round trip (HANDOFF, ACK) plus, for a claimed

@@ -2,9 +2,6 @@
 # SPDX-License-Identifier: MIT
 """sig_tool.py -- helpers for bench/signalling.sh (standard library; shared parts in test/lab/labnet.py).
 
-  stamp OUT                        copy stdin to OUT line by line, each line
-                                   prefixed with the wall time it was read
-                                   ("%.6f "): dimed logs without timestamps
   echo-server BIND PORT SECS       TCP echo server (IPv4) for many connections
   conns SRC DST PORT N DIR [BATCH=1000]
                                    open N idle TCP connections SRC -> DST:PORT
@@ -57,16 +54,6 @@ import labnet  # noqa: E402  (test/lab/labnet.py)
 
 TYPES = ["HELLO", "PATH_PROBE", "ADDR_UP", "ADDR_UP_UNREACHABLE", "ADDR_DOWN",
          "ADDR_DOWN_UNREACHABLE", "HANDOFF", "HANDOFF_UNREACHABLE", "ACK", "NAT_ENTRY"]
-
-
-def cmd_stamp(out):
-    inp = sys.stdin.buffer
-    with open(out, "ab", buffering=0) as f:
-        while True:
-            line = inp.readline()
-            if not line:
-                break
-            f.write(b"%.6f " % time.time() + line)
 
 
 def cmd_echo_server(bind, port, secs):
@@ -300,7 +287,7 @@ def cmd_stats_by_type(before, after):
 
 def main():
     return labnet.run(__doc__, {
-        "stamp": cmd_stamp, "echo-server": cmd_echo_server, "conns": cmd_conns,
+        "echo-server": cmd_echo_server, "conns": cmd_conns,
         "probe-tx": cmd_probe_tx, "watch": cmd_watch, "mon-times": cmd_mon_times,
         "breakdown": cmd_breakdown, "span": cmd_span, "stats-by-type": cmd_stats_by_type, "quiet": cmd_quiet,
     })

@@ -15,8 +15,8 @@
 #
 # Setting: test/lab/lab.sh (MH -- R1/R2 -- switch -- CH), dimed on MH and
 # CH with no configuration (IHMP does every mapping), debug logs piped through
-# a time stamper (bench/sig_tool.py stamp: wall time per line, so the logs
-# give each IHMP step's time). Before every case the daemons are stopped, MH
+# a time stamper (DIME_STAMP=1 of test/lab/dime.sh: wall time per line, so
+# the logs give each IHMP step's time). Before every case the daemons are stopped, MH
 # is put back on link A, and the daemons are started fresh.
 #
 # (a) Messages per handoff vs. connections. For c in 1 10 100 1000 [10000]:
@@ -69,20 +69,10 @@
 # rebuilt here).
 set -euo pipefail
 
-QUICK=0
-for a; do
-	case "$a" in
-	--quick) QUICK=1 ;;
-	-h | --help) sed -n '3,/^set -euo/p' "$0" | sed -n 's/^# \{0,1\}//p'; exit 0 ;;
-	*) echo "bench/signalling.sh: unknown option '$a' (try --help)" >&2; exit 2 ;;
-	esac
-done
-
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH=$ROOT/bench
-OUT=$ROOT/bench/out/eval
-LOGS=$OUT/logs-signalling
-DIMED=$ROOT/build/src/dimed DIMECTL=$ROOT/build/src/dimectl
+BENCH_NAME=signalling
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_args "$@"
 IHMP_PORT=3463
 OVERLAP=1		# soft handoff: seconds with both addresses
 if ((QUICK)); then
@@ -94,88 +84,38 @@ fi
 CONNS_LIST=${SIG_CONNS:-$CONNS_LIST} LAT_REPS=${SIG_LAT_REPS:-$LAT_REPS}
 ECHO_BATCH=${SIG_ECHO_BATCH:-1000}
 
-[[ $(id -u) == 0 ]] || { echo "bench/signalling.sh: needs root (network namespaces)" >&2; exit 1; }
-for t in nft python3 ip ss; do
-	command -v "$t" >/dev/null || { echo "bench/signalling.sh: $t not found" >&2; exit 1; }
-done
-[[ -x $DIMED && -x $DIMECTL ]] || { echo "bench/signalling.sh: no $DIMED (build first)" >&2; exit 1; }
-
-T_START=$(date +%s.%N)
-mkdir -p "$OUT"
-rm -rf "$LOGS"
-mkdir -p "$LOGS"
+bench_need dimed nft python3 ip ss
+mkdir -p "$EVAL"
+bench_logs "$EVAL/logs-signalling"
 ulimit -n 200000 2>/dev/null || ulimit -n 65536 2>/dev/null || true
-
-export LAB_ID=sig$$	# read by lab.sh: namespaces dime-*-sig<pid>
-# shellcheck source=/dev/null
-source "$ROOT/test/lab/lab.sh"
-PY=$LAB_PYTHON
 TOOL=("$PY" "$BENCH/sig_tool.py")
-log() { printf '[sig %5.1fs] %s\n' "$(lab_since "$T_START")" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+DIME_STAMP=1
 
 lab_up
 
-ns_of() { case "$1" in mh) echo "$LAB_NS_MH" ;; ch) echo "$LAB_NS_CH" ;; esac; }
-ctl() { local h=$1; shift; ip netns exec "$(ns_of "$h")" "$DIMECTL" -s "$LAB_DIR/$h.sock" "$@"; }
 now() { date +%s.%N; }
 ms() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "none" || b == "none" || a == "" || b == "") print "nan"; else printf "%.1f", (a - b) * 1000 }'; }
 
 # ------------------------------------------------------------- daemons ---
-declare -A DPID=() SPID=()
-# dimed_start TAG : both daemons, debug logs stamped into LOGS/dimed-HOST-TAG.log
-dimed_start() {
-	local tag=$1 h i fifo
-	for h in mh ch; do
-		mkdir -p "$LAB_DIR/$h-state"
-		fifo=$LAB_DIR/$h.$tag.log.fifo
-		mkfifo "$fifo"
-		"${TOOL[@]}" stamp "$LOGS/dimed-$h-$tag.log" <"$fifo" &
-		SPID[$h]=$!
-		lab_track "${SPID[$h]}"
-		ip netns exec "$(ns_of "$h")" "$DIMED" -f --ctl "$LAB_DIR/$h.sock" \
-			--state-dir "$LAB_DIR/$h-state" -l debug >"$fifo" 2>&1 &
-		DPID[$h]=$!
-		lab_track "${DPID[$h]}"
-	done
-	for h in mh ch; do
-		for ((i = 0; i < 200; i++)); do
-			ctl "$h" show >/dev/null 2>&1 && break
-			kill -0 "${DPID[$h]}" 2>/dev/null || die "dimed on $h exited (see $LOGS/dimed-$h-$tag.log)"
-			sleep 0.05
-		done
-		((i < 200)) || die "dimed on $h does not answer"
-	done
-}
-dimed_stop() {
-	local h rc
-	for h in mh ch; do [[ -z ${DPID[$h]:-} ]] || kill -TERM "${DPID[$h]}" 2>/dev/null || true; done
-	for h in mh ch; do
-		[[ -n ${DPID[$h]:-} ]] || continue
-		rc=0
-		wait "${DPID[$h]}" 2>/dev/null || rc=$?
-		((rc == 0)) || log "WARNING: dimed on $h exited with status $rc"
-		wait "${SPID[$h]}" 2>/dev/null || true
-		DPID[$h]='' SPID[$h]=
-	done
-}
-# fresh TAG : daemons stopped, MH on A only, daemons started again
+# fresh TAG : daemons stopped, MH on A only, daemons started again (debug
+# logs, stamped: LOGS/dimed-TAG.HOST.log)
 fresh() {
 	local held
-	dimed_stop
+	bench_daemons stop
 	if [[ $(lab_cur) != A ]] || ip -n "$LAB_NS_MH" -o addr show dev "$MH_B_DEV" | grep -q ' inet '; then
 		move_back
 	fi
 	held=$(ip -n "$LAB_NS_MH" -o addr show dev lo | awk '$4 !~ /^(127\.|::1\/)/ { print $4 }' | tr '\n' ' ')
 	[[ -z $held ]] || log "WARNING: left on MH's lo after dimed exited: $held"
-	dimed_start "$1"
+	DIME_LOG=$LOGS/dimed-$1.
+	bench_daemons start -l debug
 }
 
 # ihmp_quiet : until neither daemon's IHMP totals (sent + received) moved
 # for 0.3 s (at most 8 s)
 ihmp_quiet() {
 	local r
-	r=$("${TOOL[@]}" quiet 8 "$LAB_DIR/mh.sock" "$LAB_DIR/ch.sock") || log "WARNING: IHMP $r"
+	r=$("${TOOL[@]}" quiet 8 "$(dime_sock mh)" "$(dime_sock ch)") || log "WARNING: IHMP $r"
 }
 
 # ---------------------------------------------------- wire counters ---
@@ -225,7 +165,7 @@ wire_types() {	# o|i : "HANDOFF:2;ACK:2" from the snapshot
 diag_on() {
 	local h
 	for h in mh ch; do
-		ip netns exec "$(ns_of "$h")" nft -f - <<-EOF
+		ip netns exec "$(dime_ns "$h")" nft -f - <<-EOF
 			table inet sigdiag {
 				chain in {
 					type filter hook prerouting priority -400; policy accept;
@@ -242,11 +182,11 @@ diag_on() {
 diag_read() {
 	local h
 	for h in mh ch; do
-		printf '%s: %s ' "$h" "$(ip netns exec "$(ns_of "$h")" nft list table inet sigdiag |
+		printf '%s: %s ' "$h" "$(ip netns exec "$(dime_ns "$h")" nft list table inet sigdiag |
 			sed -n 's/.*counter packets \([0-9]*\) .*comment "\(rst_[a-z]*\)".*/\2=\1/p' | tr '\n' ' ')"
 	done
 }
-diag_off() { local h; for h in mh ch; do ip netns exec "$(ns_of "$h")" nft delete table inet sigdiag 2>/dev/null || true; done; }
+diag_off() { local h; for h in mh ch; do ip netns exec "$(dime_ns "$h")" nft delete table inet sigdiag 2>/dev/null || true; done; }
 
 # --------------------------------------------------- CH side, shared ---
 P_ECHO=$(lab_port) P_PROBE=$(lab_port)
@@ -263,7 +203,7 @@ lab_wait_listen "$LAB_NS_CH" udp "$P_PROBE" || die "UDP sink did not start"
 log "MH ephemeral ports: $(ip netns exec "$LAB_NS_MH" sysctl -n net.ipv4.ip_local_port_range | tr '\t' -)"
 
 # ------------------------------------------------------------- part a ---
-SIG_CSV=$OUT/signalling.csv LAT_CSV=$OUT/latency.csv
+SIG_CSV=$EVAL/signalling.csv LAT_CSV=$EVAL/latency.csv
 echo "conns,rep,ihmp_pkts_mh_to_ch,ihmp_pkts_ch_to_mh,ihmp_bytes,by_type,conns_alive" >"$SIG_CSV.tmp"
 echo "handoff,rep,event_to_table_ms,event_to_data_ms" >"$LAT_CSV.tmp"
 
@@ -280,14 +220,14 @@ conns_case() {
 	r=$(cat "$dir/ready")
 	[[ $r == *"connected=$c failed=0 before_ok=$c "* ]] || log "WARNING: c=$c: not all connections echo before the move: $r"
 	for ((i = 0; i < 100; i++)); do
-		flows=$(ctl mh -j show | grep -o '"flows": *[0-9]*' | head -n1 | grep -o '[0-9]*$')
+		flows=$(dime_ctl mh -j show | grep -o '"flows": *[0-9]*' | head -n1 | grep -o '[0-9]*$')
 		((flows >= c)) && break
 		sleep 0.05
 	done
 	ihmp_quiet
 	wire_on
-	ctl mh -j stats >"$LOGS/stats-a-$c-mh-0.json"
-	ctl ch -j stats >"$LOGS/stats-a-$c-ch-0.json"
+	dime_ctl mh -j stats >"$LOGS/stats-a-$c-mh-0.json"
+	dime_ctl ch -j stats >"$LOGS/stats-a-$c-ch-0.json"
 	t_mv=$(now)
 	move_hard "$GAP"
 	# Both families' exchanges, then until nothing more moves for 0.5 s.
@@ -304,8 +244,8 @@ conns_case() {
 		prev=$cur
 		sleep 0.1
 	done
-	ctl mh -j stats >"$LOGS/stats-a-$c-mh-1.json"
-	ctl ch -j stats >"$LOGS/stats-a-$c-ch-1.json"
+	dime_ctl mh -j stats >"$LOGS/stats-a-$c-mh-1.json"
+	dime_ctl ch -j stats >"$LOGS/stats-a-$c-ch-1.json"
 	wire_snap
 	o=$(wire oall) in=$(wire iall)
 	bytes=$(($(wire oall bytes) + $(wire iall bytes)))
@@ -318,13 +258,13 @@ conns_case() {
 	r=$(cat "$dir/result" 2>/dev/null || echo "none")
 	alive=$(sed -n 's/.*after_ok=\([0-9]*\).*/\1/p' <<<"$r")
 	est=$(ip netns exec "$LAB_NS_MH" ss -Htn state established "( dport = :$P_ECHO )" | wc -l)
-	ctl mh -j stats >"$LOGS/stats-a-$c-mh-2.json"
-	ctl ch -j stats >"$LOGS/stats-a-$c-ch-2.json"
+	dime_ctl mh -j stats >"$LOGS/stats-a-$c-mh-2.json"
+	dime_ctl ch -j stats >"$LOGS/stats-a-$c-ch-2.json"
 	echo "c=$c during the echo after the move: $(diag_read)" >>"$LOGS/conns.txt"
 	diag_off
 	echo "c=$c ready: $(tr -d '\n' <"$dir/ready"); after: $r; established on MH: $est; MH flows: $flows" >>"$LOGS/conns.txt"
 	# From MH's dimed seeing B to its last ACK (both families done).
-	span=$("${TOOL[@]}" span "$LOGS/dimed-mh-a-$c.log" "$t_mv" "local address $MH_B4 up" "got ACK")
+	span=$("${TOOL[@]}" span "$LOGS/dimed-a-$c.mh.log" "$t_mv" "local address $MH_B4 up" "got ACK")
 	echo "$c,1,$o,$in,$bytes,$bt,${alive:-0}" >>"$SIG_CSV.tmp"
 	echo "$c $span" >>"$LAB_DIR/span.txt"
 	log "c=$c: IHMP MH->CH $o, CH->MH $in ($bytes bytes): $bt; B up -> last ACK $span ms; alive ${alive:-0}/$c (established $est); $(lab_since "$t0") s"
@@ -348,14 +288,14 @@ lat_case() {	# hard|soft REP
 	lab_bg ip netns exec "$LAB_NS_MH" "${TOOL[@]}" probe-tx "$MH_A4" "$CH4" "$P_PROBE" 30 0.002
 	ppid=$LAB_BG_PID
 	for ((i = 0; i < 100; i++)); do
-		(($(ctl mh -j show | grep -o '"flows": *[0-9]*' | head -n1 | grep -o '[0-9]*$') >= 1)) && break
+		(($(dime_ctl mh -j show | grep -o '"flows": *[0-9]*' | head -n1 | grep -o '[0-9]*$') >= 1)) && break
 		sleep 0.05
 	done
 	ihmp_quiet
 	lab_bg ip -n "$LAB_NS_MH" -ts monitor address route >"$LAB_DIR/$tag.mon" 2>&1
 	mpid=$LAB_BG_PID
 	rm -f "$LAB_DIR/$tag.ready"
-	lab_bg ip netns exec "$LAB_NS_CH" "${TOOL[@]}" watch "$LAB_DIR/ch.sock" "$MH_B4" "$SW_DEV" "$P_PROBE" 6 \
+	lab_bg ip netns exec "$LAB_NS_CH" "${TOOL[@]}" watch "$(dime_sock ch)" "$MH_B4" "$SW_DEV" "$P_PROBE" 6 \
 		"$LAB_DIR/$tag.watch" "$LAB_DIR/$tag.ready"
 	wpid=$LAB_BG_PID
 	for ((i = 0; i < 200; i++)); do [[ -f $LAB_DIR/$tag.ready ]] && break; sleep 0.02; done
@@ -384,7 +324,7 @@ lat_case() {	# hard|soft REP
 		printf '%s #%s (ms after %s was added): its default route %s; %s removed %s; CH table: B active %s, primary %s; first data from B at CH %s (%s polls)\n' \
 			"$kind" "$rep" "$MH_B4" "$(ms "$t_rt" "$t_add")" "$MH_A4" "$(ms "$t_old" "$t_add")" \
 			"$(ms "$t_act" "$t_add")" "$e2t" "$e2d" "$(sed -n 's/^polls=//p' "$LAB_DIR/$tag.watch")"
-		"${TOOL[@]}" breakdown "$LOGS/dimed-mh-$tag.log" "$LOGS/dimed-ch-$tag.log" "$from" "$t_add" \
+		"${TOOL[@]}" breakdown "$LOGS/dimed-$tag.mh.log" "$LOGS/dimed-$tag.ch.log" "$from" "$t_add" \
 			"mh:local address $MH_A4 down" "mh:local address $MH_B4 up" "mh:ADDR_UP $MH_B4" "mh:sent ADDR_UP" \
 			"mh:HANDOFF $MH_B4" "mh:sent HANDOFF" "ch:got ADDR_UP" "ch:got HANDOFF" "ch:sent PATH_PROBE" \
 			"mh:got PATH_PROBE" "ch:got ACK" "ch:sent ACK" "mh:got ACK" "mh:holding identifier $MH_A4" \
@@ -397,7 +337,7 @@ for ((r = 1; r <= LAT_REPS; r++)); do
 	lat_case hard "$r"
 	lat_case soft "$r"
 done
-dimed_stop
+bench_daemons stop
 mv "$SIG_CSV.tmp" "$SIG_CSV"
 mv "$LAT_CSV.tmp" "$LAT_CSV"
 
@@ -435,4 +375,4 @@ mv "$LAT_CSV.tmp" "$LAT_CSV"
 	print("mode %s, runtime %.0f s" % (sys.argv[4], float(sys.argv[3])))
 EOF
 echo
-echo "results: $OUT/signalling.csv, $OUT/latency.csv   logs: $LOGS/"
+echo "results: $EVAL/signalling.csv, $EVAL/latency.csv   logs: $LOGS/"

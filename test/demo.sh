@@ -19,7 +19,7 @@ bash test/setup-deps
 meson compile -C build >/dev/null
 DIMED=$PWD/build/src/dimed DIMECTL=$PWD/build/src/dimectl
 
-source test/lab/lab.sh
+source test/lab/dime.sh
 lab_up
 lab_firewall on 3463	# a stateful firewall on both hosts, IHMP's port open
 
@@ -44,18 +44,14 @@ say "IPv$FAM: MH $OLD -> $NEW, CH $CH; without dimed"
 run_case plain no
 
 say "IPv$FAM: the same with dimed on both hosts (zero configuration)"
-lab_mh "$DIMED" -f --ctl "$LAB_DIR/mh.sock" --state-dir "$LAB_DIR/mh-state" >"$LAB_DIR/mh.log" 2>&1 & lab_track $!
-lab_ch "$DIMED" -f --ctl "$LAB_DIR/ch.sock" --state-dir "$LAB_DIR/ch-state" >"$LAB_DIR/ch.log" 2>&1 & lab_track $!
-for _ in $(seq 50); do
-	[[ -S $LAB_DIR/mh.sock && -S $LAB_DIR/ch.sock ]] && break
-	sleep 0.1
-done
+dime_start mh
+dime_start ch
 run_case dime yes
 
 say "CH's view of MH after the move (dimectl show hids): the new address is primary"
-lab_ch "$DIMECTL" -s "$LAB_DIR/ch.sock" show hids
+dime_ctl ch show hids
 say "IHMP messages MH sent (dimectl -j stats)"
-lab_mh "$DIMECTL" -s "$LAB_DIR/mh.sock" stats | sed -n '/^ihmp:/,/^  received:/p' | grep -v ': 0$'
+dime_ctl mh stats | sed -n '/^ihmp:/,/^  received:/p' | grep -v ': 0$'
 [[ $(lab_result dime survived) == yes && $(lab_result plain survived) == no ]] &&
 	say "demo: the connection died without dimed and survived with it" ||
 	{ say "demo: unexpected outcome (see $LAB_DIR)"; LAB_KEEP=1; exit 1; }

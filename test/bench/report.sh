@@ -9,15 +9,14 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
+# check, tap_summary (no lab here)
+# shellcheck source=../lab/dime.sh
+source "$HERE/../lab/dime.sh"
+ROOT=$DIME_ROOT
 PY=/usr/bin/python3
 W=$(mktemp -d)
 # REPORT_KEEP=1: keep the generated page and plots to look at
 [[ ${REPORT_KEEP:-0} == 1 ]] && echo "# output kept in $W" || trap 'rm -rf "$W"' EXIT
-fails=0
-ok() { echo "ok - $*"; }
-notok() { echo "not ok - $*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else notok "$what"; fi; }
 
 mkdir -p "$W/eval" "$W/docs" "$W/empty" "$W/docs2"
 "$PY" - "$W/eval" <<'PY'
@@ -88,5 +87,4 @@ check "every cited test contains its case title" test "$rc" = 0
 out=$("$PY" "$ROOT/bench/report.py" --bogus 2>&1) && rc=0 || rc=$?
 check "unknown argument: exit 2 with a message" bash -c "test $rc = 2 && grep -q 'unknown argument' <<<'$out'"
 
-echo "# $((fails)) failed"
-exit $((fails > 0))
+tap_summary

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# ctl.sh -- operator-experience tests (issue 6): dimectl and the control
-# protocol, the socket's access rules, configuration and reload, logs and
-# systemd readiness, against dimed running on MH and CH in the lab of
-# test/lab/lab.sh with a real TCP flow (MH -> CH) going on the whole time.
+# ctl.sh -- operator-experience tests (docs/man: dimectl.8, dimed.8,
+# dimed.conf.5): dimectl and the control protocol, the socket's access rules,
+# configuration and reload, logs and systemd readiness, against dimed running
+# on MH and CH in the lab of test/lab/lab.sh with a real TCP flow (MH -> CH)
+# going on the whole time.
 #
 #   1 every command, text and -j: exit 0, JSON parses with the expected keys,
 #     the text is the JSON rendered (one print path)
@@ -24,57 +25,20 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-DIMED=$(realpath "${DIMED:-$ROOT/build/src/dimed}")
-DIMECTL=$(realpath "${DIMECTL:-$ROOT/build/src/dimectl}")
-PY=python3
-[[ -x /usr/bin/python3 ]] && PY=/usr/bin/python3
+# shellcheck source=../lab/dime.sh
+source "$HERE/../lab/dime.sh"
+ROOT=$DIME_ROOT
+DIMED=$(realpath "$DIMED") DIMECTL=$(realpath "$DIMECTL")
+PY=$LAB_PYTHON
 chk() { "$PY" "$HERE/ctl_check.py" "$@"; }
 [[ ${CTL_KEEP:-0} != 1 ]] || export LAB_KEEP=1
 T_START=$SECONDS
 
-# shellcheck source=../lab/lab.sh
-source "$HERE/../lab/lab.sh"
-
-# ------------------------------------------------------------ harness ---
-T_N=0 T_PASS=0 T_FAIL=0
-# t NAME CMD... : one test case, run in a subshell with set -e.
-t() {
-	local name=$1 rc
-	shift
-	T_N=$((T_N + 1))
-	set +e
-	(set -e; "$@") >"$LAB_DIR/case.out" 2>&1
-	rc=$?
-	set -e
-	if ((rc == 0)); then
-		T_PASS=$((T_PASS + 1))
-		echo "ok $T_N - $name"
-	else
-		T_FAIL=$((T_FAIL + 1))
-		echo "not ok $T_N - $name"
-		sed 's/^/# /' "$LAB_DIR/case.out" | head -40
-	fi
-}
+# Each case runs under check: in a subshell with set -e, its output shown
+# only if it failed. die ends the case with a reason.
 die() { echo "$*"; exit 1; }
 
-ctl() { local h=$1; shift; "$DIMECTL" -s "$LAB_DIR/$h.sock" "$@"; }
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
-# Wait until the daemon behind $LAB_DIR/H.sock answers.
-wait_ctl() {
-	local i
-	for i in $(seq 100); do
-		ctl "$1" version >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
-# The dimed PID behind a background "ip netns exec" PID.
-dimed_pid() {
-	local p=$1
-	[[ $(cat "/proc/$p/comm" 2>/dev/null) == dimed ]] || p=$(pgrep -P "$1" -x dimed | head -1)
-	echo "$p"
-}
 
 # expect_one_err OUTFILE ERRFILE RC : a failure shown as one "dimectl: " line.
 expect_one_err() {
@@ -85,6 +49,7 @@ expect_one_err() {
 }
 
 # ------------------------------------------------------------ the lab ---
+preflight root dimed python3 socat setpriv nft
 lab_up
 chmod 711 "$LAB_DIR"		# so that "nobody" gets as far as the socket's own mode
 lab_firewall on 3463
@@ -98,14 +63,10 @@ ip -n "$XNS" link set lo up
 for h in mh ch; do
 	echo "log-level = info" >"$LAB_DIR/$h.conf"
 done
-lab_bg lab_mh "$DIMED" -f -c "$LAB_DIR/mh.conf" --ctl "$LAB_DIR/mh.sock" \
-	--state-dir "$LAB_DIR/mh-state" >"$LAB_DIR/mh.log" 2>&1
-MH_BG=$LAB_BG_PID
-lab_bg lab_ch "$DIMED" -f -c "$LAB_DIR/ch.conf" --ctl "$LAB_DIR/ch.sock" \
-	--state-dir "$LAB_DIR/ch-state" >"$LAB_DIR/ch.log" 2>&1
-wait_ctl mh || lab_die "MH's dimed did not come up: $(cat "$LAB_DIR/mh.log")"
-wait_ctl ch || lab_die "CH's dimed did not come up: $(cat "$LAB_DIR/ch.log")"
-MH_PID=$(dimed_pid "$MH_BG")
+for h in mh ch; do
+	dime_start $h -c "$LAB_DIR/$h.conf" || tap_bail "dimed started on $h: $DIME_ERR"
+done
+MH_PID=$(dime_pid mh)
 
 # The TCP flow: paced, MH -> CH, for the whole run.
 FLOW_PORT=$(lab_port)
@@ -117,7 +78,7 @@ flow_bytes() { cat "$FLOW_COUNT" 2>/dev/null || echo 0; }
 for i in $(seq 50); do (($(flow_bytes) > 0)) && break; sleep 0.1; done
 # flow_line H : MH's (or CH's) show flows -j entry for the flow, canonical.
 flow_line() {
-	ctl "$1" -j show flows >"$LAB_DIR/fl.json"
+	dime_ctl "$1" -j show flows >"$LAB_DIR/fl.json"
 	chk flows "$LAB_DIR/fl.json" | grep 'proto=tcp ' | grep -E "(lport|rport)=$FLOW_PORT( |\$)" || true
 }
 for i in $(seq 30); do [[ -n $(flow_line mh) ]] && break; sleep 0.1; done
@@ -136,11 +97,11 @@ cmd_case() {
 	local h=$1 cmd=$2 rc=0
 	shift 2
 	# shellcheck disable=SC2086
-	ctl "$h" $cmd >"$LAB_DIR/c.txt" 2>"$LAB_DIR/c.err" || rc=$?
+	dime_ctl "$h" $cmd >"$LAB_DIR/c.txt" 2>"$LAB_DIR/c.err" || rc=$?
 	((rc == 0)) || die "$h: dimectl $cmd: exit $rc: $(cat "$LAB_DIR/c.err")"
 	[[ -s $LAB_DIR/c.txt ]] || die "$h: dimectl $cmd: empty output"
 	# shellcheck disable=SC2086
-	ctl "$h" -j $cmd >"$LAB_DIR/c.json" 2>"$LAB_DIR/c.err" || rc=$?
+	dime_ctl "$h" -j $cmd >"$LAB_DIR/c.json" 2>"$LAB_DIR/c.err" || rc=$?
 	((rc == 0)) || die "$h: dimectl -j $cmd: exit $rc: $(cat "$LAB_DIR/c.err")"
 	"$PY" -m json.tool "$LAB_DIR/c.json" >/dev/null || die "$h: dimectl -j $cmd: not JSON: $(head -c 300 "$LAB_DIR/c.json")"
 	chk keys "$LAB_DIR/c.json" "$@" || die "$h: dimectl -j $cmd"
@@ -155,9 +116,9 @@ case_show() {
 		(($(jget peers) >= 1)) || die "$h: no peers"
 		(($(jget flows) >= 1)) || die "$h: no flows"
 	done
-	[[ " $(ctl mh -j show | chk get /dev/stdin local_addresses) " == *" $MH_A4 "* ]] ||
+	[[ " $(dime_ctl mh -j show | chk get /dev/stdin local_addresses) " == *" $MH_A4 "* ]] ||
 		die "MH's local_addresses lack $MH_A4"
-	[[ $(ctl mh show) == *"rules: "* ]] || die "no rules line"
+	[[ $(dime_ctl mh show) == *"rules: "* ]] || die "no rules line"
 }
 case_show_hids() {
 	for h in mh ch; do
@@ -181,8 +142,8 @@ case_show_keys() {
 		cmd_case $h "show keys" local local.public_key local.bindings peers peers[].hid \
 			peers[].address peers[].origin peers[].key
 	done
-	chkey=$(ctl ch -j show keys | chk get /dev/stdin local.public_key)
-	mhkey=$(ctl mh -j show keys | chk get /dev/stdin peers[].key)
+	chkey=$(dime_ctl ch -j show keys | chk get /dev/stdin local.public_key)
+	mhkey=$(dime_ctl mh -j show keys | chk get /dev/stdin peers[].key)
 	[[ " $mhkey " == *" $chkey "* ]] || die "MH's binding for CH ($mhkey) is not CH's key ($chkey)"
 }
 IHMP_TYPES="HELLO PATH_PROBE ADDR_UP ADDR_DOWN HANDOFF ACK NAT_ENTRY"
@@ -200,8 +161,8 @@ case_stats() {
 		(($(jget ihmp.sent.HELLO) + $(jget ihmp.received.HELLO) > 0)) || die "$h: no HELLO either way"
 	done
 	# A few counters that do not move by themselves: the same in both outputs.
-	ctl ch stats >"$LAB_DIR/s.txt"
-	ctl ch -j stats >"$LAB_DIR/s.json"
+	dime_ctl ch stats >"$LAB_DIR/s.txt"
+	dime_ctl ch -j stats >"$LAB_DIR/s.json"
 	for k in HELLO ACK; do
 		local tv jv
 		tv=$(awk -v k="$k:" '/^  sent:/ { s = 1; next } /^  [a-z]/ { s = 0 } s && $1 == k { print $2 }' "$LAB_DIR/s.txt")
@@ -224,23 +185,23 @@ KEY1=$($PY -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode(
 state_cmd() {
 	local h=$1 rc=0
 	shift
-	ctl "$h" "$@" >"$LAB_DIR/sc.out" 2>"$LAB_DIR/sc.err" || rc=$?
+	dime_ctl "$h" "$@" >"$LAB_DIR/sc.out" 2>"$LAB_DIR/sc.err" || rc=$?
 	((rc == 0)) || die "dimectl $*: exit $rc: $(cat "$LAB_DIR/sc.err")"
 }
 case_state_text() {
 	state_cmd mh map "$FAKE" 198.18.0.98
-	[[ $(ctl mh -j show hids | chk get /dev/stdin hids[].active) == *198.18.0.98* ]] ||
+	[[ $(dime_ctl mh -j show hids | chk get /dev/stdin hids[].active) == *198.18.0.98* ]] ||
 		die "map: no HID at 198.18.0.98"
 	state_cmd mh map-local "$FAKE" "$MH_A4"
 	state_cmd mh key-pin "$FAKE" "$KEY1"
-	ctl mh -j show keys >"$LAB_DIR/k.json"
+	dime_ctl mh -j show keys >"$LAB_DIR/k.json"
 	grep -q "$KEY1" "$LAB_DIR/k.json" || die "key-pin: key not listed: $(cat "$LAB_DIR/k.json")"
 	grep -q '"origin":"pinned"' "$LAB_DIR/k.json" || die "key-pin: no pinned origin: $(cat "$LAB_DIR/k.json")"
 	state_cmd mh key-remove "$FAKE"
-	! ctl mh -j show keys | grep -q "$KEY1" || die "key-remove: key still listed"
+	! dime_ctl mh -j show keys | grep -q "$KEY1" || die "key-remove: key still listed"
 	state_cmd mh set-local-key generate 198.18.99.0/24
 	state_cmd mh set-local-key "$LAB_DIR/mh-state/host.key" 198.18.98.0/24
-	ctl mh -j show keys >"$LAB_DIR/k.json"
+	dime_ctl mh -j show keys >"$LAB_DIR/k.json"
 	grep -q '198.18.99.0/24' "$LAB_DIR/k.json" || die "set-local-key: no binding for 198.18.99.0/24: $(cat "$LAB_DIR/k.json")"
 	state_cmd mh reload
 	flow_grows
@@ -251,7 +212,7 @@ case_state_json() {
 		"key-remove $FAKE" "set-local-key generate 198.18.96.0/24" reload; do
 		rc=0
 		# shellcheck disable=SC2086
-		ctl mh -j $c >"$LAB_DIR/sj.out" 2>"$LAB_DIR/sj.err" || rc=$?
+		dime_ctl mh -j $c >"$LAB_DIR/sj.out" 2>"$LAB_DIR/sj.err" || rc=$?
 		((rc == 0)) || { bad+=" [$c: exit $rc: $(cat "$LAB_DIR/sj.err")]"; continue; }
 		"$PY" -m json.tool "$LAB_DIR/sj.out" >/dev/null 2>&1 ||
 			bad+=" [$c: -j output is not JSON: $(od -c "$LAB_DIR/sj.out" | head -2 | tr -s ' ' | tr '\n' ' ')]"
@@ -260,20 +221,20 @@ case_state_json() {
 	flow_grows
 }
 
-t "show: text and -j, keys, text = rendered JSON (MH, CH)" case_show
-t "show hids: text and -j, keys, text = rendered JSON" case_show_hids
-t "show flows: text and -j, lists the running TCP flow on both hosts" case_show_flows
-t "show keys: text and -j; MH's binding for CH is CH's public key" case_show_keys
-t "stats: text and -j, queue/datapath/drops/ihmp sent+received per type; text = JSON" case_stats
-t "version: text and -j, matches dimectl -V and dimed -V" case_version
-t "map, map-local, key-pin, key-remove, set-local-key, reload (text): exit 0, take effect" case_state_text
-t "map, map-local, key-pin, key-remove, set-local-key, reload with -j: exit 0, output is JSON" case_state_json
+check "show: text and -j, keys, text = rendered JSON (MH, CH)" case_show
+check "show hids: text and -j, keys, text = rendered JSON" case_show_hids
+check "show flows: text and -j, lists the running TCP flow on both hosts" case_show_flows
+check "show keys: text and -j; MH's binding for CH is CH's public key" case_show_keys
+check "stats: text and -j, queue/datapath/drops/ihmp sent+received per type; text = JSON" case_stats
+check "version: text and -j, matches dimectl -V and dimed -V" case_version
+check "map, map-local, key-pin, key-remove, set-local-key, reload (text): exit 0, take effect" case_state_text
+check "map, map-local, key-pin, key-remove, set-local-key, reload with -j: exit 0, output is JSON" case_state_json
 
 # ------------------------------------------------------- 2: errors ---
 # err_case [ctl args...] : one "dimectl: " line, non-zero exit.
 err_case() {
 	local rc=0
-	ctl mh "$@" >"$LAB_DIR/e.out" 2>"$LAB_DIR/e.err" || rc=$?
+	dime_ctl mh "$@" >"$LAB_DIR/e.out" 2>"$LAB_DIR/e.err" || rc=$?
 	expect_one_err "$LAB_DIR/e.out" "$LAB_DIR/e.err" "$rc" || exit 1
 	echo "$* -> $(cat "$LAB_DIR/e.err") (exit $rc)"
 }
@@ -304,7 +265,7 @@ case_extra_args() {
 	local c bad=''
 	for c in "stats extra" "version extra" "show hids extra" "show flows extra" "reload extra"; do
 		# shellcheck disable=SC2086
-		if ctl mh $c >/dev/null 2>&1; then bad+=" [$c]"; fi
+		if dime_ctl mh $c >/dev/null 2>&1; then bad+=" [$c]"; fi
 	done
 	[[ -z $bad ]] || die "accepted with a surplus argument (exit 0):$bad"
 }
@@ -329,10 +290,10 @@ case_usage() {
 	((rc == 2)) || die "empty argument: exit $rc, expected 2"
 	"$DIMECTL" -h | grep -q 'set-local-key' || die "-h does not list the commands"
 }
-t "errors (text and -j): unknown command, show nonsense, bad map/map-local/key-pin/key-remove/set-local-key -> one 'dimectl: ' line, non-zero" case_errors
-t "surplus arguments (stats x, version x, show hids x, ...) are refused" case_extra_args
-t "no daemon at -s PATH: one clear line naming the path, exit 1" case_no_daemon
-t "no arguments: usage, exit 2 (also unknown option, empty argument)" case_usage
+check "errors (text and -j): unknown command, show nonsense, bad map/map-local/key-pin/key-remove/set-local-key -> one 'dimectl: ' line, non-zero" case_errors
+check "surplus arguments (stats x, version x, show hids x, ...) are refused" case_extra_args
+check "no daemon at -s PATH: one clear line naming the path, exit 1" case_no_daemon
+check "no arguments: usage, exit 2 (also unknown option, empty argument)" case_usage
 
 # ------------------------------------------------------- 3: access ---
 SOCK=$LAB_DIR/mh.sock
@@ -368,14 +329,14 @@ case_nobody_readonly() {
 		grep -q 'permission denied' "$LAB_DIR/n.err" || bad+=" [$c: $(cat "$LAB_DIR/n.err")]"
 	done
 	[[ -z $bad ]] || die "state-changing commands not refused with 'permission denied':$bad"
-	[[ $(ctl mh -j show hids) != *198.18.0.77* ]] || die "nobody's map took effect"
-	[[ $(ctl mh -j show keys) != *198.18.95.0* ]] || die "nobody's set-local-key took effect"
+	[[ $(dime_ctl mh -j show hids) != *198.18.0.77* ]] || die "nobody's map took effect"
+	[[ $(dime_ctl mh -j show keys) != *198.18.95.0* ]] || die "nobody's set-local-key took effect"
 }
 case_socat() {
 	local out
 	out=$(echo 'dime/1 show' | socat -t 5 - "UNIX-CONNECT:$SOCK")
 	[[ $(head -1 <<<"$out") == ok ]] || die "first line: $(head -1 <<<"$out")"
-	[[ $(tail -n +2 <<<"$out") == "$(ctl mh show | head -1)"* ]] || die "body: $(tail -n +2 <<<"$out" | head -3)"
+	[[ $(tail -n +2 <<<"$out") == "$(dime_ctl mh show | head -1)"* ]] || die "body: $(tail -n +2 <<<"$out" | head -3)"
 	out=$(echo 'dime/1 -j stats' | socat -t 5 - "UNIX-CONNECT:$SOCK")
 	[[ $(head -1 <<<"$out") == ok ]] || die "-j stats first line: $(head -1 <<<"$out")"
 	tail -n +2 <<<"$out" | "$PY" -m json.tool >/dev/null || die "-j stats body is not JSON"
@@ -403,13 +364,13 @@ case_long_line() {
 	out=$(printf 'dime/1 sh\0ow\n' | socat -t 5 - "UNIX-CONNECT:$SOCK")
 	[[ $out == error:* ]] || die "NUL byte: answer '$out'"
 	lab_alive "$MH_PID" || die "dimed died"
-	ctl mh version >/dev/null || die "dimed does not answer any more"
+	dime_ctl mh version >/dev/null || die "dimed does not answer any more"
 	flow_grows
 }
 case_concurrent() {
 	local i pids='' bad=0
 	for i in $(seq 20); do
-		{ ctl mh -j stats >"$LAB_DIR/cc$i.out" 2>&1; echo $? >"$LAB_DIR/cc$i.rc"; } &
+		{ dime_ctl mh -j stats >"$LAB_DIR/cc$i.out" 2>&1; echo $? >"$LAB_DIR/cc$i.rc"; } &
 		pids+=" $!"
 	done
 	# shellcheck disable=SC2086
@@ -427,7 +388,7 @@ case_concurrent() {
 	# The daemon serves 16 clients at a time and tells the others so.
 	! grep -vx 'ok\|error: too many control clients' "$LAB_DIR/conn.out" || die "20 simultaneous connections: not all answered"
 	(($(grep -cx ok "$LAB_DIR/conn.out") >= 16)) || die "fewer than 16 of 20 simultaneous connections served"
-	ctl mh version >/dev/null
+	dime_ctl mh version >/dev/null
 }
 case_idle_clients() {
 	local rc=0
@@ -438,16 +399,16 @@ case_idle_clients() {
 	eval "exec ${IDLE[1]}>&-"
 	wait "$IDLE_PID" 2>/dev/null || true
 	((rc == 0)) || die "with 16 idle clients connected: dimectl version: exit $rc$( ((rc == 141)) && echo ' (SIGPIPE)'): '$(cat "$LAB_DIR/i.err")'"
-	ctl mh version >/dev/null || die "no answer after the idle clients left"
+	dime_ctl mh version >/dev/null || die "no answer after the idle clients left"
 }
-t "control socket is mode 0660, owned by root" case_mode
-t "nobody cannot connect to the 0660 socket: permission denied, exit 1" case_nobody_refused
-t "socket 0666: nobody may run read-only commands; map, map-local, reload, key-* refused 'permission denied'" case_nobody_readonly
-t "protocol by hand with socat: ok + body, -j, error line, CRLF" case_socat
-t "wrong or missing protocol version: 'error: unsupported protocol'" case_bad_version
-t "2000-byte line, no newline, too many words, NUL: error answer, daemon stays up, flow goes on" case_long_line
-t "20 concurrent clients: 20 dimectl runs all served; 20 connections held open at once all answered (ok or busy)" case_concurrent
-t "16 idle connected clients do not lock others out of the control socket" case_idle_clients
+check "control socket is mode 0660, owned by root" case_mode
+check "nobody cannot connect to the 0660 socket: permission denied, exit 1" case_nobody_refused
+check "socket 0666: nobody may run read-only commands; map, map-local, reload, key-* refused 'permission denied'" case_nobody_readonly
+check "protocol by hand with socat: ok + body, -j, error line, CRLF" case_socat
+check "wrong or missing protocol version: 'error: unsupported protocol'" case_bad_version
+check "2000-byte line, no newline, too many words, NUL: error answer, daemon stays up, flow goes on" case_long_line
+check "20 concurrent clients: 20 dimectl runs all served; 20 connections held open at once all answered (ok or busy)" case_concurrent
+check "16 idle connected clients do not lock others out of the control socket" case_idle_clients
 
 # ---------------------------------------- the flow, translated, for 4 ---
 FLOW_BEFORE=''
@@ -463,7 +424,7 @@ case_move() {
 	[[ $l == *translated=true* ]] || die "the flow is not translated 8 s after a soft move"
 	flow_grows
 }
-t "setup: soft move of MH, the TCP flow goes on translated" case_move
+check "setup: soft move of MH, the TCP flow goes on translated" case_move
 FLOW_BEFORE=$(flow_line mh)
 
 # ------------------------------------------------ 4: configuration ---
@@ -591,10 +552,10 @@ probe_debug() {	# prints the number of new debug lines; fails if no HELLO was se
 	PROBE=$(($(cat "$LAB_DIR/probe") + 1))
 	echo "$PROBE" >"$LAB_DIR/probe"
 	before=$(grep -c '^<7>' "$LAB_DIR/mh.log" || true)
-	hello0=$(ctl mh -j stats | chk get /dev/stdin ihmp.sent.HELLO)
+	hello0=$(dime_ctl mh -j stats | chk get /dev/stdin ihmp.sent.HELLO)
 	lab_mh "$PY" -c "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'probe', ('198.18.0.$PROBE', 9))"
 	for i in $(seq 30); do
-		hello1=$(ctl mh -j stats | chk get /dev/stdin ihmp.sent.HELLO)
+		hello1=$(dime_ctl mh -j stats | chk get /dev/stdin ihmp.sent.HELLO)
 		((hello1 > hello0)) && break
 		sleep 0.1
 	done
@@ -605,7 +566,7 @@ probe_debug() {	# prints the number of new debug lines; fails if no HELLO was se
 case_reload_bad_ctl() {
 	local rc=0 n
 	printf 'log-level = debug\nbogus = 1\n' >"$LAB_DIR/mh.conf"
-	ctl mh reload >"$LAB_DIR/r.out" 2>"$LAB_DIR/r.err" || rc=$?
+	dime_ctl mh reload >"$LAB_DIR/r.out" 2>"$LAB_DIR/r.err" || rc=$?
 	expect_one_err "$LAB_DIR/r.out" "$LAB_DIR/r.err" "$rc"
 	grep -q "$LAB_DIR/mh.conf:2: " "$LAB_DIR/r.err" || die "error does not name FILE:LINE: $(cat "$LAB_DIR/r.err")"
 	cat "$LAB_DIR/r.err"
@@ -616,7 +577,7 @@ case_reload_bad_ctl() {
 case_reload_good_ctl() {
 	local n
 	printf 'log-level = debug\n' >"$LAB_DIR/mh.conf"
-	ctl mh reload >"$LAB_DIR/r.out" 2>"$LAB_DIR/r.err" || die "exit non-zero: $(cat "$LAB_DIR/r.err")"
+	dime_ctl mh reload >"$LAB_DIR/r.out" 2>"$LAB_DIR/r.err" || die "exit non-zero: $(cat "$LAB_DIR/r.err")"
 	n=$(probe_debug)
 	((n > 0)) || die "no debug lines after reloading to log-level = debug"
 	grep '^<7>' "$LAB_DIR/mh.log" | tail -1
@@ -654,25 +615,25 @@ case_sighup_good() {
 }
 case_reload_flows() {
 	local f0 h0 f1 h1 i after
-	f0=$(ctl mh -j show flows | chk flows /dev/stdin | grep proto=tcp | sort)
-	h0=$(ctl mh -j show hids | chk hid /dev/stdin "$CH4")
+	f0=$(dime_ctl mh -j show flows | chk flows /dev/stdin | grep proto=tcp | sort)
+	h0=$(dime_ctl mh -j show hids | chk hid /dev/stdin "$CH4")
 	for i in 1 2 3; do
 		printf 'log-level = info\nudp-timeout = %d\n' $((300 + i)) >"$LAB_DIR/mh.conf"
-		ctl mh reload || die "reload $i"
+		dime_ctl mh reload || die "reload $i"
 		flow_grows
 		kill -HUP "$MH_PID"
 		flow_grows
 	done
 	# A key that needs a restart: accepted, logged, the running value kept.
 	printf 'log-level = info\nqueue = 10\n' >"$LAB_DIR/mh.conf"
-	ctl mh reload || die "reload with queue = 10"
+	dime_ctl mh reload || die "reload with queue = 10"
 	wait_log 'queue.*next start' || die "no 'takes effect at the next start' warning"
 	flow_grows
 	flow_grows
 	printf 'log-level = info\n' >"$LAB_DIR/mh.conf"
-	ctl mh reload
-	f1=$(ctl mh -j show flows | chk flows /dev/stdin | grep proto=tcp | sort)
-	h1=$(ctl mh -j show hids | chk hid /dev/stdin "$CH4")
+	dime_ctl mh reload
+	f1=$(dime_ctl mh -j show flows | chk flows /dev/stdin | grep proto=tcp | sort)
+	h1=$(dime_ctl mh -j show hids | chk hid /dev/stdin "$CH4")
 	[[ $f0 == "$f1" ]] || die "the TCP flows in show flows changed across reloads: $(diff <(echo "$f0") <(echo "$f1"))"
 	[[ $h0 == "$h1" ]] || die "CH's HID changed across reloads: $h0 / $h1"
 	after=$(flow_line mh)
@@ -681,14 +642,14 @@ case_reload_flows() {
 	lab_alive "$MH_PID" || die "dimed died"
 	echo "$after; $(flow_bytes) bytes received"
 }
-t "--print-config output parses back identically; CLI overrides; defaults = dimed.conf(5)" case_print_config
-t "golden bad files: each rejected, exit 1, one line 'dimed: FILE:LINE: reason'" case_bad_files
-t "a bad file makes dimed refuse to start: FILE:LINE, exit 1, no socket, no nft table" case_bad_start
-t "dimectl reload, bad file: non-zero, 'dimectl: FILE:LINE: ...', running config kept (no debug lines)" case_reload_bad_ctl
-t "dimectl reload to log-level = debug: exit 0, debug lines appear" case_reload_good_ctl
-t "SIGHUP with a bad file: warning names FILE:LINE, config kept (still debug)" case_sighup_bad
-t "SIGHUP with log-level = info: read, debug lines stop" case_sighup_good
-t "reloads (dimectl and SIGHUP, a restart-only key) keep the translated flow and tables intact" case_reload_flows
+check "--print-config output parses back identically; CLI overrides; defaults = dimed.conf(5)" case_print_config
+check "golden bad files: each rejected, exit 1, one line 'dimed: FILE:LINE: reason'" case_bad_files
+check "a bad file makes dimed refuse to start: FILE:LINE, exit 1, no socket, no nft table" case_bad_start
+check "dimectl reload, bad file: non-zero, 'dimectl: FILE:LINE: ...', running config kept (no debug lines)" case_reload_bad_ctl
+check "dimectl reload to log-level = debug: exit 0, debug lines appear" case_reload_good_ctl
+check "SIGHUP with a bad file: warning names FILE:LINE, config kept (still debug)" case_sighup_bad
+check "SIGHUP with log-level = info: read, debug lines stop" case_sighup_good
+check "reloads (dimectl and SIGHUP, a restart-only key) keep the translated flow and tables intact" case_reload_flows
 
 # --------------------------------------------------------- 5: logs ---
 case_log_prefixes() {
@@ -702,20 +663,16 @@ case_log_prefixes() {
 	grep -q '^<4>reload: ' "$LAB_DIR/mh.log" || die "no <4> reload warning"
 }
 case_log_warning() {
+	local log
+	log=$(dime_log "$XNS")
 	: >"$LAB_DIR/lw.conf"
-	ip netns exec "$XNS" "$DIMED" -f -l warning -c "$LAB_DIR/lw.conf" --ctl "$LAB_DIR/lw.sock" \
-		--state-dir "$LAB_DIR/lw-state" >"$LAB_DIR/lw.out" 2>"$LAB_DIR/lw.log" </dev/null &
-	local pid=$! rc=0
-	lab_track "$pid"
-	wait_ctl lw || die "no control socket: $(cat "$LAB_DIR/lw.log")"
-	ctl lw reload	# an info line, and the file (no log-level) must not undo -l
-	ctl lw stats >/dev/null
-	kill -TERM "$pid"
-	wait "$pid" || rc=$?
-	((rc == 0)) || die "exit $rc after SIGTERM"
-	if grep -q '^<[5-7]>' "$LAB_DIR/lw.log"; then die "info lines with -l warning: $(grep '^<[5-7]>' "$LAB_DIR/lw.log" | head -3)"; fi
-	[[ ! -e $LAB_DIR/lw.sock ]] || die "control socket left behind"
-	echo "log with -l warning: $(wc -l <"$LAB_DIR/lw.log") lines"
+	dime_start "$XNS" -l warning -c "$LAB_DIR/lw.conf" || die "no control socket: $DIME_ERR"
+	dime_ctl "$XNS" reload	# an info line, and the file (no log-level) must not undo -l
+	dime_ctl "$XNS" stats >/dev/null
+	dime_stop "$XNS" || die "after SIGTERM: $DIME_ERR"
+	if grep -q '^<[5-7]>' "$log"; then die "info lines with -l warning: $(grep '^<[5-7]>' "$log" | head -3)"; fi
+	[[ ! -e $(dime_sock "$XNS") ]] || die "control socket left behind"
+	echo "log with -l warning: $(wc -l <"$log") lines"
 }
 case_log_startup_error() {
 	# The start-up refusal is an error: journald should see <3>.
@@ -723,9 +680,9 @@ case_log_startup_error() {
 	l=$(head -1 "$LAB_DIR/bs.log")
 	[[ $l == '<3>'* ]] || die "start-up error line without <3> (stderr not a terminal): '$l'"
 }
-t "dimed's stderr (not a terminal): every line starts with a <N> priority" case_log_prefixes
-t "-l warning suppresses info lines (also after a reload); SIGTERM exits 0" case_log_warning
-t "start-up error (bad config) is logged with <3> when stderr is not a terminal" case_log_startup_error
+check "dimed's stderr (not a terminal): every line starts with a <N> priority" case_log_prefixes
+check "-l warning suppresses info lines (also after a reload); SIGTERM exits 0" case_log_warning
+check "start-up error (bad config) is logged with <3> when stderr is not a terminal" case_log_startup_error
 
 # -------------------------------------------------------- 6: notify ---
 case_notify() {
@@ -742,17 +699,16 @@ case_notify() {
 	grep -q '^<6>' "$LAB_DIR/nt.log" || die "no info lines at the default level: $(cat "$LAB_DIR/nt.log")"
 	[[ ! -e $LAB_DIR/nt.sock ]] || die "control socket left behind"
 }
-t "systemd: READY=1 (after the control socket exists) with STATUS=, STOPPING=1 on SIGTERM" case_notify
+check "systemd: READY=1 (after the control socket exists) with STATUS=, STOPPING=1 on SIGTERM" case_notify
 
 # ------------------------------------------------------------- end ---
 t_final() {
 	lab_alive "$MH_PID" || die "MH's dimed died"
-	ctl mh version >/dev/null && ctl ch version >/dev/null
+	dime_ctl mh version >/dev/null && dime_ctl ch version >/dev/null
 	flow_grows
 	grep -q 'AddressSanitizer\|runtime error' "$LAB_DIR/mh.log" "$LAB_DIR/ch.log" && die "sanitizer report in a log"
 	echo "the flow carried $(flow_bytes) bytes"
 }
-t "both daemons still up, the flow still running, no sanitizer reports" t_final
+check "both daemons still up, the flow still running, no sanitizer reports" t_final
 echo "# runtime $((SECONDS - T_START)) s"
-echo "$T_PASS passed, $T_FAIL failed"
-((T_FAIL == 0))
+tap_summary

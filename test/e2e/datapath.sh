@@ -43,12 +43,12 @@ E2E_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_ROOT=$(cd "$E2E_HERE/../.." && pwd)
 E2E_BUILD=${E2E_BUILD:-$E2E_ROOT/build}
 DIMED=${DIMED:-$E2E_BUILD/src/dimed}
-DIMECTL=${DIMECTL:-$E2E_BUILD/src/dimectl}
+# shellcheck source=../lab/dime.sh
+source "$E2E_ROOT/test/lab/dime.sh"
 E2E_CASES=${E2E_CASES:-1 2 3 4 5 6 7 8 9}
 E2E_FAMILIES=${E2E_FAMILIES:-4 6}
 E2E_JOBS=${E2E_JOBS:-2}
-E2E_PY=python3
-[[ -x /usr/bin/python3 ]] && E2E_PY=/usr/bin/python3
+E2E_PY=$LAB_PYTHON
 E2E_PKT="$E2E_PY $E2E_HERE/e2e_pkt.py"
 # Mappings here are made by hand (dimectl map / map-local): no signalling.
 if [[ -z ${E2E_DIMED_ARGS+x} ]]; then
@@ -72,21 +72,16 @@ declare -A E2E_TITLE=(
 # Everything below up to the runner runs in a case's subshell, after lab.sh
 # has been sourced and lab_up has run.
 
+# A case's log: "FAIL: ..." lines (each fails the case) and "# " notes.
 E2E_FAILS=0
 fail() { echo "FAIL: $*"; E2E_FAILS=$((E2E_FAILS + 1)); }
-note() { echo "note: $*"; }
-
-ns_of() { case "$1" in mh) echo "$LAB_NS_MH" ;; ch) echo "$LAB_NS_CH" ;; *) lab_die "host '$1'" ;; esac; }
-dctl() { local h=$1; shift; ip netns exec "$(ns_of "$h")" "$DIMECTL" -s "$LAB_DIR/$h.sock" "$@"; }
-# dstat mh|ch KEY : one counter of `dimectl -j stats` (keys are unique leaves).
-dstat() { dctl "$1" -j stats | grep -o "\"$2\":[0-9]*" | cut -d: -f2; }
 
 # flows_of mh|ch KEY=VALUE... : the host's flows (JSON objects, one a line)
 # that match every KEY=VALUE. Plain grep: polled often, on busy machines.
 flows_of() {
 	local h=$1 kv k v out
 	shift
-	out=$(dctl "$h" -j show flows | grep -o '{[^{}]*}' || true)
+	out=$(dime_ctl "$h" -j show flows | grep -o '{[^{}]*}' || true)
 	for kv; do
 		k=${kv%%=*} v=${kv#*=}
 		v=${v//./\\.}
@@ -97,45 +92,26 @@ flows_of() {
 # field JSON_OBJECT KEY : one value of a flat JSON object
 field() { grep -o "\"$2\":\"\?[^,\"}]*" <<<"$1" | sed "s/^\"$2\":\"\?//"; }
 
-# start_dimed mh|ch : start dimed there (its PID in DPID_mh / DPID_ch), wait until it answers.
-start_dimed() {
-	local h=$1 pid i
-	# ip netns exec execs dimed itself, so $! is dimed's PID (kill -9 needs it).
-	ip netns exec "$(ns_of "$h")" "$DIMED" -f --ctl "$LAB_DIR/$h.sock" $E2E_DIMED_ARGS >>"$E2E_OUT.$h.log" 2>&1 &
-	pid=$!
-	lab_track "$pid"
-	printf -v "DPID_$h" %s "$pid"
-	for ((i = 0; i < 100; i++)); do
-		dctl "$h" show >/dev/null 2>&1 && return 0
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	fail "dimed on $h did not come up: $(tail -n 3 "$E2E_OUT.$h.log" | tr '\n' ' ')"
-	return 1
-}
+# start_dimed mh|ch : start dimed there (logs: $E2E_OUT.HOST.log), wait until it answers.
+# shellcheck disable=SC2086 # E2E_DIMED_ARGS: words
+start_dimed() { dime_start "$1" $E2E_DIMED_ARGS || { fail "$DIME_ERR"; return 1; }; }
 start_daemons() { start_dimed mh && start_dimed ch; }
 
 # stop_dimed mh|ch : SIGTERM, wait for the exit; fails on a non-zero status.
-stop_dimed() {
-	local pid rc=0 v="DPID_$1"
-	pid=${!v}
-	kill -TERM "$pid"
-	wait "$pid" || rc=$?
-	((rc == 0)) || fail "dimed on $1 exited with status $rc after SIGTERM"
-}
+stop_dimed() { dime_stop "$1" || fail "$DIME_ERR"; }
 
 # manual_map FAMILY : after MH moved A -> B, switch translation on (CH, then MH).
 manual_map() {
 	local fam=$1 old new c i addrs
 	old=$(lab_addr "$fam" A) new=$(lab_addr "$fam" B) c=$(lab_ch_addr "$fam")
 	for ((i = 0; i < 60; i++)); do
-		addrs=$(dctl mh -j show | grep -o '"local_addresses":\[[^]]*\]' || true)
+		addrs=$(dime_ctl mh -j show | grep -o '"local_addresses":\[[^]]*\]' || true)
 		[[ $addrs == *"\"$new\""* && $addrs != *"\"$old\""* ]] && break
 		sleep 0.05
 	done
 	((i < 60)) || fail "MH's dimed never saw $old go and $new come (local_addresses: $addrs)"
-	dctl ch map "$old" "$new" || fail "CH: dimectl map $old $new"
-	dctl mh map-local "$c" "$new" || fail "MH: dimectl map-local $c $new"
+	dime_ctl ch map "$old" "$new" || fail "CH: dimectl map $old $new"
+	dime_ctl mh map-local "$c" "$new" || fail "MH: dimectl map-local $c $new"
 }
 
 # bg_tcp FAMILY SECS NAME : tcp_transfer in the background (FLOW_PID).
@@ -189,14 +165,14 @@ expect_gt() { [[ $1 =~ ^[0-9]+$ ]] && (($1 > $2)) || fail "$3: $1 (expected > $2
 
 # xlate_counters mh|ch : "in4=P out4=P in6=P out6=P" packet counters of the set rules.
 xlate_counters() {
-	ip netns exec "$(ns_of "$1")" nft list table inet dimed |
+	ip netns exec "$(dime_ns "$1")" nft list table inet dimed |
 		sed -n 's/.*@\([a-z]*[46]\) counter packets \([0-9]*\) .*/\1=\2/p' | sort | tr '\n' ' '
 }
 
 # rule_counts mh|ch : nft dimed tables, then the xt dimed rules per table/chain, e.g. "1 1 1 1 1 1 1".
 rule_counts() {
 	local ns t c out
-	ns=$(ns_of "$1")
+	ns=$(dime_ns "$1")
 	out=$(ip netns exec "$ns" nft list tables | grep -c '^table inet dimed$' || true)
 	for t in iptables ip6tables; do
 		for c in "raw PREROUTING" "mangle PREROUTING" "mangle OUTPUT"; do
@@ -207,7 +183,7 @@ rule_counts() {
 	echo "$out"
 }
 
-on_lo() { ip -n "$(ns_of "$1")" -o addr show dev lo | awk '{print $4}' | sort | tr '\n' ' '; }
+on_lo() { ip -n "$(dime_ns "$1")" -o addr show dev lo | awk '{print $4}' | sort | tr '\n' ' '; }
 
 # ----------------------------------------------------------- cases ---
 
@@ -223,8 +199,8 @@ move_case() {	# FAMILY hard|soft
 	flow_alive "iperf3"
 	wait "$FLOW_PID" || true
 	expect_survived tcp "iperf3 TCP across a $kind move"
-	expect_gt "$(dstat mh translated_out)" 0 "MH translated_out"
-	expect_gt "$(dstat ch translated_in)" 0 "CH translated_in"
+	expect_gt "$(dime_stat mh datapath.translated_out)" 0 "MH translated_out"
+	expect_gt "$(dime_stat ch datapath.translated_in)" 0 "CH translated_in"
 }
 case_1() { move_case "$1" hard; }
 case_2() { move_case "$1" soft; }
@@ -240,7 +216,7 @@ case_3() {
 	flow_alive "the UDP stream"
 	wait "$FLOW_PID" || true
 	expect_survived udp "UDP (connected sender, socat receiver) across a hard move"
-	expect_gt "$(dstat ch translated_in)" 0 "CH translated_in"
+	expect_gt "$(dime_stat ch datapath.translated_in)" 0 "CH translated_in"
 }
 
 case_4() {
@@ -264,7 +240,7 @@ case_4() {
 		fail "stream: $(res_line stream)"
 	fi
 	# The move must have happened while the stream ran: data went through translation.
-	expect_gt "$(dstat mh translated_out)" 0 "MH translated_out (move during the stream)"
+	expect_gt "$(dime_stat mh datapath.translated_out)" 0 "MH translated_out (move during the stream)"
 }
 
 case_5() {
@@ -284,7 +260,7 @@ case_5() {
 		if [[ $h == mh ]]; then f=$(flows_of mh proto=tcp remote="$c")
 		else f=$(flows_of ch proto=tcp local="$c"); fi
 		if [[ -z $f ]]; then
-			fail "$h: dimed did not learn the running iperf3 connections: $(dctl "$h" -j show flows)"
+			fail "$h: dimed did not learn the running iperf3 connections: $(dime_ctl "$h" -j show flows)"
 		elif grep -q '"preexisting":false' <<<"$f"; then
 			fail "$h: a connection older than dimed is not marked preexisting: $f"
 		else
@@ -360,8 +336,8 @@ case_7() {
 	note "rules at start: MH $(rule_counts mh), CH $(rule_counts ch)"
 	bg_tcp "$fam" "$(T 6)" tcp
 	wait_flow "$fam" tcp
-	kill -KILL "$DPID_mh"
-	wait "$DPID_mh" 2>/dev/null || true
+	kill -KILL "$(dime_pid mh)"
+	wait "$(dime_pid mh)" 2>/dev/null || true
 	lab_stamp "kill9 mh"
 	# Left behind by the kill: the rules (queue-bypass makes them harmless).
 	note "rules after kill -9: MH $(rule_counts mh)"
@@ -399,7 +375,7 @@ case_7() {
 		[[ $r == "0 0 0 0 0 0 0" ]] || fail "$h after SIGTERM: dimed tables/xt rules left: $r"
 		r=$(on_lo "$h")
 		[[ $r == "127.0.0.1/8 ::1/128 " ]] || fail "$h after SIGTERM: addresses on lo: $r"
-		ip netns exec "$(ns_of "$h")" iptables -w -t raw -S | grep -q dimed && fail "$h: iptables raw: dimed left"
+		ip netns exec "$(dime_ns "$h")" iptables -w -t raw -S | grep -q dimed && fail "$h: iptables raw: dimed left"
 	done
 	true
 }
@@ -415,10 +391,10 @@ case_8() {
 	manual_map "$fam"
 	flow_alive "iperf3"
 	# Wait until translated data flows again, then shrink R2's link toward CH.
-	t0=$(dstat mh translated_out)
+	t0=$(dime_stat mh datapath.translated_out)
 	for ((i = 0; i < 70; i++)); do
 		sleep 0.1
-		t1=$(dstat mh translated_out)
+		t1=$(dime_stat mh datapath.translated_out)
 		((t1 > t0 + 50)) && break
 	done
 	((i < 70)) || note "translated traffic did not resume within 7 s of the mapping"
@@ -426,7 +402,7 @@ case_8() {
 	lab_stamp "mtu 1280 on R2 $SW_DEV"
 	wait "$FLOW_PID" || true
 	expect_survived tcp "iperf3 TCP after the path MTU dropped to 1280 (bytes after the drop)"
-	expect_gt "$(dstat mh icmp_errors_translated)" 0 "MH icmp_errors_translated"
+	expect_gt "$(dime_stat mh datapath.icmp_errors_translated)" 0 "MH icmp_errors_translated"
 	note "MH route cache: $(ip -n "$LAB_NS_MH" -"$fam" route get "$(lab_ch_addr "$fam")" from "$(lab_addr "$fam" A)" 2>&1 | tr '\n' ' ')"
 }
 
@@ -436,11 +412,11 @@ inject_at() {
 	local h=$1 proto=$2 f lport rport lloc rloc dev dmac tdev
 	shift 2
 	f=$(flows_of "$h" proto="$proto" translated=true | sed -n 1p)
-	[[ -n $f ]] || { fail "$h has no translated $proto flow to aim at: $(dctl "$h" -j show flows)"; return 0; }
+	[[ -n $f ]] || { fail "$h has no translated $proto flow to aim at: $(dime_ctl "$h" -j show flows)"; return 0; }
 	lport=$(field "$f" lport) rport=$(field "$f" rport)
 	lloc=$(field "$f" local_locator) rloc=$(field "$f" remote_locator)
 	if [[ $h == ch ]]; then dev=$SW_DEV tdev=$SW_DEV; else dev=$R_MH_DEV tdev=$MH_B_DEV; fi
-	dmac=$(ip netns exec "$(ns_of "$h")" cat "/sys/class/net/$tdev/address")
+	dmac=$(ip netns exec "$(dime_ns "$h")" cat "/sys/class/net/$tdev/address")
 	note "inject at $h ($proto $rloc:$rport -> $lloc:$lport): $(ip netns exec "$LAB_NS_R2" $E2E_PKT inject \
 		"$dev" "$dmac" "$FAM" "$rloc" "$lloc" "$rport" "$lport" "$proto" "$@" | tr '\n' ' ')"
 }
@@ -463,8 +439,8 @@ case_9() {
 	manual_map "$fam"
 	flow_alive "iperf3"
 	sleep 1.5
-	pk_mh=$(dstat mh packets) pk_ch=$(dstat ch packets)
-	mal_mh=$(dstat mh malformed) mal_ch=$(dstat ch malformed)
+	pk_mh=$(dime_stat mh datapath.packets) pk_ch=$(dime_stat ch datapath.packets)
+	mal_mh=$(dime_stat mh drops_and_rejects.malformed) mal_ch=$(dime_stat ch drops_and_rejects.malformed)
 	for h in ch mh; do
 		if ((fam == 4)); then
 			inject_at "$h" tcp tcp-trunc bad-ihl bad-ipopt bad-totlen icmp-odd-quotes
@@ -475,16 +451,15 @@ case_9() {
 	done
 	sleep 0.5
 	for h in mh ch; do
-		local v="DPID_$h"
-		kill -0 "${!v}" 2>/dev/null || fail "dimed on $h died: $(tail -n 5 "$E2E_OUT.$h.log" | tr '\n' ' ')"
-		dctl "$h" stats >/dev/null || fail "dimectl stats on $h does not answer"
+		dime_alive "$h" || fail "dimed on $h died: $(tail -n 5 "$(dime_log "$h")" | tr '\n' ' ')"
+		dime_ctl "$h" stats >/dev/null || fail "dimectl stats on $h does not answer"
 	done
-	note "MH packets $pk_mh -> $(dstat mh packets), malformed $mal_mh -> $(dstat mh malformed)"
-	note "CH packets $pk_ch -> $(dstat ch packets), malformed $mal_ch -> $(dstat ch malformed)"
-	expect_gt "$(dstat mh malformed)" "$mal_mh" "MH malformed counter after odd packets"
-	expect_gt "$(dstat ch malformed)" "$mal_ch" "CH malformed counter after odd packets"
-	expect_gt "$(dstat mh packets)" "$((pk_mh + 10))" "MH queued packets after odd packets"
-	expect_gt "$(dstat ch packets)" "$((pk_ch + 10))" "CH queued packets after odd packets"
+	note "MH packets $pk_mh -> $(dime_stat mh datapath.packets), malformed $mal_mh -> $(dime_stat mh drops_and_rejects.malformed)"
+	note "CH packets $pk_ch -> $(dime_stat ch datapath.packets), malformed $mal_ch -> $(dime_stat ch drops_and_rejects.malformed)"
+	expect_gt "$(dime_stat mh drops_and_rejects.malformed)" "$mal_mh" "MH malformed counter after odd packets"
+	expect_gt "$(dime_stat ch drops_and_rejects.malformed)" "$mal_ch" "CH malformed counter after odd packets"
+	expect_gt "$(dime_stat mh datapath.packets)" "$((pk_mh + 10))" "MH queued packets after odd packets"
+	expect_gt "$(dime_stat ch datapath.packets)" "$((pk_ch + 10))" "CH queued packets after odd packets"
 	wait "$FLOW_PID" || true
 	expect_survived tcp "iperf3 TCP while odd packets were injected"
 	# What CH's UDP socket got: translated (from MH's identifier) where valid.
@@ -514,7 +489,7 @@ run_one() {
 	(
 		LAB_ID="e2e$$-$1-$2"
 		LAB_DIR=''
-		E2E_OUT=$3
+		E2E_OUT=$3 DIME_LOG=$3.
 		# iperf3 gives up after this much unacknowledged data: a hard move
 		# resumes on TCP's retransmission backoff (about 1.4, 3 or 6 s after the
 		# loss), and a loaded machine must not turn a late mapping into a failure.
@@ -534,21 +509,10 @@ run_one() {
 			E2E_SLOW=$(((${EPOCHREALTIME/./} - t0) / 4000000 + 1))
 			((E2E_SLOW <= 4)) || E2E_SLOW=4
 		fi
-		echo "note: lab built in $(((${EPOCHREALTIME/./} - t0) / 1000)) ms, E2E_SLOW=$E2E_SLOW"
+		note "lab built in $(((${EPOCHREALTIME/./} - t0) / 1000)) ms, E2E_SLOW=$E2E_SLOW"
 		"case_$1" "$2"
 		((E2E_FAILS == 0))
 	) >"$3.log" 2>&1
-}
-
-preflight() {
-	local missing=() t
-	[[ $(id -u) == 0 ]] || missing+=("root (network namespaces)")
-	[[ -x $DIMED && -x $DIMECTL ]] || missing+=("built dimed/dimectl in $E2E_BUILD (meson compile -C build)")
-	for t in ip nft iptables ip6tables iperf3 socat timeout flock sha256sum; do
-		command -v "$t" >/dev/null || missing+=("$t")
-	done
-	$E2E_PY -c 'import socket; socket.AF_PACKET' 2>/dev/null || missing+=("python3 with AF_PACKET")
-	((${#missing[@]} == 0)) || { echo "missing: ${missing[*]}"; return 1; }
 }
 
 e2e_descendants() { local c; for c in $(pgrep -P "$1" 2>/dev/null || true); do echo "$c"; e2e_descendants "$c"; done; }
@@ -564,13 +528,10 @@ e2e_abort() {
 }
 
 main() {
-	local items=() wpids=() i n=0 pass=0 failn=0 w st out rc c f p alive
+	local items=() wpids=() i n=0 w out rc c f p alive
+	preflight root dimed ip nft iptables ip6tables iperf3 socat timeout flock sha256sum
+	$E2E_PY -c 'import socket; socket.AF_PACKET' 2>/dev/null || preflight_fail "python3 with AF_PACKET"
 	out=$(mktemp -d "${TMPDIR:-/tmp}/dime-e2e.XXXXXX")
-	if ! st=$(preflight); then
-		echo "not ok 1 - preflight: $st"
-		echo "0 passed, 1 failed"
-		exit 1
-	fi
 	for c in $E2E_CASES; do for f in $E2E_FAMILIES; do items+=("$c:$f"); done; done
 	# Workers take every E2E_JOBS-th item; each writes OUT/N.rc when a case is done.
 	for ((w = 0; w < E2E_JOBS; w++)); do
@@ -606,21 +567,17 @@ main() {
 			fi
 			sleep 0.2
 		done
-		if [[ $(cat "$out/$n.rc") == 0 ]]; then
-			echo "ok $n - $c.$f IPv$f: ${E2E_TITLE[$c]}"
-			pass=$((pass + 1))
-		else
-			echo "not ok $n - $c.$f IPv$f: ${E2E_TITLE[$c]}"
-			failn=$((failn + 1))
-			grep -E '^(FAIL|  )|lab\] error' "$out/$n.log" | head -n 20 | sed 's/^/# /' || true
+		rc=$(cat "$out/$n.rc")
+		tap_result "$rc" "$c.$f IPv$f: ${E2E_TITLE[$c]}"
+		if ((rc != 0)); then
+			grep -E '^(FAIL|  )|(lab|dime)\] error' "$out/$n.log" | head -n 20 | sed 's/^/# /' || true
 			echo "# log: $out/$n.log (dimed: $out/$n.mh.log, $out/$n.ch.log)"
 		fi
 	done
 	wait
 	echo "# case times: $(cat "$out"/*.time | sort -V | tr '\n' ' ')(total ${SECONDS}s, $E2E_JOBS at once)"
-	echo "$pass passed, $failn failed"
-	if ((failn == 0)) && [[ ${E2E_KEEP:-0} != 1 ]]; then rm -rf "$out"; else echo "# logs kept in $out"; fi
-	((failn == 0))
+	if ((TAP_FAIL == 0)) && [[ ${E2E_KEEP:-0} != 1 ]]; then rm -rf "$out"; else echo "# logs kept in $out"; fi
+	tap_summary
 }
 
 [[ ${E2E_SOURCE_ONLY:-0} == 1 ]] || main "$@"

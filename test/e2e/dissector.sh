@@ -42,13 +42,12 @@
 set -euo pipefail
 
 DIS_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-DIS_ROOT=$(cd "$DIS_HERE/../.." && pwd)
-DIMED=${DIMED:-$DIS_ROOT/build/src/dimed}
-DIMECTL=${DIMECTL:-$(dirname "$DIMED")/dimectl}
+# shellcheck source=../lab/dime.sh
+source "$DIS_HERE/../lab/dime.sh"
+DIS_ROOT=$DIME_ROOT
 DIS_LUA=${DISSECTOR_LUA:-$DIS_ROOT/docs/wireshark/ihmp.lua}
 DIS_DOC=$DIS_ROOT/docs/ihmp.md
-DIS_PY=python3
-[[ -x /usr/bin/python3 ]] && DIS_PY=/usr/bin/python3
+DIS_PY=$LAB_PYTHON
 PCAPW=("$DIS_PY" "$DIS_HERE/dissector_pcap.py")
 CHECK=("$DIS_PY" "$DIS_HERE/dissector_check.py")
 T_START=$SECONDS
@@ -61,27 +60,17 @@ dis_exit() {
 	exit "$rc"
 }
 trap dis_exit EXIT
-# setup_fail WHAT : the run cannot start; still ends with the summary line.
+# setup_fail WHAT : the run cannot go on; still ends with the summary line.
 setup_fail() {
 	DIS_KEEP=1
-	echo "not ok 1 - setup: $*"
 	echo "# output kept in $OUT"
-	echo "0 passed, 1 failed"
-	exit 1
+	tap_bail "setup: $*"
 }
 
-N=0 PASS=0 FAIL=0
 # report NAME DETAILFILE : ok if DETAILFILE is empty, else not ok + its lines
 report() {
-	N=$((N + 1))
-	if [[ ! -s $2 ]]; then
-		PASS=$((PASS + 1))
-		echo "ok $N - $1"
-	else
-		FAIL=$((FAIL + 1))
-		echo "not ok $N - $1"
-		sed 's/^/# /' "$2"
-	fi
+	tap_result "$([[ -s $2 ]] && echo 1 || echo 0)" "$1"
+	[[ ! -s $2 ]] || sed 's/^/# /' "$2"
 	[[ ! -f $2.note ]] || sed 's/^/# /' "$2.note"
 }
 
@@ -353,33 +342,10 @@ lab_capture() {
 	source "$DIS_ROOT/test/lab/lab.sh"
 	lab_up
 	lab_firewall on 3463
-	local h ns pid i cap
+	local h i cap
+	# A state directory each (dime_start), so every message is signed.
 	for h in mh ch; do
-		ns=$LAB_NS_MH
-		[[ $h == ch ]] && ns=$LAB_NS_CH
-		ip netns exec "$ns" "$DIMED" -f --ctl "$LAB_DIR/$h.sock" --state-dir "$LAB_DIR/$h-state" \
-			-l debug >"$OUT/dimed.$h.log" 2>&1 &
-		pid=$!
-		lab_track "$pid"
-		eval "PID_$h=$pid"
-	done
-	for h in mh ch; do
-		ns=$LAB_NS_MH
-		[[ $h == ch ]] && ns=$LAB_NS_CH
-		pid=PID_$h
-		for ((i = 0; i < 200; i++)); do
-			if [[ -x $DIMECTL ]]; then
-				ip netns exec "$ns" "$DIMECTL" -s "$LAB_DIR/$h.sock" show >/dev/null 2>&1 && break
-			else
-				[[ -S $LAB_DIR/$h.sock ]] && break
-			fi
-			kill -0 "${!pid}" 2>/dev/null || break
-			sleep 0.05
-		done
-		if ((i == 200)) || ! kill -0 "${!pid}" 2>/dev/null; then
-			echo "dimed on $h did not come up: $(tail -n 3 "$OUT/dimed.$h.log" | tr '\n' ' ')"
-			return 1
-		fi
+		DIME_LOG=$OUT/dimed. dime_start $h -l debug || return 1
 	done
 	ip netns exec "$LAB_NS_CH" tshark -i "$SW_DEV" -f "udp port 3463" -w "$LAB_DIR/ihmp.pcapng" \
 		>"$OUT/capture.log" 2>&1 &
@@ -448,7 +414,6 @@ report "lab: every message signed (SIGNATURE last, COUNTER present, counters uni
 [[ ! -s $OUT/lab.summary ]] || { echo "# IHMP in the capture:"; sed 's/^/#   /' "$OUT/lab.summary"; }
 
 echo "# runtime $((SECONDS - T_START)) s"
-((FAIL == 0)) || DIS_KEEP=1
+((TAP_FAIL == 0)) || DIS_KEEP=1
 [[ $DIS_KEEP != 1 ]] || echo "# output kept in $OUT"
-echo "$PASS passed, $FAIL failed"
-((FAIL == 0))
+tap_summary

@@ -18,7 +18,6 @@ sniffer for IHMP datagrams and the case generators.
   keygen OUT                      a libsodium-format 64-octet secret key
   pubkey KEYFILE                  base64 public key of a libsodium secret key
   b64 KEYFILE / hex KEYFILE       encodings of the secret (for the log check)
-  get PATH [FILE]                 a value from JSON (stdin or FILE)
   hidcount                        number of HIDs in `show hids -j` (stdin)
   hidof ADDR                      that HID's entry (stdin: `show hids -j`)
   keyof ADDR HIDS KEYS            the key bound to the HID holding ADDR
@@ -888,14 +887,6 @@ def run_case(name, ctx):
         raise SystemExit("unknown case " + name)
 
 
-# ------------------------------------------------------------ json -------
-def jpath(v, path):
-    for k in path.split("."):
-        if k:
-            v = v[int(k)] if isinstance(v, list) else v[k]
-    return v
-
-
 def main(a):
     if not a:
         print(__doc__)
@@ -924,10 +915,6 @@ def main(a):
             print(b.hex())
             print(b.hex().upper())
             print(base64.b64encode(b).decode())
-        return 0
-    if cmd == "get":
-        v = jpath(json.load(open(a[2]) if len(a) > 2 else sys.stdin), a[1])
-        print(json.dumps(v) if isinstance(v, (dict, list)) else v)
         return 0
     if cmd == "hidcount":
         print(len(json.load(sys.stdin).get("hids", [])))

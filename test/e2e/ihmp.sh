@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# ihmp.sh -- end-to-end tests of IHMP signalling (issue 4) in the lab of
+# ihmp.sh -- end-to-end tests of IHMP signalling (docs/ihmp.md §5) in the lab of
 # test/lab/lab.sh (the DIME paper's Fig. 7):
 #
 #        MH ==wifi0== R1 --+
 #         \                +-- bridge -- CH (198.18.0.10 / 2001:db8::10,
 #          ==lte0=== R2 --+                  may move to .11 / ::11)
 #
-# Zero configuration: both hosts run plain `dimed -f --ctl SOCK` (no map
-# commands); conntrack and a stateful firewall are on (lab_firewall on 3463).
+# Zero configuration: both hosts run plain `dimed -f --ctl SOCK` (and
+# --state-dir DIR, each its own: dime_start; no map commands); conntrack and
+# a stateful firewall are on (lab_firewall on 3463).
 # One lab per address family (the families run side by side); every test
 # starts from MH on link A, CH on its first address, freshly started daemons.
 #
@@ -58,15 +59,14 @@ set -euo pipefail
 
 IHMP_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 IHMP_ROOT=$(cd "$IHMP_HERE/../.." && pwd)
-DIMED=${DIMED:-$IHMP_ROOT/build/src/dimed}
-DIMECTL=${DIMECTL:-$IHMP_ROOT/build/src/dimectl}
+# shellcheck source=../lab/dime.sh
+source "$IHMP_ROOT/test/lab/dime.sh"
 IHMP_TESTS=${IHMP_TESTS:-soft hard5 persist download back offline chmove both inflight inflight-lost stream conns1000 nodime garble}
 IHMP_FAMILIES=${IHMP_FAMILIES:-4 6}
 IHMP_JOBS=${IHMP_JOBS:-2}
 IHMP_PORT=3463			# dimed's default IHMP port (include/ihmp_wire.h)
 IHMP_HELLO_MAX=4		# HELLOs to a silent peer per backoff period (IHMP_TRIES)
-IHMP_PY=python3
-[[ -x /usr/bin/python3 ]] && IHMP_PY=/usr/bin/python3
+IHMP_PY=$LAB_PYTHON
 TOOL=("$IHMP_PY" "$IHMP_HERE/ihmp_tool.py")
 CH_ALT4=198.18.0.11 CH_ALT6=2001:db8::11
 
@@ -91,57 +91,25 @@ declare -A IHMP_TITLE=(
 # Runs in the family's shell after lab.sh is sourced and lab_up has run; each
 # test body runs in a subshell of its own (set -e, output to its log).
 
+# A test's log: "FAIL: ..." (fails it), "# " notes, "metric NAME VALUE".
 fail() { echo "FAIL: $*"; }
-note() { echo "note: $*"; }
 metric() { echo "metric ihmp.v$FAM.$1 $2"; }
-
-ns_of() { case "$1" in mh) echo "$LAB_NS_MH" ;; ch) echo "$LAB_NS_CH" ;; *) lab_die "host '$1'" ;; esac; }
-dctl() { local h=$1; shift; ip netns exec "$(ns_of "$h")" "$DIMECTL" -s "$LAB_DIR/$h.sock" "$@"; }
-# dstat mh|ch PATH : one value of `stats -j`
-dstat() { dctl "$1" -j stats | "${TOOL[@]}" get "$2"; }
 now() { date +%s.%N; }
 since() { awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.3f", a - b }'; }
 # event_time NAME : time of the last "$LAB_DIR/events" line starting with NAME
 event_time() { awk -v n="$1" 'index($0, n) == 1 { t = $NF } END { print t }' "$LAB_DIR/events"; }
 tdiff() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "none" || b == "none") print "none"; else printf "%.3f", a - b }'; }
 
-# --- daemons (started and stopped by the family shell, so it can wait for them)
-start_dimeds() {	# LOGBASE HOST... : start them all, then wait until each answers
-	local base=$1 h pid i rc=0
-	shift
+# --- daemons (started and stopped by the family shell, so it can wait for
+# them; logs: $DIME_LOG, set by run_test). Failures go into the test's log.
+start_dimeds() {	# HOST... : start each, wait until it answers
+	local h rc=0
 	for h; do
-		ip netns exec "$(ns_of "$h")" "$DIMED" -f --ctl "$LAB_DIR/$h.sock" -l debug >>"$base.$h.log" 2>&1 &
-		pid=$!
-		lab_track "$pid"
-		echo "$pid" >"$LAB_DIR/dpid.$h"
-	done
-	for h; do
-		pid=$(cat "$LAB_DIR/dpid.$h")
-		for ((i = 0; i < 200; i++)); do
-			dctl "$h" show >/dev/null 2>&1 && break
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.05
-		done
-		((i < 200)) && kill -0 "$pid" 2>/dev/null && continue
-		echo "FAIL: dimed on $h did not come up: $(tail -n 3 "$base.$h.log" | tr '\n' ' ')" >>"$IHMP_SETUP_LOG"
-		rc=1
+		dime_start "$h" -l debug 2>/dev/null || { echo "FAIL: $DIME_ERR" >>"$IHMP_SETUP_LOG"; rc=1; }
 	done
 	return "$rc"
 }
-
-stop_dimeds() {	# HOST... : SIGTERM to all, wait; complains (into the test's log) on a bad exit
-	local h pid rc
-	for h; do [[ ! -f $LAB_DIR/dpid.$h ]] || kill -TERM "$(cat "$LAB_DIR/dpid.$h")" 2>/dev/null || true; done
-	for h; do
-		[[ -f $LAB_DIR/dpid.$h ]] || continue
-		pid=$(cat "$LAB_DIR/dpid.$h") rc=0
-		rm -f "$LAB_DIR/dpid.$h"
-		wait "$pid" 2>/dev/null || rc=$?
-		((rc == 0)) || echo "FAIL: dimed on $h exited with status $rc after SIGTERM" >>"$IHMP_SETUP_LOG"
-	done
-}
-
-dimed_alive() { [[ -f $LAB_DIR/dpid.$1 ]] && lab_alive "$(cat "$LAB_DIR/dpid.$1")"; }
+stop_dimeds() { dime_stop "$@" 2>/dev/null || echo "FAIL: $DIME_ERR" >>"$IHMP_SETUP_LOG"; }
 
 # --- CH's second address (on the switch subnet: R1/R2 need nothing new)
 ch_move() {	# to the alternative address: add the new one, then remove the old
@@ -170,7 +138,7 @@ ch_restore() {	# back to the lab's address (daemons stopped)
 }
 
 # --- nft helpers of this test (tables "ihmp_*", removed between tests)
-nft_in() { ip netns exec "$(ns_of "$1")" nft "${@:2}"; }
+nft_in() { ip netns exec "$(dime_ns "$1")" nft "${@:2}"; }
 # nft_counter mh|ch TABLE COMMENT : packets of the counter rule with that comment
 nft_counter() {
 	nft_in "$1" list table inet "$2" | sed -n "s/.*counter packets \([0-9]*\) .*comment \"$3\".*/\1/p" | head -n1
@@ -235,18 +203,9 @@ flows_start() {
 	FL_PIDS+=($!)
 }
 
-# wait_listen NS PROTO PORT : like lab_wait_listen, but gives a loaded
-# machine 15 s to start a python listener.
-wait_listen() {
-	local i opt=-Hltn
-	[[ $2 == udp ]] && opt=-Hlun
-	for ((i = 0; i < 300; i++)); do
-		[[ -n $(ip netns exec "$1" ss "$opt" "sport = :$3" 2>/dev/null) ]] && return 0
-		sleep 0.05
-	done
-	fail "nothing listens on $2 port $3 in $1 after 15 s"
-	return 1
-}
+# wait_listen NS PROTO PORT : a loaded machine gets 15 s to start a python
+# listener.
+wait_listen() { lab_wait_listen "$1" "$2" "$3" 15 || { fail "nothing listens on $2 port $3 in $1 after 15 s"; return 1; }; }
 
 # flows_known TCP UDP [SETTLE=0.5] : until MH's dimed knows that many TCP and
 # UDP flows to CH (a loaded machine can take a while to start them), then
@@ -254,7 +213,7 @@ wait_listen() {
 flows_known() {
 	local i n
 	for ((i = 0; i < 200; i++)); do
-		n=$(dctl mh -j show flows 2>/dev/null | "${TOOL[@]}" flows "$(lab_ch_addr "$FL_FAM")" 2>/dev/null || true)
+		n=$(dime_ctl mh -j show flows 2>/dev/null | "${TOOL[@]}" flows "$(lab_ch_addr "$FL_FAM")" 2>/dev/null || true)
 		[[ $n =~ tcp=([0-9]+)\ udp=([0-9]+) ]] &&
 			((BASH_REMATCH[1] >= $1 && BASH_REMATCH[2] >= $2)) && break
 		sleep 0.05
@@ -295,7 +254,7 @@ watch_primary() {
 	rm -f "$LAB_DIR/primary"
 	lab_bg ip -n "$LAB_NS_MH" -ts monitor address route >"$LAB_DIR/mon" 2>&1
 	MON_PID=$LAB_BG_PID
-	lab_bg ip netns exec "$LAB_NS_CH" "${TOOL[@]}" primary-wait "$DIMECTL" "$LAB_DIR/ch.sock" \
+	lab_bg ip netns exec "$LAB_NS_CH" "${TOOL[@]}" primary-wait "$DIMECTL" "$(dime_sock ch)" \
 		"$(lab_addr "$1" B)" 15 "$LAB_DIR/primary"
 	WATCH_PID=$LAB_BG_PID
 }
@@ -364,16 +323,16 @@ t_hard5() {
 	# The TCP sender sat out 5 s of backed-off retransmissions: MH's dimed
 	# restarts it once the handoff is ACKed (RFC 6069, src/tcpkick.c).
 	for ((k = 0; k < 40; k++)); do
-		(($(dstat mh datapath.tcp_kicked) > 0)) && break
+		(($(dime_stat mh datapath.tcp_kicked) > 0)) && break
 		sleep 0.05
 	done
-	(($(dstat mh datapath.tcp_kicked) > 0)) || fail "MH's dimed restarted no stalled TCP sender after the handoff (stats datapath.tcp_kicked = 0)"
+	(($(dime_stat mh datapath.tcp_kicked) > 0)) || fail "MH's dimed restarted no stalled TCP sender after the handoff (stats datapath.tcp_kicked = 0)"
 	flows_finish
 	timings hard_gap5 hard_up hard_down hard_up
 }
 
 # sender_watch HOST PEER COND SECS : tcp-watch on HOST's busiest socket to PEER
-sender_watch() { "${TOOL[@]}" tcp-watch "$(ns_of "$1")" "$2" "$3" "$4"; }
+sender_watch() { "${TOOL[@]}" tcp-watch "$(dime_ns "$1")" "$2" "$3" "$4"; }
 field() { [[ $1 =~ (^| )$2=([^ ]*) ]] && echo "${BASH_REMATCH[2]}"; }
 
 # resumes_early HOST PEER WHAT : call right before the new address comes up:
@@ -444,7 +403,7 @@ t_persist() {
 	[[ $FAM == 6 ]] || lab_sysctl "$LAB_NS_MH" net.ipv4.conf.all.rp_filter="$LAB_RP_FILTER" \
 		"net.ipv4.conf.$MH_A_DEV.rp_filter=$LAB_RP_FILTER"
 	bulk_handoff mh "$(lab_ch_addr "$FAM")" "MH's sender (persist timer)"
-	(($(dstat mh datapath.tcp_probed) > 0)) || fail "MH's dimed asked CH for no ACK (stats datapath.tcp_probed = 0)"
+	(($(dime_stat mh datapath.tcp_probed) > 0)) || fail "MH's dimed asked CH for no ACK (stats datapath.tcp_probed = 0)"
 	bulk_finish "iperf3 TCP"
 }
 
@@ -454,7 +413,7 @@ t_download() {
 	lab_detach A
 	echo none >"$LAB_DIR/cur"
 	bulk_handoff ch "$(lab_addr "$FAM" A)" "CH's sender (retransmission timer)"
-	(($(dstat ch datapath.tcp_kicked) + $(dstat ch datapath.tcp_probed) > 0)) ||
+	(($(dime_stat ch datapath.tcp_kicked) + $(dime_stat ch datapath.tcp_probed) > 0)) ||
 		fail "CH's dimed restarted no TCP sender (stats datapath.tcp_kicked and tcp_probed = 0)"
 	bulk_finish "iperf3 TCP (reverse)"
 }
@@ -484,8 +443,8 @@ t_chmove() {
 	flows_known 2 1
 	ch_move
 	flows_finish
-	note "CH's table after: $(dctl ch -j show hids | "${TOOL[@]}" hids)"
-	note "MH's table after: $(dctl mh -j show hids | "${TOOL[@]}" hids)"
+	note "CH's table after: $(dime_ctl ch -j show hids | "${TOOL[@]}" hids)"
+	note "MH's table after: $(dime_ctl mh -j show hids | "${TOOL[@]}" hids)"
 }
 
 t_both() {
@@ -496,7 +455,7 @@ t_both() {
 	sleep 1.5
 	ch_move
 	flows_finish
-	note "MH's table after: $(dctl mh -j show hids | "${TOOL[@]}" hids)"
+	note "MH's table after: $(dime_ctl mh -j show hids | "${TOOL[@]}" hids)"
 }
 
 # hello_order : from MH's log, whether the first HELLO was answered before
@@ -557,7 +516,7 @@ t_inflight() {
 	move_hard 1
 	inflight_finish hard_up
 	note "$(hello_order)"
-	note "MH's table after: $(dctl mh -j show hids | "${TOOL[@]}" hids)"
+	note "MH's table after: $(dime_ctl mh -j show hids | "${TOOL[@]}" hids)"
 }
 
 t_inflight_lost() {
@@ -590,14 +549,14 @@ t_inflight_lost() {
 	for p in "${FL_PIDS[@]}"; do lab_wait "$p" || true; done
 	((rc != 0)) || fail "MH's TCP probe never saw its connection aborted (it would hang)"
 	old=$(lab_addr "$FAM" A)
-	hids=$(dctl ch -j show hids)
+	hids=$(dime_ctl ch -j show hids)
 	[[ $("${TOOL[@]}" keyof "$old" <<<"$hids") == none ]] ||
 		fail "CH bound a key to MH's old address $old: $(${TOOL[@]} hids <<<"$hids")"
-	(($(dstat ch ihmp.rejected.unproven_sender) > 0)) || fail "CH did not refuse MH's HANDOFF as unproven"
-	(($(dstat mh ihmp.timeouts) > 0)) || fail "MH's HANDOFF did not time out"
+	(($(dime_stat ch ihmp.rejected.unproven_sender) > 0)) || fail "CH did not refuse MH's HANDOFF as unproven"
+	(($(dime_stat mh ihmp.timeouts) > 0)) || fail "MH's HANDOFF did not time out"
 	stream_check "$FAM" 2000000 inflight-lost-new 20 >"$LAB_DIR/inflight-lost-new.out" 2>&1 ||
 		fail "a new connection from MH's new address failed: $(tail -n 2 "$LAB_DIR/inflight-lost-new.out" | tr '\n' ' ')"
-	note "MH: $(hello_order); HELLO sent=$(dstat mh ihmp.sent.HELLO) timeouts=$(dstat mh ihmp.timeouts); TCP probe status $rc"
+	note "MH: $(hello_order); HELLO sent=$(dime_stat mh ihmp.sent.HELLO) timeouts=$(dime_stat mh ihmp.timeouts); TCP probe status $rc"
 	note "CH's table after: $(${TOOL[@]} hids <<<"$hids")"
 }
 
@@ -634,12 +593,12 @@ t_conns1000() {
 	r=$(cat "$dir/ready")
 	note "before the move: $r"
 	[[ $r == *"connected=$want failed=0 before_ok=$want "* ]] || fail "not all $want connections echo before the move: $r"
-	note "MH's flows to CH: $(dctl mh -j show flows | "${TOOL[@]}" flows "$dst")"
+	note "MH's flows to CH: $(dime_ctl mh -j show flows | "${TOOL[@]}" flows "$dst")"
 	# Whatever the connections started (HELLO, PATH_PROBE) is over by now.
 	sleep 0.5
 	wire_counters_mh
-	dctl mh -j stats >"$LAB_DIR/mh.stats.0"
-	dctl ch -j stats >"$LAB_DIR/ch.stats.0"
+	dime_ctl mh -j stats >"$LAB_DIR/mh.stats.0"
+	dime_ctl ch -j stats >"$LAB_DIR/ch.stats.0"
 	move_hard 1
 	# Both families' HANDOFFs and their ACKs, then a little longer for strays.
 	for ((i = 0; i < 100; i++)); do
@@ -649,8 +608,8 @@ t_conns1000() {
 	sleep 1
 	touch "$dir/go"
 	for ((i = 0; i < 800; i++)); do [[ -f $dir/result ]] && break; sleep 0.05; done
-	dctl mh -j stats >"$LAB_DIR/mh.stats.1"
-	dctl ch -j stats >"$LAB_DIR/ch.stats.1"
+	dime_ctl mh -j stats >"$LAB_DIR/mh.stats.1"
+	dime_ctl ch -j stats >"$LAB_DIR/ch.stats.1"
 	# One exchange per peer and family, however many connections: one
 	# HANDOFF (a retransmission of that same HANDOFF, when a slow machine
 	# lets its timer run out, is the same exchange and is reported) and one
@@ -709,18 +668,18 @@ t_nodime() {
 	# Normal bytes: 200 Mbit/s for 5 s is 125 MB; a loaded machine may lose some.
 	(($(lab_result nodime1 bytes_recv) > 50000000)) ||
 		fail "only $(lab_result nodime1 bytes_recv) bytes in 5 s over a 200 Mbit/s link"
-	n=$(dctl mh -j show flows | "${TOOL[@]}" flows "$(lab_ch_addr "$FAM")")
+	n=$(dime_ctl mh -j show flows | "${TOOL[@]}" flows "$(lab_ch_addr "$FAM")")
 	note "MH's flows to CH: $n"
 	[[ $n == *" translated=0 "* ]] || fail "flows to a host without dimed are translated: $n"
 	# A second flow within the backoff period: no new HELLOs.
 	tcp_transfer "$FAM" 2 nodime2 >/dev/null 2>&1 || fail "second iperf3: $(res_line nodime2)"
 	h=$(nft_counter ch ihmp_count hello) all=$(nft_counter ch ihmp_count all)
-	mh_hello=$(dstat mh ihmp.sent.HELLO) to=$(dstat mh ihmp.timeouts)
-	note "at CH: $h HELLOs ($all IHMP datagrams); MH: HELLO sent=$mh_hello retransmits=$(dstat mh ihmp.retransmits) timeouts=$to"
+	mh_hello=$(dime_stat mh ihmp.sent.HELLO) to=$(dime_stat mh ihmp.timeouts)
+	note "at CH: $h HELLOs ($all IHMP datagrams); MH: HELLO sent=$mh_hello retransmits=$(dime_stat mh ihmp.retransmits) timeouts=$to"
 	((h >= 1)) || fail "CH got no HELLO at all (MH never tried)"
 	((all <= IHMP_HELLO_MAX)) || fail "CH got $all IHMP datagrams (at most $IHMP_HELLO_MAX allowed)"
 	((to >= 1)) || fail "MH's stats show no timeout for the unanswered HELLO"
-	note "MH's table: $(dctl mh -j show hids | "${TOOL[@]}" hids)"
+	note "MH's table: $(dime_ctl mh -j show hids | "${TOOL[@]}" hids)"
 }
 
 t_garble() {
@@ -730,17 +689,17 @@ t_garble() {
 	tcp_transfer "$FAM" 8 garble-tcp >/dev/null 2>&1 &
 	pid=$!
 	flows_known 2 0
-	before=$(dctl ch -j show hids | "${TOOL[@]}" hids --flows)
-	dctl ch -j stats >"$LAB_DIR/ch.stats.0"
+	before=$(dime_ctl ch -j show hids | "${TOOL[@]}" hids --flows)
+	dime_ctl ch -j stats >"$LAB_DIR/ch.stats.0"
 	# The flow must go on after this (rx_after_move counts from here).
 	lab_stamp "garble_start"
 	note "from MH's address: $(lab_mh "${TOOL[@]}" garble "$FAM" "$(lab_addr "$FAM")" "$(lab_ch_addr "$FAM")" $IHMP_PORT "$(lab_addr "$FAM")" 2>&1 | tr '\n' ' ')"
 	r1=$([[ $FAM == 4 ]] && echo "$R1_S4" || echo "$R1_S6")
 	note "from R1 (a stranger claiming MH's Host ID): $(lab_r1 "${TOOL[@]}" garble "$FAM" "$r1" "$(lab_ch_addr "$FAM")" $IHMP_PORT "$(lab_addr "$FAM")" 2>&1 | tr '\n' ' ')"
 	sleep 0.3
-	dimed_alive ch || fail "CH's dimed is gone: $(tail -n 5 "$IHMP_LOG_CH" | tr '\n' ' ')"
-	after=$(dctl ch -j show hids | "${TOOL[@]}" hids --flows) || fail "CH's dimectl does not answer"
-	dctl ch -j stats >"$LAB_DIR/ch.stats.1"
+	dime_alive ch || fail "CH's dimed is gone: $(tail -n 5 "$IHMP_LOG_CH" | tr '\n' ' ')"
+	after=$(dime_ctl ch -j show hids | "${TOOL[@]}" hids --flows) || fail "CH's dimectl does not answer"
+	dime_ctl ch -j stats >"$LAB_DIR/ch.stats.1"
 	if [[ $before != "$after" ]]; then
 		if [[ $(jq_noflows "$before") == $(jq_noflows "$after") ]]; then
 			fail "CH's show hids: only the flow counts changed: before $before after $after"
@@ -764,7 +723,7 @@ t_garble() {
 	[[ $d == "ihmp.sent.ACK=0 ihmp.received.HANDOFF=0 ihmp.received.HELLO=0" ]] || fail "CH accepted or answered garbage: $d"
 	lab_wait "$pid" || true
 	expect_survived garble-tcp "iperf3 TCP during and after the garbage"
-	dimed_alive mh || fail "MH's dimed is gone"
+	dime_alive mh || fail "MH's dimed is gone"
 }
 jq_noflows() { "${TOOL[@]}" hids <<<"{\"hids\": $1}"; }
 
@@ -788,10 +747,10 @@ run_test() {
 		move_back >/dev/null
 	fi
 	lo=$(ip -n "$LAB_NS_MH" -o addr show dev lo | awk '$4 !~ /^(127\.|::1\/)/ { print $4 }' | tr '\n' ' ')
-	[[ -z $lo ]] || echo "note: left on MH's lo before this test: $lo" >>"$base.log"
-	IHMP_LOG_MH=$base.mh.log IHMP_LOG_CH=$base.ch.log
+	[[ -z $lo ]] || note "left on MH's lo before this test: $lo" >>"$base.log"
+	DIME_LOG=$base. IHMP_LOG_MH=$base.mh.log IHMP_LOG_CH=$base.ch.log
 	# shellcheck disable=SC2086
-	start_dimeds "$base" ${IHMP_DAEMONS[$name]:-mh ch} || rc=1
+	start_dimeds ${IHMP_DAEMONS[$name]:-mh ch} || rc=1
 	t1=$SECONDS
 	if ((rc == 0)); then
 		set +e
@@ -812,7 +771,7 @@ run_test() {
 		} >>"$base.log"
 	fi
 	for h in mh ch; do
-		if [[ -f $LAB_DIR/dpid.$h ]] && ! dimed_alive "$h"; then
+		if dime_pid "$h" >/dev/null && ! dime_alive "$h"; then
 			echo "FAIL: dimed on $h died during the test: $(grep -v '^<7>' "$base.$h.log" | tail -n 3 | tr '\n' ' ')" >>"$base.log"
 		fi
 	done
@@ -843,16 +802,6 @@ run_family() {	# FAMILY
 }
 
 # ============================================================= main ===
-preflight() {
-	local missing=() t
-	[[ $(id -u) == 0 ]] || missing+=("root (network namespaces)")
-	[[ -x $DIMED && -x $DIMECTL ]] || missing+=("built dimed/dimectl (DIMED=$DIMED)")
-	for t in ip nft iperf3 socat timeout flock sha256sum awk; do
-		command -v "$t" >/dev/null || missing+=("$t")
-	done
-	((${#missing[@]} == 0)) || { echo "missing: ${missing[*]}"; return 1; }
-}
-
 ihmp_descendants() { local c; for c in $(pgrep -P "$1" 2>/dev/null || true); do echo "$c"; ihmp_descendants "$c"; done; }
 ihmp_abort() {
 	local p
@@ -864,21 +813,15 @@ ihmp_abort() {
 }
 
 main() {
-	local st fams=() pids=() f t i=0 pass=0 failn=0 rc base start=$SECONDS n=0 running
-	if ! st=$(preflight); then
-		echo "not ok 1 - preflight: $st"
-		echo "0 passed, 1 failed"
-		exit 1
-	fi
+	local fams=() pids=() f t rc base start=$SECONDS running
+	preflight root dimed ip nft iperf3 socat timeout flock sha256sum awk
 	for t in $IHMP_TESTS; do
-		[[ -n ${IHMP_TITLE[$t]:-} ]] || { echo "not ok 1 - unknown test '$t'"; echo "0 passed, 1 failed"; exit 1; }
+		[[ -n ${IHMP_TITLE[$t]:-} ]] || tap_bail "unknown test '$t'"
 	done
 	IHMP_OUT=$(mktemp -d "${TMPDIR:-/tmp}/dime-ihmp.XXXXXX")
 	# A private copy: a rebuild while the tests run must not pull the binaries
 	# out from under them.
-	mkdir "$IHMP_OUT/bin"
-	cp "$DIMED" "$DIMECTL" "$IHMP_OUT/bin/"
-	DIMED=$IHMP_OUT/bin/$(basename "$DIMED") DIMECTL=$IHMP_OUT/bin/$(basename "$DIMECTL")
+	dime_copy_bins "$IHMP_OUT/bin"
 	trap ihmp_abort INT TERM
 	read -r -a fams <<<"$IHMP_FAMILIES"
 	for f in "${fams[@]}"; do
@@ -896,24 +839,16 @@ main() {
 	trap - INT TERM
 	for t in $IHMP_TESTS; do
 		for f in "${fams[@]}"; do
-			n=$((n + 1))
 			base=$IHMP_OUT/v$f.$t
 			rc=$(cat "$base.rc" 2>/dev/null || echo missing)
-			if [[ $rc == 0 ]]; then
-				echo "ok $n - v$f $t: ${IHMP_TITLE[$t]}"
-				pass=$((pass + 1))
-			else
-				echo "not ok $n - v$f $t: ${IHMP_TITLE[$t]}"
-				failn=$((failn + 1))
-				[[ -f $base.log ]] || echo "# no result (see $IHMP_OUT/family-v$f.log: $(tail -n 3 "$IHMP_OUT/family-v$f.log" | tr '\n' ' '))"
-			fi
-			[[ ! -f $base.log ]] || grep -E '^(FAIL|note|metric|time)' "$base.log" | sed -e 's/^/# /' -e 's/^# metric /# metric /' | cut -c1-600
+			tap_result "$rc" "v$f $t: ${IHMP_TITLE[$t]}"
+			[[ $rc == 0 || -f $base.log ]] || echo "# no result (see $IHMP_OUT/family-v$f.log: $(tail -n 3 "$IHMP_OUT/family-v$f.log" | tr '\n' ' '))"
+			[[ ! -f $base.log ]] || grep -E '^(FAIL|# |metric|time)' "$base.log" | sed '/^# /!s/^/# /' | cut -c1-600
 		done
 	done
 	echo "# runtime $((SECONDS - start)) s; logs in $IHMP_OUT"
-	if ((failn == 0)) && [[ ${IHMP_KEEP:-0} != 1 ]]; then rm -rf "$IHMP_OUT"; fi
-	echo "$pass passed, $failn failed"
-	((failn == 0))
+	if ((TAP_FAIL == 0)) && [[ ${IHMP_KEEP:-0} != 1 ]]; then rm -rf "$IHMP_OUT"; fi
+	tap_summary
 }
 
 main "$@"

@@ -2,7 +2,6 @@
 # SPDX-License-Identifier: MIT
 """ihmp_tool.py -- small helpers for test/e2e/ihmp.sh (standard library; shared parts in test/lab/labnet.py).
 
-  get PATH [FILE]                 a value from JSON (stdin or FILE), dotted path
   hids [--flows]                  `dimectl -j show hids` from stdin, normalised
                                   (sorted; the per-HID flow count dropped
                                   unless --flows), one line
@@ -66,11 +65,6 @@ def jpath(v, path):
             continue
         v = v[int(k)] if isinstance(v, list) else v[k]
     return v
-
-
-def cmd_get(path, f=None):
-    v = jpath(json.load(open(f) if f else sys.stdin), path)
-    print(json.dumps(v) if isinstance(v, (dict, list)) else v)
 
 
 def norm_hids(obj, flows):
@@ -419,7 +413,7 @@ def cmd_tcp_watch(ns, peer, cond, secs):
 
 def main():
     return labnet.run(__doc__, {
-        "get": cmd_get, "hids": cmd_hids, "primary-wait": cmd_primary_wait,
+        "hids": cmd_hids, "primary-wait": cmd_primary_wait,
         "probe-rx": cmd_probe_rx, "probe-tx": cmd_probe_tx, "gaps": cmd_gaps,
         "echo-server": cmd_echo_server, "conns": cmd_conns, "garble": cmd_garble,
         "flows": cmd_flows, "mon-time": cmd_mon_time, "probe-tx2": cmd_probe_tx2, "delta": cmd_delta,

@@ -11,6 +11,7 @@
 set -euo pipefail
 E2E_SOURCE_ONLY=1 source "$(dirname "$0")/datapath.sh"
 FAM=${FAM:-4} LAB_ID=rp$$ E2E_OUT=$(mktemp /tmp/dime-repro.XXXXXX) E2E_SLOW=1
+DIME_LOG=$E2E_OUT.
 source "$E2E_ROOT/test/lab/lab.sh"
 lab_up
 lab_firewall on
@@ -24,9 +25,9 @@ wait_flow "$FAM" udp
 move_hard 0.2
 manual_map "$FAM"
 sleep 1
-dctl ch -j stats; echo
+dime_ctl ch -j stats; echo
 inject_at ch udp ${KINDS:-oversize large}
 sleep 0.5
-dctl ch -j stats; echo
+dime_ctl ch -j stats; echo
 grep -v tick "$LAB_DIR/udp.rx" || true
 rm -f "$E2E_OUT"*

@@ -17,18 +17,15 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lab.sh
-source "$HERE/lab.sh"
-
-fails=0
-ok() { echo "ok - $*"; }
-notok() { echo "not ok - $*"; fails=$((fails + 1)); }
+# shellcheck source=dime.sh
+source "$HERE/dime.sh"
 
 # Short enough to keep each case near 6 s: the client gives up after 2 s of
 # unacknowledged data, the server gets 1 s to report.
 LAB_SND_TIMEOUT_MS=2000
 LAB_GRACE=1
 start=$SECONDS
+preflight root iperf3 socat nft
 lab_up
 
 val() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
@@ -40,21 +37,21 @@ for fam in 4 6; do
 		lab_bg scenario_hard_move "$fam" "$proto" 1 5 1.5 >"$LAB_DIR/line"
 		lab_wait "$LAB_BG_PID" || true
 		line=$(cat "$LAB_DIR/line")
-		echo "  # $line"
+		note "$line"
 		what="v$fam $proto hard move, no daemon"
 		if [[ $(val survived "$line") != no ]]; then
-			notok "$what: flow did not stop"
+			tap_result 1 "$what: flow did not stop"
 		elif ! (($(val bytes_recv "$line") > 0)); then
-			notok "$what: no bytes reached CH before the move either"
+			tap_result 1 "$what: no bytes reached CH before the move either"
 		elif [[ $(val rx_after_move "$line") != 0 ]]; then
-			notok "$what: CH received $(val rx_after_move "$line") bytes after the move"
+			tap_result 1 "$what: CH received $(val rx_after_move "$line") bytes after the move"
 		elif [[ $proto == tcp && -z $(val client_error "$line") ]]; then
-			notok "$what: iperf3 client reported no error"
+			tap_result 1 "$what: iperf3 client reported no error"
 		else
-			ok "$what: flow stops (CH got $(val bytes_recv "$line") bytes before, 0 after; $((SECONDS - t)) s)"
+			tap_result 0 "$what: flow stops (CH got $(val bytes_recv "$line") bytes before, 0 after; $((SECONDS - t)) s)"
 		fi
 	done
 done
 
-echo "# baseline: $fails failure(s), $((SECONDS - start)) s"
-[[ $fails == 0 ]]
+note "baseline: $((SECONDS - start)) s"
+tap_summary

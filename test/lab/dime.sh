@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # variables set here are read by the sourcing script
 # SPDX-License-Identifier: MIT
 #
 # dime.sh -- dimed in the lab, and the tests' results. Source it instead of
@@ -130,7 +131,7 @@ dime_start() {
 }
 
 dime_stop() {
-	local h pid rc bad=0 i wait=${DIME_STOP_WAIT:-30} err=''
+	local h pid rc i wait=${DIME_STOP_WAIT:-30} err=''
 	for h; do
 		pid=$(dime_pid "$h") || continue
 		kill -TERM "$pid" 2>/dev/null || true

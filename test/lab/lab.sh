@@ -39,7 +39,8 @@
 #
 # Variables read (set before sourcing or before lab_up):
 #   LAB_ID         suffix of namespace names (default: $$ of the sourcing shell)
-#   LAB_RP_FILTER  rp_filter on MH and CH: 2 = loose (default, BRIEF §4), 1, 0
+#   LAB_RP_FILTER  rp_filter on MH and CH: 2 = loose (default, as systemd's
+#                  sysctl defaults set it on most distributions), 1, 0
 #   LAB_SAV        1 (default) source address validation on R1/R2, 0 off
 #   LAB_KEEP       1: keep $LAB_DIR (results, logs) after cleanup
 #   LAB_LEDGER     file to which every PID started and namespace made is
@@ -469,15 +470,15 @@ lab_conntrack() {
 }
 
 # ------------------------------------------------------------ traffic ---
-# lab_wait_listen NS PROTO PORT : until something listens there (3 s at most).
+# lab_wait_listen NS PROTO PORT [SECS=3] : until something listens there.
 lab_wait_listen() {
 	local i opt=-Hltn
 	[[ $2 == udp ]] && opt=-Hlun
-	for ((i = 0; i < 60; i++)); do
+	for ((i = 0; i < ${4:-3} * 20; i++)); do
 		[[ -n $(ip netns exec "$1" ss "$opt" "sport = :$3" 2>/dev/null) ]] && return 0
 		sleep 0.05
 	done
-	lab_log "nothing listens on $2 port $3 in $1"
+	lab_log "nothing listens on $2 port $3 in $1 after ${4:-3} s"
 	return 1
 }
 

@@ -3,7 +3,8 @@
 #
 # Self-tests of the lab (lab.sh): topology, moves, rate limits, traffic
 # helpers, and that cleanup leaves nothing behind -- also when a run is killed
-# midway. No dimed involved. Prints one "ok"/"not ok" line per check.
+# midway. No dimed involved. Prints one "ok"/"not ok" line per check (the
+# inner run's, indented, first), the last line "N passed, N failed".
 #
 #   bash test/lab/selftest.sh
 #
@@ -14,16 +15,12 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-fails=0
-ok() { echo "ok - $*"; }
-notok() { echo "not ok - $*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else notok "$what"; fi; }
+# shellcheck source=dime.sh
+source "$HERE/dime.sh"
 quiet() { "$@" >/dev/null; }
 
 # ------------------------------------------------------------ inner run ---
 inner() {
-	# shellcheck source=lab.sh
-	source "$HERE/lab.sh"
 	lab_up
 	local fam r ratio
 
@@ -110,7 +107,7 @@ inner() {
 	link_rate A 20mbit
 	tcp_transfer 4 2 rate >/dev/null || true
 	ratio=$(awk -v b="$(lab_result rate bytes_recv)" 'BEGIN { printf "%.2f", b * 8 / 2 / 20e6 }')
-	echo "  # 20mbit tbf: received/asked = $ratio"
+	note "20mbit tbf: received/asked = $ratio"
 	check "link_rate A 20mbit: goodput within 0.6..1.15 of the rate ($ratio)" \
 		awk -v r="$ratio" 'BEGIN { exit !(r >= 0.6 && r <= 1.15) }'
 	link_rate A off
@@ -132,13 +129,11 @@ inner() {
 	check "move_soft in background while iperf3 runs: move done" test "$(lab_cur)" = B
 	move_back
 
-	[[ $fails == 0 ]]
+	tap_summary
 }
 
 # --------------------------------------------------------- killed run ---
 killed() {
-	# shellcheck source=lab.sh
-	source "$HERE/lab.sh"
 	lab_up
 	echo ready >"$LAB_LEDGER.ready"
 	tcp_transfer 4 30 long >/dev/null
@@ -159,20 +154,22 @@ leftovers() { # LEDGER : namespaces or PIDs from it still there
 outer() {
 	local ledger rc=0 pid i start
 	start=$SECONDS
+	preflight root ip tc nft iperf3 socat conntrack ping
 	TMP_OUTER=$(mktemp -d "${TMPDIR:-/tmp}/dime-labtest.XXXXXX")
 	trap 'rm -rf "$TMP_OUTER"' EXIT
 
 	local tmp=$TMP_OUTER
 	ledger=$tmp/full
 	: >"$ledger"
-	LAB_LEDGER=$ledger bash "$HERE/selftest.sh" --inner || rc=$?
+	# Its own LAB_ID (lab.sh exported ours); its lines indented, as a subtest.
+	LAB_ID='' LAB_LEDGER=$ledger bash "$HERE/selftest.sh" --inner | sed 's/^/    /' || rc=$?
 	check "inner run passed" test "$rc" = 0
 	check "inner run made namespaces and processes" bash -c "grep -q '^ns ' $ledger && grep -q '^pid ' $ledger"
 	check "after a full run: no namespace or process left" leftovers "$ledger"
 
 	ledger=$tmp/killed
 	: >"$ledger"
-	LAB_LEDGER=$ledger bash "$HERE/selftest.sh" --killed &
+	LAB_ID='' LAB_LEDGER=$ledger bash "$HERE/selftest.sh" --killed &
 	pid=$!
 	for ((i = 0; i < 100; i++)); do [[ -e $ledger.ready ]] && break; sleep 0.05; done
 	sleep 1
@@ -182,8 +179,8 @@ outer() {
 	check "killed run ended by the signal (status $rc)" test "$rc" != 0
 	check "after a killed run: no namespace or process left" leftovers "$ledger"
 
-	echo "# selftest: $fails failure(s), $((SECONDS - start)) s"
-	[[ $fails == 0 ]]
+	note "selftest: $((SECONDS - start)) s"
+	tap_summary
 }
 
 case "${1:-}" in

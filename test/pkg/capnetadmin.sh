@@ -13,73 +13,47 @@
 # (nft(8), run by dimed, gets none): dimed must refuse to start with a clear line.
 #
 # Root (namespaces). DIMED / DIMECTL select binaries; else builds build-pkg/.
-# Prints ok / not ok lines; exits non-zero on any failure.
+# Prints ok / not ok lines, the last "N passed, N failed"; exits non-zero on
+# any failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 FAM=${FAM:-4}
-
-fails=0
-ok()    { echo "ok - $*"; }
-notok() { echo "not ok - $*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else notok "$what"; fi; }
-
-[[ $(id -u) == 0 ]] || { echo "test/pkg/capnetadmin.sh: needs root" >&2; exit 1; }
-command -v setpriv >/dev/null || { echo "test/pkg/capnetadmin.sh: needs setpriv (util-linux)" >&2; exit 1; }
 
 if [[ -z ${DIMED:-} || -z ${DIMECTL:-} ]]; then
 	[[ -f build-pkg/build.ninja ]] || meson setup build-pkg >/dev/null
 	meson compile -C build-pkg >/dev/null
 	DIMED=$PWD/build-pkg/src/dimed DIMECTL=$PWD/build-pkg/src/dimectl
 fi
+source test/lab/dime.sh
+preflight root setpriv
 
-source test/lab/lab.sh
 lab_up
 lab_firewall on
 
-# A directory nobody can read (LAB_DIR is 0700 root): the binaries, and one
-# control-socket directory per host owned by the daemon's user (as systemd's
-# RuntimeDirectory= would make it); the host key goes under it too
-# (StateDirectory= in the unit).
+# A directory nobody can read (LAB_DIR is 0700 root): the binaries, and the
+# daemons' directory (their control sockets and host keys) owned by their
+# user, as systemd's RuntimeDirectory= and StateDirectory= would make it.
 W=$LAB_DIR/nobody
-mkdir -p "$W/mh" "$W/ch"
+mkdir -p "$W/run"
 chmod 0711 "$LAB_DIR"
 chmod 0755 "$W"
 install -m 0755 "$DIMED" "$DIMECTL" "$W/"
-chown nobody:nogroup "$W/mh" "$W/ch"
-chmod 0750 "$W/mh" "$W/ch"
+chown nobody:nogroup "$W/run"
+chmod 0750 "$W/run"
+DIMED=$W/dimed DIMECTL=$W/dimectl DIME_DIR=$W/run DIME_LOG=$LAB_DIR/
 
 # The capability sets systemd's CapabilityBoundingSet= + AmbientCapabilities=
 # give a non-root service.
-as_daemon=(setpriv --reuid=nobody --regid=nogroup --clear-groups
+DIME_WRAP=(setpriv --reuid=nobody --regid=nogroup --clear-groups
 	--bounding-set=-all,+net_admin --inh-caps=-all,+net_admin --ambient-caps=-all,+net_admin)
 
-start_dimed() { # NS NAME  (ip netns exec and setpriv exec: $! is dimed itself)
-	local ns=$1 name=$2
-	ip netns exec "$ns" "${as_daemon[@]}" "$W/dimed" -f --ctl "$W/$name/dimed.sock" \
-		--state-dir "$W/$name/state" -l debug \
-		>"$LAB_DIR/$name.log" 2>&1 &
-	lab_track $!
-	eval "${name}_pid=$!"
-}
-wait_sock() { # PATH PID
-	local i
-	for ((i = 0; i < 50; i++)); do
-		[[ -S $1 ]] && return 0
-		kill -0 "$2" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-start_dimed "$LAB_NS_MH" mh
-start_dimed "$LAB_NS_CH" ch
-if wait_sock "$W/mh/dimed.sock" "$mh_pid" && wait_sock "$W/ch/dimed.sock" "$ch_pid"; then
-	ok "dimed started as nobody with only CAP_NET_ADMIN on MH and CH"
+if dime_start mh -l debug && dime_start ch -l debug; then
+	tap_result 0 "dimed started as nobody with only CAP_NET_ADMIN on MH and CH"
 else
-	notok "dimed started as nobody with only CAP_NET_ADMIN on MH and CH"
-	sed 's/^/# mh: /' "$LAB_DIR/mh.log"; sed 's/^/# ch: /' "$LAB_DIR/ch.log"
-	exit 1
+	sed 's/^/# mh: /' "$LAB_DIR/mh.log"; sed 's/^/# ch: /' "$LAB_DIR/ch.log" 2>/dev/null
+	tap_bail "dimed started as nobody with only CAP_NET_ADMIN on MH and CH"
 fi
+mh_pid=$(dime_pid mh)
 
 # --- credentials: uid 65534, CapEff/CapBnd/CapAmb = CAP_NET_ADMIN (bit 12) only.
 st=/proc/$mh_pid/status
@@ -89,7 +63,7 @@ for set in CapEff CapPrm CapBnd CapAmb; do
 done
 
 # --- its rules, installed through nft(8) (and iptables/ip6tables) by a non-root process.
-mode=$(lab_mh "$W/dimectl" -s "$W/mh/dimed.sock" -j show | sed -n 's/.*"rules": *"\([^"]*\)".*/\1/p')
+mode=$(dime_ctl mh -j show | sed -n 's/.*"rules": *"\([^"]*\)".*/\1/p')
 check "MH rules installed (mode '$mode')" test -n "$mode" -a "$mode" != none
 check "MH has table inet dimed" lab_mh nft list table inet dimed >/dev/null
 if [[ $mode == nft+xtables ]]; then
@@ -100,7 +74,7 @@ fi
 
 # --- control socket: root, and the daemon's own user, may change state.
 check "dimectl as nobody may read (show)" \
-	lab_mh setpriv --reuid=nobody --regid=nogroup --clear-groups "$W/dimectl" -s "$W/mh/dimed.sock" show >/dev/null
+	lab_mh setpriv --reuid=nobody --regid=nogroup --clear-groups "$DIMECTL" -s "$(dime_sock mh)" show >/dev/null
 
 # --- a TCP flow across a hard handoff.
 A_OLD=$(lab_addr "$FAM" A) A_NEW=$(lab_addr "$FAM" B) C=$(lab_ch_addr "$FAM")
@@ -109,18 +83,14 @@ tp=$!
 sleep 2.5
 move_hard 1
 sleep 0.3
-check "CH: map $A_OLD $A_NEW (root client)" lab_ch "$W/dimectl" -s "$W/ch/dimed.sock" map "$A_OLD" "$A_NEW"
+check "CH: map $A_OLD $A_NEW (root client)" dime_ctl ch map "$A_OLD" "$A_NEW"
 check "MH: map-local $C $A_NEW (client as the daemon's user)" \
 	lab_mh setpriv --reuid=nobody --regid=nogroup --clear-groups \
-	"$W/dimectl" -s "$W/mh/dimed.sock" map-local "$C" "$A_NEW"
+	"$DIMECTL" -s "$(dime_sock mh)" map-local "$C" "$A_NEW"
 rc=0
 wait "$tp" || rc=$?
-if ((rc == 0)); then
-	ok "TCP flow survived the hard handoff: $(tr '\n' ' ' <"$LAB_DIR/capnet.out")"
-else
-	notok "TCP flow survived the hard handoff: $(tr '\n' ' ' <"$LAB_DIR/capnet.out")"
-	sed 's/^/# mh: /' "$LAB_DIR/mh.log" | tail -30
-fi
+tap_result "$rc" "TCP flow survived the hard handoff: $(tr '\n' ' ' <"$LAB_DIR/capnet.out")"
+((rc == 0)) || sed 's/^/# mh: /' "$LAB_DIR/mh.log" | tail -30
 check "MH identifier $A_OLD held on lo (rtnetlink as non-root)" \
 	bash -c "ip -n $LAB_NS_MH addr show dev lo | grep -q ' ${A_OLD}/'"
 check "no permission errors in the logs" \
@@ -144,23 +114,20 @@ check "  ... and the translation set elements with it" \
 check "  ... not a 'cannot watch' warning" bash -c "! grep -q 'cannot watch' $LAB_DIR/mh.log"
 
 # --- clean exit removes the rules (nft and iptables again as non-root).
-kill -TERM "$mh_pid" "$ch_pid"
-rc_mh=0 rc_ch=0
-wait "$mh_pid" || rc_mh=$?
-wait "$ch_pid" || rc_ch=$?
-check "dimed exits 0 on SIGTERM (MH $rc_mh, CH $rc_ch)" test "$rc_mh$rc_ch" = 00
+rc=0
+dime_stop mh ch || rc=$?
+check "dimed exits 0 on SIGTERM (MH and CH)${DIME_ERR:+: $DIME_ERR}" test "$rc" = 0
 check "MH table inet dimed removed" bash -c "! ip netns exec $LAB_NS_MH nft list table inet dimed >/dev/null 2>&1"
 check "MH xtables rules removed" \
 	bash -c "! ip netns exec $LAB_NS_MH iptables-save | grep -q dimed && ! ip netns exec $LAB_NS_MH ip6tables-save | grep -q dimed"
 
 # --- without the ambient capability its nft(8) child has no privilege: a
 # clear refusal, not a half-installed ruleset.
-rm -f "$W/mh/dimed.sock"*
+rm -f "$(dime_sock mh)"*
 out=$(lab_mh setpriv --reuid=nobody --regid=nogroup --clear-groups --bounding-set=-all,+net_admin \
-	--inh-caps=-all,+net_admin "$W/dimed" -f --ctl "$W/mh/dimed.sock" 2>&1) && rc=0 || rc=$?
+	--inh-caps=-all,+net_admin "$DIMED" -f --ctl "$(dime_sock mh)" 2>&1) && rc=0 || rc=$?
 check "without ambient caps dimed refuses to start (exit $rc)" test "$rc" != 0
 echo "$out" | sed 's/^/# no ambient caps: /'
 check "  ... and leaves no table behind" bash -c "! ip netns exec $LAB_NS_MH nft list table inet dimed >/dev/null 2>&1"
 
-((fails == 0)) && echo "# all passed" || echo "# $fails failed"
-exit $((fails > 0))
+tap_summary
