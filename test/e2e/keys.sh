@@ -31,6 +31,16 @@ print(m[0].get(sys.argv[1], "none") if m else "none")' "$1" "$(lab_addr 4)" "$(l
 # The public key of a state dir's host.key (libsodium layout: seed || pk).
 pubkey_of() { $PY -c 'import base64,sys; print(base64.b64encode(open(sys.argv[1],"rb").read()[32:]).decode())' "$1"; }
 
+# rotate_mh: MH takes a new key; prints it.
+rotate_mh() { dime_ctl mh set-local-key generate >/dev/null; dime_ctl mh -j show keys | dime_json local.public_key; }
+# wait_key KEY SECS: until CH holds KEY for MH, SECS at most.
+wait_key() {
+	local end=$((SECONDS + $2))
+	while ((SECONDS < end)); do
+		[[ $(peer_field key) == "$1" ]] && return 0
+		sleep 0.1
+	done
+}
 # A flow across a hard move: prints survived=yes|no.
 flow_across_move() {
 	local fam=$1 name=$2
@@ -96,12 +106,8 @@ for _ in $(seq 50); do
 done
 before=$(peer_field key)
 check "rotation: CH bound MH's first key on first use" test "$before" = "$MH_PK"
-dime_ctl mh set-local-key generate
-new_pk=$(dime_ctl mh -j show keys | dime_json local.public_key)
-for _ in $(seq 50); do
-	[[ $(peer_field key) == "$new_pk" ]] && break
-	sleep 0.1
-done
+new_pk=$(rotate_mh)
+wait_key "$new_pk" 5
 check "rotation: CH follows MH's new key (KEY_ROTATE), origin kept" \
 	test "$(peer_field key)/$(peer_field origin)" = "$new_pk/tofu"
 check "rotation: the new key differs from the old" test "$new_pk" != "$MH_PK"
@@ -127,15 +133,11 @@ lab_ch nft -f - <<-EOF
 		}
 	}
 EOF
-dime_ctl mh set-local-key generate
-newer=$(dime_ctl mh -j show keys | dime_json local.public_key)
+newer=$(rotate_mh)
 sleep 6
 check "missed rotation: CH, deaf, still holds MH's previous key" test "$(peer_field key)" = "$held"
 lab_ch nft delete table inet deaf
-for _ in $(seq 80); do
-	[[ $(peer_field key) == "$newer" ]] && break
-	sleep 1
-done
+wait_key "$newer" 80
 check "missed rotation: CH follows MH's new key once it hears again (within 80 s)" \
 	test "$(peer_field key)" = "$newer"
 move_hard 1
