@@ -1,5 +1,5 @@
-/* flow_table: the socket table (paper Fig. 3(a)), one entry per transport
- * flow, found by its identifiers (outbound) or by its locators (inbound). */
+/* flow_table: the socket table (docs/datapath.md, Terms), one entry per
+ * transport flow, found by its identifiers (outbound) or by its locators (inbound). */
 #ifndef DIME_FLOW_TABLE_H
 #define DIME_FLOW_TABLE_H
 

@@ -1,4 +1,4 @@
-/* hid_table: the HID table (paper Fig. 3(b)), one entry per peer host with
+/* hid_table: the HID table (docs/datapath.md, Terms), one entry per peer host with
  * its active, unreachable and local address sets and an optional key. */
 #ifndef DIME_HID_TABLE_H
 #define DIME_HID_TABLE_H

@@ -192,8 +192,8 @@ static void rtnl_addr_event(struct rtnl *r, const struct nlmsghdr *nlh)
 
 static int rtnl_dump_addrs(struct rtnl *r);
 
-/* A link went down: its addresses stop being usable (the paper's "network
- * interface going down"); when it comes back, re-read its addresses. */
+/* A link went down: its addresses stop being usable, as if they were
+ * removed; when it comes back, re-read its addresses. */
 static void rtnl_link_event(struct rtnl *r, const struct nlmsghdr *nlh)
 {
 	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
