@@ -3,6 +3,7 @@
 #define DIME_LOG_H
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <syslog.h>
 
 void log_init(int max_priority, bool prefixes);
@@ -13,15 +14,18 @@ int log_level_parse(const char *name, bool lenient);
 /* Priority -> its name, or NULL. */
 const char *log_level_name(int prio);
 
+/* Or'ed into prio: append ": strerror(errno)", errno as log_msg found it. */
+#define LOG_WITH_ERRNO	0x10000
+
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* log_warn appends ": strerror(errno)"; log_warnx does not. */
-void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define log_warn(...)	log_msg(LOG_WARNING | LOG_WITH_ERRNO, __VA_ARGS__)
+#define log_warnx(...)	log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_info(...)	log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)	log_msg(LOG_DEBUG, __VA_ARGS__)
 /* Start-up only: log and exit(1). */
-void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+#define fatal(...)	(log_msg(LOG_ERR | LOG_WITH_ERRNO, __VA_ARGS__), exit(1))
+#define fatalx(...)	(log_msg(LOG_ERR, __VA_ARGS__), exit(1))
 
 /* At most `burst` messages per 10 s for one call site; returns true if this one may be logged.
  * Keeps hostile input from flooding the journal. */

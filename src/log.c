@@ -45,13 +45,19 @@ const char *log_level_name(int prio)
 	return NULL;
 }
 
-static void log_vmsg(int prio, const char *fmt, va_list ap, int err) __attribute__((format(printf, 2, 0)));
-static void log_vmsg(int prio, const char *fmt, va_list ap, int err)
+void log_msg(int prio, const char *fmt, ...)
 {
+	int err = prio & LOG_WITH_ERRNO ? errno : 0;	/* before anything here changes it */
+	char line[1024];
+	va_list ap;
+	int n;
+
+	prio &= ~LOG_WITH_ERRNO;
 	if (prio > log_max)
 		return;
-	char line[1024];
-	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
 	if (n < 0)
 		return;
 	if (log_prefixes)
@@ -60,66 +66,6 @@ static void log_vmsg(int prio, const char *fmt, va_list ap, int err)
 		fprintf(stderr, "%s: %s\n", line, strerror(err));
 	else
 		fprintf(stderr, "%s\n", line);
-}
-
-void log_msg(int prio, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	log_vmsg(prio, fmt, ap, 0);
-	va_end(ap);
-}
-
-void log_warn(const char *fmt, ...)
-{
-	int err = errno;
-	va_list ap;
-	va_start(ap, fmt);
-	log_vmsg(LOG_WARNING, fmt, ap, err);
-	va_end(ap);
-}
-
-void log_warnx(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	log_vmsg(LOG_WARNING, fmt, ap, 0);
-	va_end(ap);
-}
-
-void log_info(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	log_vmsg(LOG_INFO, fmt, ap, 0);
-	va_end(ap);
-}
-
-void log_debug(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	log_vmsg(LOG_DEBUG, fmt, ap, 0);
-	va_end(ap);
-}
-
-void fatal(const char *fmt, ...)
-{
-	int err = errno;
-	va_list ap;
-	va_start(ap, fmt);
-	log_vmsg(LOG_ERR, fmt, ap, err);
-	va_end(ap);
-	exit(1);
-}
-
-void fatalx(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	log_vmsg(LOG_ERR, fmt, ap, 0);
-	va_end(ap);
-	exit(1);
 }
 
 bool log_allow(struct log_limit *l, unsigned long now_s, unsigned burst)
