@@ -185,7 +185,8 @@ cat >"$LAB_DIR/ctx.json" <<EOF
 {"mh4": "$MH_A4", "mh6": "$MH_A6", "mhb4": "$MH_B4", "mhb6": "$MH_B6", "ch4": "$CH4", "ch6": "$CH6",
  "r1s4": "$R1_S4", "r1s6": "$R1_S6", "r2s4": "$R2_S4", "r2s6": "$R2_S6",
  "nobody4": "198.18.0.99", "nobody6": "2001:db8::99", "k4": "$R1_A4", "k6": "$R1_A6", "r2b4": "$R2_B4", "r2b6": "$R2_B6",
- "spray_port": "$P4", "spray_n": "${HOSTILE_SPRAY_N:-70000}",
+ "sq4": "198.18.0.50", "sq6": "2001:db8::50", "ready": "$LAB_DIR/fake-ready.",
+ "spray_port": "$P4", "spray_n": "${HOSTILE_SPRAY_N:-100000}",
  "mh_key": "$LAB_DIR/mh-state/host.key", "attacker_seed": "$ATK_SEED",
  "capture": "$LAB_DIR/cap.txt", "sent_log": "$LAB_DIR/sent.txt", "state": "$LAB_DIR/atk-state.json"}
 EOF
@@ -439,6 +440,39 @@ for fam in 4 6; do
 	tap_result "$bad" "no amplification: answers to unauthenticated datagrams within 3x their size (IPv$fam)"
 done
 
+# T1 on the greeting side: CH greets a fake dime peer (R2's MH-side
+# address), whose valid signed ACK lists a victim's address (a server on
+# the core switch) as its own; new connections from CH to the victim must
+# reach the victim, not the impostor.
+lab_sw ip addr add 198.18.0.50/24 dev "$SW_BR"
+lab_sw ip addr add 2001:db8::50/64 dev "$SW_BR" nodad
+for fam in 4 6; do
+	v6only=""
+	[[ $fam == 4 ]] || v6only=",ipv6only=1"
+	lab_bg lab_sw socat "TCP$fam-LISTEN:$BT,fork,reuseaddr$v6only" SYSTEM:'echo real-victim'
+done
+sleep 0.5
+for fam in 4 6; do
+	me=$([[ $fam == 4 ]] && echo "$R2_B4" || echo "$R2_B6")
+	victim=$([[ $fam == 4 ]] && echo 198.18.0.50 || echo 2001:db8::50)
+	rm -f "$LAB_DIR/fake-ready.$fam"
+	lab_bg lab_r2 $TOOL attack ack-squat "$LAB_DIR/ctx.json" "$fam" >"$LAB_DIR/acksquat$fam.out" 2>&1
+	fake=$LAB_BG_PID
+	for ((i = 0; i < 50; i++)); do [[ -f $LAB_DIR/fake-ready.$fam ]] && break; sleep 0.1; done
+	bad=0
+	t=$(banner "$me" "$BT" tcp)	# CH's first flow to the fake peer: CH says HELLO
+	sleep 1.5
+	t=$(banner "$victim" "$BT" tcp)
+	[[ $t == real-victim ]] || { note "a new TCP connection to $victim got \"$t\""; bad=1; }
+	lab_wait "$fake" || true
+	grep '^#' "$LAB_DIR/acksquat$fam.out" | head -2 || true
+	grep -q 'answered' "$LAB_DIR/acksquat$fam.out" || { note "CH never said HELLO to the fake peer"; bad=1; }
+	e=$(dime_ctl ch -j show hids | $TOOL hidof "$me" || true)
+	[[ $e != *"\"$victim\""* ]] || { note "the fake peer's HID holds the victim: $e"; bad=1; }
+	flows_alive || bad=1
+	tap_result "$bad" "squatting by the ADDRS of a signed ACK: new connections still reach the victim (IPv$fam)"
+done
+
 # T6: a control client that asks for a long answer and does not read it
 # must not stall the daemon: the datapath and other clients go on.
 lab_bg lab_mh python3 -c '
@@ -476,7 +510,7 @@ note "CH's flows: $nfl; dimectl answers over 1 s while the slow client held its 
 dimed_up || bad=1
 tap_result "$bad" "a control client that does not read its long answer stalls neither the datapath nor other clients"
 
-# T4: SYNs from 70,000 forged sources, MH's next address among them: the
+# T4: SYNs from 100,000 forged sources, MH's next address among them: the
 # handoff below must still be applied (a keyless HID a spoofed flow made
 # gives the address up to the peer that proves it is there).
 dime_ctl ch -j stats >"$LAB_DIR/s0"
@@ -487,7 +521,7 @@ note "CH after the spray: $(dime_ctl ch -j show | tr -d '\n' | cut -c1-300)"
 bad=0
 flows_alive || bad=1
 dimed_up || bad=1
-tap_result "$bad" "SYNs from ${HOSTILE_SPRAY_N:-70000} forged sources: dimed up, flows go on"
+tap_result "$bad" "SYNs from ${HOSTILE_SPRAY_N:-100000} forged sources: dimed up, flows go on"
 
 # ------------------------------------------------- positive: handoff ---
 # ... while R2, a proven peer of CH with its own key, drains what probe
@@ -519,6 +553,38 @@ dime_ctl ch -j stats >"$LAB_DIR/s1"
 note "$(grep '^#' "$LAB_DIR/claims.out" | tr '\n' ' ')rejected delta: $($TOOL delta "$LAB_DIR/s0" "$LAB_DIR/s1")"
 check_expect "$LAB_DIR/s0" "$LAB_DIR/s1" "expect probe_budget=1" || bad=1
 tap_result "$bad" "legitimate hard handoff (move_hard 1) between signed peers keeps TCP flows, onto an address forged SYNs had used, while another peer drains the probe budget (IPv4 and IPv6)"
+
+# T4: a flood of signed HELLOs from rotating sources while 100,000 flows
+# exist: MH's flows, translated since the handoff, keep at least half
+# their rate, and dimed's memory stays bounded.
+rss() { awk '/^VmRSS/ { print $2 }' "/proc/$(dime_pid ch)/status"; }
+bad=0
+nfl=$(dime_ctl ch -j show | dime_json flows)
+note "flows at CH: $nfl (translated: $(dime_ctl ch -j show | dime_json translated_flows))"
+((nfl >= 70000)) || { note "fewer flows than the case needs"; bad=1; }
+r0=$(rss)
+b0=$(($(flow_bytes "$P4") + $(flow_bytes "$P6")))
+sleep 4
+b1=$(($(flow_bytes "$P4") + $(flow_bytes "$P6")))
+dime_ctl ch -j stats >"$LAB_DIR/s0"
+lab_bg lab_r2 $TOOL attack signed-hello-flood "$LAB_DIR/ctx.json" 4 >"$LAB_DIR/hflood4.out" 2>&1
+f4=$LAB_BG_PID
+lab_bg lab_r2 $TOOL attack signed-hello-flood "$LAB_DIR/ctx.json" 6 >"$LAB_DIR/hflood6.out" 2>&1
+f6=$LAB_BG_PID
+b2=$(($(flow_bytes "$P4") + $(flow_bytes "$P6")))
+sleep 4
+b3=$(($(flow_bytes "$P4") + $(flow_bytes "$P6")))
+lab_wait "$f4" || true
+lab_wait "$f6" || true
+dime_ctl ch -j stats >"$LAB_DIR/s1"
+r1=$(rss)
+note "$(cat "$LAB_DIR/hflood4.out" "$LAB_DIR/hflood6.out" | grep '^#' | tr '\n' ' ')"
+note "rejected delta: $($TOOL delta "$LAB_DIR/s0" "$LAB_DIR/s1")"
+note "MH's flows: $((b1 - b0)) bytes in 4 s before, $((b3 - b2)) during the flood; dimed RSS $r0 -> $r1 kB"
+((2 * (b3 - b2) >= b1 - b0)) || { note "the flows lost more than half their rate"; bad=1; }
+((r1 - r0 < 65536)) || { note "dimed grew by $((r1 - r0)) kB"; bad=1; }
+dimed_up || bad=1
+tap_result "$bad" "signed HELLO flood from rotating sources with $nfl flows: translated flows keep half their rate, memory bounded"
 
 # T1 with a stolen key, last (it ends MH's flows): a signed PATH_PROBE
 # "from" the victim, then a signed ADDR_DOWN of MH's address. The victim

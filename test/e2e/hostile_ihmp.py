@@ -883,6 +883,55 @@ def run_case(name, ctx):
         print("# %d HELLOs from %d forged sources in %.2f s" % (min(n, len(srcs)), min(n, len(srcs)),
                                                                  time.time() - t0))
         print("expect-info hellos=%d" % min(n, len(srcs)))
+    elif name == "ack-squat":
+        # T1 on the greeting side: a fake dime peer at R2's MH-side address
+        # answers CH's HELLO with a valid, signed ACK whose ADDRS lists a
+        # victim's address as its own.
+        me, victim = c.c["r2b" + c.fam], c.c["sq" + c.fam]
+        af = socket.AF_INET6 if ":" in me else socket.AF_INET
+        s = socket.socket(af, socket.SOCK_DGRAM)
+        s.bind((me, PORT))
+        s.settimeout(0.5)
+        open(c.c["ready"] + c.fam, "w").close()
+        cnt = (int(time.time()) << 32) + 9000
+        t0, answered = time.time(), 0
+        while time.time() - t0 < 10 and not (answered and time.time() - t0 > answered + 2):
+            try:
+                b, peer = s.recvfrom(2048)
+            except socket.timeout:
+                continue
+            if len(b) < 8 or b[1] != HELLO:
+                continue
+            seq = struct.unpack("!H", b[4:6])[0]
+            nonce = [b[st + 2:e] for t, st, e in tlv_offsets(b) if t == T_NONCE and e - st == 18]
+            t = [tlv(T_ECHO, bytes([HELLO])), addrs_tlv([me, victim]), tlv(T_PUBKEY, bytes(c.atk.verify_key))]
+            if nonce:
+                t.append(tlv(T_NONCE_ECHO, nonce[0]))
+            cnt += 1
+            s.sendto(msg(ACK, seq, me, t, sk=c.atk, counter=cnt), peer)
+            answered = answered or time.time() - t0
+            print("# answered CH's HELLO seq %d, listing %s as ours" % (seq, victim))
+        s.close()
+        print("expect-info")
+    elif name == "signed-hello-flood":
+        # T4: self-signed HELLOs (a signature check each, if they get that
+        # far) from sources rotating through the prefixes CH routes, for
+        # a few seconds, as fast as we can send.
+        secs = float(c.c.get("flood_secs", 4))
+        nets = ("198.18.1", "198.18.2") if c.fam == "4" else ("2001:db8:1:", "2001:db8:2:")
+        pk = bytes(c.atk.verify_key)
+        cnt = (int(time.time()) << 32) + 5000
+        t0, i = time.time(), 0
+        while time.time() - t0 < secs:
+            net = nets[i % 2]
+            s = "%s.%d" % (net, 20 + (i // 2) % 230) if c.fam == "4" else "%s:%x" % (net, 0xb000 + i % 0x4000)
+            cnt += 1
+            m = msg(HELLO, i & 0xffff, s, [addrs_tlv([s]), tlv(T_PUBKEY, pk), tlv(T_NONCE, os.urandom(16))],
+                    sk=c.atk, counter=cnt)
+            raw_send(s, c.ch, m)
+            i += 1
+        print("# %d signed HELLOs from rotating sources in %.1f s" % (i, time.time() - t0))
+        print("expect-info")
     else:
         raise SystemExit("unknown case " + name)
 
