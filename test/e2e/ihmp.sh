@@ -61,7 +61,7 @@ IHMP_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 IHMP_ROOT=$(cd "$IHMP_HERE/../.." && pwd)
 # shellcheck source=../lab/dime.sh
 source "$IHMP_ROOT/test/lab/dime.sh"
-IHMP_TESTS=${IHMP_TESTS:-soft hard5 persist download back offline chmove both inflight inflight-lost stream conns1000 nodime garble}
+IHMP_TESTS=${IHMP_TESTS:-soft hard5 persist download back offline chmove both inflight inflight-lost stream renumber conns1000 nodime garble}
 IHMP_FAMILIES=${IHMP_FAMILIES:-4 6}
 IHMP_JOBS=${IHMP_JOBS:-2}
 IHMP_PORT=3463			# dimed's default IHMP port (include/ihmp_wire.h)
@@ -76,6 +76,7 @@ declare -A IHMP_TITLE=(
 	[persist]="a TCP sender on its persist timer resumes right after a hard handoff"
 	[download]="CH's TCP sender in backoff resumes right after MH's hard handoff"
 	[back]="TCP and UDP survive a hard handoff with a 1 s gap and MH moving back to A"
+	[renumber]="30 hard handoffs in a row, each to a fresh address: every one applied, CH's sets bounded, a stream intact"
 	[offline]="TCP and UDP survive MH without any address for 3 s"
 	[chmove]="TCP and UDP survive CH moving while MH stays"
 	[both]="TCP and UDP survive MH moving, then CH moving"
@@ -576,6 +577,68 @@ t_stream() {
 	else
 		fail "stream: $(res_line stream) $(tail -n 2 "$LAB_DIR/stream.out" | tr '\n' ' ')"
 	fi
+}
+
+# primary_of HIDS-JSON ADDR: ADDR is the first active address of its family
+# in the HID that holds it (where CH sends that peer's traffic).
+primary_of() {
+	python3 -c 'import json, sys
+a = sys.argv[2]
+for h in json.loads(sys.argv[1])["hids"]:
+    fam = [x for x in h.get("active", []) if (":" in x) == (":" in a)]
+    if a in fam:
+        sys.exit(0 if fam[0] == a else 1)
+sys.exit(1)' "$1" "$2"
+}
+
+# t_renumber: MH's address on link A is renumbered 30 times (the old one
+# goes, a fresh one comes, both families) under a socat stream. Each
+# handoff must be applied at CH (the fresh address primary in MH's HID)
+# and CH's sets stay within 8 addresses each (docs/ihmp.md T4: the oldest
+# unreachable address that no flow names makes room).
+t_renumber() {
+	local i j cur4=$MH_A4 cur6=$MH_A6 new4 new6 pid e n=0 over=0 want
+	link_rate A 50mbit
+	FL_FAM=$FAM
+	stream_check "$FAM" 60000000 renumber 60 >"$LAB_DIR/renumber.out" 2>&1 &
+	pid=$!
+	flows_known 1 0 1
+	for ((i = 1; i <= 30; i++)); do
+		new4=198.18.1.$((100 + i)) new6=2001:db8:1::$((100 + i))
+		lab_mh ip addr del "$cur4/$PLEN4" dev "$MH_A_DEV"
+		lab_mh ip addr del "$cur6/$PLEN6" dev "$MH_A_DEV"
+		lab_mh ip addr add "$new4/$PLEN4" dev "$MH_A_DEV"
+		lab_mh ip addr add "$new6/$PLEN6" dev "$MH_A_DEV" nodad
+		lab_mh ip route replace default via "$R1_A4" dev "$MH_A_DEV"
+		lab_mh ip -6 route replace default via "$R1_A6" dev "$MH_A_DEV"
+		want=$([[ $FAM == 4 ]] && echo "$new4" || echo "$new6")
+		for ((j = 0; j < 40; j++)); do
+			e=$(dime_ctl ch -j show hids)
+			primary_of "$e" "$want" && break
+			sleep 0.1
+		done
+		((j < 40)) && n=$((n + 1)) || note "handoff $i to $want not applied at CH: $e"
+		python3 -c 'import json, sys
+sys.exit(0 if all(len(h.get(k, [])) <= 8 for h in json.loads(sys.argv[1])["hids"]
+                  for k in ("active", "unreachable", "local")) else 1)' "$e" || over=$((over + 1))
+		cur4=$new4 cur6=$new6
+	done
+	lab_wait "$pid" || true
+	note "handoffs applied at CH: $n of 30; CH's table after: $(${TOOL[@]} hids <<<"$e")"
+	((n == 30)) || fail "only $n of 30 handoffs were applied"
+	((over == 0)) || fail "CH's sets grew beyond 8 addresses $over times"
+	if [[ $(lab_result renumber sha_match 2>/dev/null) == yes && $(lab_result renumber survived) == yes ]]; then
+		note "stream: $(res_line renumber)"
+	else
+		fail "stream: $(res_line renumber) $(tail -n 2 "$LAB_DIR/renumber.out" | tr '\n' ' ')"
+	fi
+	# Back to the lab's own addresses.
+	lab_mh ip addr del "$cur4/$PLEN4" dev "$MH_A_DEV"
+	lab_mh ip addr del "$cur6/$PLEN6" dev "$MH_A_DEV"
+	lab_mh ip addr add "$MH_A4/$PLEN4" dev "$MH_A_DEV"
+	lab_mh ip addr add "$MH_A6/$PLEN6" dev "$MH_A_DEV" nodad
+	lab_mh ip route replace default via "$R1_A4" dev "$MH_A_DEV"
+	lab_mh ip -6 route replace default via "$R1_A6" dev "$MH_A_DEV"
 }
 
 t_conns1000() {
