@@ -382,13 +382,28 @@ static int ctl_dispatch(void *arg, int argc, char **argv, bool privileged, struc
 
 /* ---- the loop ---- */
 
+/* Start-up failed after the rules went in: take them out, then exit with
+ * one line, as fatalx does. */
+static void start_fail(struct dimed *d, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void start_fail(struct dimed *d, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rules_remove(&d->rcfg, d->rmode);
+	fatalx("dimed: %s", msg);
+}
+
 enum { EV_QUEUE = 1, EV_RTNL, EV_CTL, EV_SIGNAL, EV_TIMER, EV_NFT, EV_IHMP4, EV_IHMP6, EV_CLIENT_BASE = 64 };
 
 static void ep_add(struct dimed *d, int fd, uint64_t tag)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
 	if (epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
-		fatal("epoll_ctl");
+		start_fail(d, "epoll_ctl: %s", strerror(errno));
 }
 
 static void ctl_watch(void *arg, int fd, unsigned events)
@@ -531,7 +546,7 @@ static void on_addr(void *arg, const struct rtnl_addr *a, bool up)
 		ihmp_addr_event(d->ihmp, a, up);
 }
 
-static void make_parent_dir(const char *path)
+static void make_parent_dir(struct dimed *d, const char *path)
 {
 	char dir[256];
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -539,23 +554,8 @@ static void make_parent_dir(const char *path)
 	if (slash && slash != dir) {
 		*slash = '\0';
 		if (mkdir(dir, 0750) < 0 && errno != EEXIST)
-			fatal("dimed: cannot create %s", dir);
+			start_fail(d, "cannot create %s: %s", dir, strerror(errno));
 	}
-}
-
-/* Start-up failed after the rules went in: take them out, then exit with
- * one line, as fatalx does. */
-static void start_fail(struct dimed *d, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-static void start_fail(struct dimed *d, const char *fmt, ...)
-{
-	char msg[600];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	rules_remove(&d->rcfg, d->rmode);
-	fatalx("dimed: %s", msg);
 }
 
 int main(int argc, char **argv)
@@ -642,7 +642,7 @@ int main(int argc, char **argv)
 		start_fail(&d, "nfqueue %u: %s (is the nfnetlink_queue module available?)",
 			   d.rcfg.queue_num, strerror(-r));
 	}
-	make_parent_dir(cfg->control_socket);
+	make_parent_dir(&d, cfg->control_socket);
 	if ((r = ctl_open(&d.ctl, cfg->control_socket, ctl_dispatch, &d)) < 0) {
 		start_fail(&d, "control socket %s: %s", cfg->control_socket,
 			   r == -EADDRINUSE ? "another dimed is running" : strerror(-r));
