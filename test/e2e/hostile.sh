@@ -198,6 +198,15 @@ for ((i = 0; i < 60; i++)); do
 	sleep 0.1
 done
 sleep 1
+# MH's signed ACKs, for the replay cases: the greeting proves both sides
+# with challenges, not probes, so MH answers nothing of CH's yet. An
+# address that comes and goes on CH makes CH ask (ADDR_UP, ADDR_DOWN).
+lab_ch ip addr add 198.18.0.11/24 dev "$SW_DEV"
+lab_ch ip addr add 2001:db8::11/64 dev "$SW_DEV" nodad
+sleep 1.5
+lab_ch ip addr del 198.18.0.11/24 dev "$SW_DEV"
+lab_ch ip addr del 2001:db8::11/64 dev "$SW_DEV"
+sleep 1
 note "CH's HID table after setup: $(dime_ctl ch -j show hids | tr -d '\n')"
 flows_alive >/dev/null || true
 
