@@ -591,6 +591,17 @@ for h in json.loads(sys.argv[1])["hids"]:
 sys.exit(1)' "$1" "$2"
 }
 
+# renumber_a OLD4 OLD6 NEW4 NEW6: a hard handoff on link A without leaving
+# it: the old addresses go, the new ones come, the default routes again.
+renumber_a() {
+	lab_mh ip addr del "$1/$PLEN4" dev "$MH_A_DEV"
+	lab_mh ip addr del "$2/$PLEN6" dev "$MH_A_DEV"
+	lab_mh ip addr add "$3/$PLEN4" dev "$MH_A_DEV"
+	lab_mh ip addr add "$4/$PLEN6" dev "$MH_A_DEV" nodad
+	lab_mh ip route replace default via "$R1_A4" dev "$MH_A_DEV"
+	lab_mh ip -6 route replace default via "$R1_A6" dev "$MH_A_DEV"
+}
+
 # t_renumber: MH's address on link A is renumbered 30 times (the old one
 # goes, a fresh one comes, both families) under a socat stream. Each
 # handoff must be applied at CH (the fresh address primary in MH's HID)
@@ -605,12 +616,7 @@ t_renumber() {
 	flows_known 1 0 1
 	for ((i = 1; i <= 30; i++)); do
 		new4=198.18.1.$((100 + i)) new6=2001:db8:1::$((100 + i))
-		lab_mh ip addr del "$cur4/$PLEN4" dev "$MH_A_DEV"
-		lab_mh ip addr del "$cur6/$PLEN6" dev "$MH_A_DEV"
-		lab_mh ip addr add "$new4/$PLEN4" dev "$MH_A_DEV"
-		lab_mh ip addr add "$new6/$PLEN6" dev "$MH_A_DEV" nodad
-		lab_mh ip route replace default via "$R1_A4" dev "$MH_A_DEV"
-		lab_mh ip -6 route replace default via "$R1_A6" dev "$MH_A_DEV"
+		renumber_a "$cur4" "$cur6" "$new4" "$new6"
 		want=$([[ $FAM == 4 ]] && echo "$new4" || echo "$new6")
 		for ((j = 0; j < 40; j++)); do
 			e=$(dime_ctl ch -j show hids)
@@ -632,13 +638,7 @@ sys.exit(0 if all(len(h.get(k, [])) <= 8 for h in json.loads(sys.argv[1])["hids"
 	else
 		fail "stream: $(res_line renumber) $(tail -n 2 "$LAB_DIR/renumber.out" | tr '\n' ' ')"
 	fi
-	# Back to the lab's own addresses.
-	lab_mh ip addr del "$cur4/$PLEN4" dev "$MH_A_DEV"
-	lab_mh ip addr del "$cur6/$PLEN6" dev "$MH_A_DEV"
-	lab_mh ip addr add "$MH_A4/$PLEN4" dev "$MH_A_DEV"
-	lab_mh ip addr add "$MH_A6/$PLEN6" dev "$MH_A_DEV" nodad
-	lab_mh ip route replace default via "$R1_A4" dev "$MH_A_DEV"
-	lab_mh ip -6 route replace default via "$R1_A6" dev "$MH_A_DEV"
+	renumber_a "$cur4" "$cur6" "$MH_A4" "$MH_A6"	# back to the lab's own
 }
 
 t_conns1000() {
