@@ -459,6 +459,7 @@ for fam in 4 6; do
 	v6only=""
 	[[ $fam == 4 ]] || v6only=",ipv6only=1"
 	lab_bg lab_sw socat "TCP$fam-LISTEN:$BT,fork,reuseaddr$v6only" SYSTEM:'echo real-victim'
+	lab_bg lab_sw socat "UDP$fam-RECVFROM:$BU,fork,reuseaddr$v6only" SYSTEM:'echo real-victim'
 done
 sleep 0.5
 for fam in 4 6; do
@@ -473,13 +474,15 @@ for fam in 4 6; do
 	sleep 1.5
 	t=$(banner "$victim" "$BT" tcp)
 	[[ $t == real-victim ]] || { note "a new TCP connection to $victim got \"$t\""; bad=1; }
+	u=$(banner "$victim" "$BU" udp)
+	[[ $u == real-victim ]] || { note "a new UDP flow to $victim got \"$u\""; bad=1; }
 	lab_wait "$fake" || true
 	grep '^#' "$LAB_DIR/acksquat$fam.out" | head -2 || true
 	grep -q 'answered' "$LAB_DIR/acksquat$fam.out" || { note "CH never said HELLO to the fake peer"; bad=1; }
 	e=$(dime_ctl ch -j show hids | $TOOL hidof "$me" || true)
 	[[ $e != *"\"$victim\""* ]] || { note "the fake peer's HID holds the victim: $e"; bad=1; }
 	flows_alive || bad=1
-	tap_result "$bad" "squatting by the ADDRS of a signed ACK: new connections still reach the victim (IPv$fam)"
+	tap_result "$bad" "squatting by the ADDRS of a signed ACK: new TCP and UDP connections still reach the victim (IPv$fam)"
 done
 
 # T6: a control client that asks for a long answer and does not read it
