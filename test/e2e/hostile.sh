@@ -402,15 +402,22 @@ done
 # server's as its own; new TCP and UDP connections from CH to them must
 # still reach R1, not the impostor listening on R2 with the same ports.
 BT=$(lab_port) BU=$(lab_port)
+# serve_banner HOST PROTO FAM TEXT [BIND]: HOST answers TEXT to every new
+# TCP connection (port BT) or UDP datagram (port BU), on BIND or on all of
+# its addresses of that family.
+serve_banner() {
+	local port=$BT opt=",fork,reuseaddr"
+	[[ $2 == UDP ]] && port=$BU
+	if [[ -n ${5:-} ]]; then opt=",bind=$(lab_bracket "$5")$opt"
+	elif [[ $3 == 6 ]]; then opt="$opt,ipv6only=1"; fi
+	lab_bg "lab_$1" socat "$2$3-$([[ $2 == TCP ]] && echo LISTEN || echo RECVFROM):$port$opt" SYSTEM:"echo $4"
+}
 for fam in 4 6; do
-	a1=$([[ $fam == 4 ]] && echo "$R1_S4" || echo "$R1_S6")
-	v6only=""
-	[[ $fam == 4 ]] || v6only=",ipv6only=1"
-	lab_bg lab_r1 socat "TCP$fam-LISTEN:$BT,bind=$(lab_bracket "$a1"),fork,reuseaddr" SYSTEM:'echo real-R1'
-	lab_bg lab_r1 socat "TCP$fam-LISTEN:$BT,bind=$(lab_bracket "${KADDR[$fam]}"),fork,reuseaddr" SYSTEM:'echo real-R1'
-	lab_bg lab_r1 socat "UDP$fam-RECVFROM:$BU,fork,reuseaddr$v6only" SYSTEM:'echo real-R1'
-	lab_bg lab_r2 socat "TCP$fam-LISTEN:$BT,fork,reuseaddr$v6only" SYSTEM:'echo impostor-R2'
-	lab_bg lab_r2 socat "UDP$fam-RECVFROM:$BU,fork,reuseaddr$v6only" SYSTEM:'echo impostor-R2'
+	serve_banner r1 TCP "$fam" real-R1 "$([[ $fam == 4 ]] && echo "$R1_S4" || echo "$R1_S6")"
+	serve_banner r1 TCP "$fam" real-R1 "${KADDR[$fam]}"
+	serve_banner r1 UDP "$fam" real-R1
+	serve_banner r2 TCP "$fam" impostor-R2
+	serve_banner r2 UDP "$fam" impostor-R2
 done
 sleep 0.5
 for fam in 4 6; do
@@ -456,10 +463,8 @@ done
 lab_sw ip addr add 198.18.0.50/24 dev "$SW_BR"
 lab_sw ip addr add 2001:db8::50/64 dev "$SW_BR" nodad
 for fam in 4 6; do
-	v6only=""
-	[[ $fam == 4 ]] || v6only=",ipv6only=1"
-	lab_bg lab_sw socat "TCP$fam-LISTEN:$BT,fork,reuseaddr$v6only" SYSTEM:'echo real-victim'
-	lab_bg lab_sw socat "UDP$fam-RECVFROM:$BU,fork,reuseaddr$v6only" SYSTEM:'echo real-victim'
+	serve_banner sw TCP "$fam" real-victim
+	serve_banner sw UDP "$fam" real-victim
 done
 sleep 0.5
 for fam in 4 6; do
