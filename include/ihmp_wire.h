@@ -63,6 +63,7 @@ enum {
 	IHMP_T_NONCE = 9,
 	IHMP_T_NONCE_ECHO = 10,
 	IHMP_T_SIGNATURE = 11,
+	IHMP_T_OBSERVED = 12,	/* ACK: the request's source address and port as seen */
 	IHMP_T_PAD = 128,	/* skippable, contents ignored */
 };
 #define IHMP_T_SKIPPABLE	128
@@ -98,6 +99,8 @@ struct ihmp_msg {
 	uint8_t nonce[IHMP_NONCE_LEN];	/* NONCE */
 	uint8_t nonce_echo[IHMP_NONCE_LEN]; /* NONCE_ECHO */
 	uint8_t sig[IHMP_SIG_LEN];	/* SIGNATURE */
+	struct dime_addr observed;	/* OBSERVED: the request's source ... */
+	uint16_t observed_port;		/* ... and source port, host byte order */
 	/* Decode only: with a SIGNATURE, the message bytes [0, signed_len)
 	 * are signed and the signature value is at sig_off. */
 	uint16_t signed_len;

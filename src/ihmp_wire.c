@@ -16,7 +16,7 @@
 #define H(t)		IHMP_HAS(IHMP_T_##t)
 #define ALL_TLVS	(H(ADDRS) | H(NEW_ADDR) | H(OLD_ADDR) | H(ECHO) | \
 			 H(NAT_MAP) | H(COUNTER) | H(PUBKEY) | H(KEY_ROTATE) | \
-			 H(NONCE) | H(NONCE_ECHO) | H(SIGNATURE))
+			 H(NONCE) | H(NONCE_ECHO) | H(SIGNATURE) | H(OBSERVED))
 /* Any message but an ACK may be signed, counted and carry a nonce. */
 #define COMMON		(H(COUNTER) | H(NONCE) | H(SIGNATURE))
 
@@ -33,7 +33,7 @@ static const struct {
 	[IHMP_HANDOFF] = { "HANDOFF", H(NEW_ADDR) | H(OLD_ADDR), COMMON },
 	[IHMP_HANDOFF_UNREACHABLE] = { "HANDOFF_UNREACHABLE", H(NEW_ADDR) | H(OLD_ADDR), COMMON },
 	[IHMP_ACK] = { "ACK", H(ECHO), H(ADDRS) | H(PUBKEY) | H(COUNTER) |
-		       H(NONCE) | H(NONCE_ECHO) | H(SIGNATURE) },
+		       H(NONCE) | H(NONCE_ECHO) | H(OBSERVED) | H(SIGNATURE) },
 	[IHMP_NAT_ENTRY] = { "NAT_ENTRY", H(NAT_MAP), COMMON },
 };
 
@@ -139,6 +139,8 @@ static int msg_valid(const struct ihmp_msg *m)
 		return 0;
 	if ((m->has & H(ECHO)) && (!type_known(m->echo_type) || m->echo_type == IHMP_ACK))
 		return 0;
+	if ((m->has & H(OBSERVED)) && !addr_ok(&m->observed))
+		return 0;
 	if ((m->has & H(NAT_MAP)) &&
 	    (!addr_ok(&m->nat.int_addr) || !addr_ok(&m->nat.ext_addr)))
 		return 0;
@@ -210,6 +212,11 @@ int ihmp_encode(const struct ihmp_msg *m, uint8_t *buf, size_t cap)
 	if (m->has & H(NONCE_ECHO)) {
 		put_tlv(&w, IHMP_T_NONCE_ECHO, IHMP_NONCE_LEN);
 		put(&w, m->nonce_echo, IHMP_NONCE_LEN);
+	}
+	if (m->has & H(OBSERVED)) {
+		put_tlv(&w, IHMP_T_OBSERVED, waddr_len(&m->observed) + 2);
+		put_addr(&w, &m->observed);
+		put16(&w, m->observed_port);
 	}
 	if (m->has & H(SIGNATURE)) {
 		put_tlv(&w, IHMP_T_SIGNATURE, IHMP_SIG_LEN);
@@ -323,6 +330,11 @@ static int get_tlv(struct ihmp_msg *m, uint8_t t, const uint8_t *v, size_t n)
 		if (n != IHMP_NONCE_LEN)
 			return -EBADMSG;
 		memcpy(m->nonce_echo, v, n);
+		return 0;
+	case IHMP_T_OBSERVED:
+		if (get_addr(&m->observed, v, n, &i) < 0 || n - i != 2)
+			return -EBADMSG;
+		m->observed_port = get16(v + i);
 		return 0;
 	case IHMP_T_SIGNATURE:
 		if (n != IHMP_SIG_LEN)
@@ -439,6 +451,9 @@ bool ihmp_msg_equal(const struct ihmp_msg *x, const struct ihmp_msg *y)
 	if ((h & H(NONCE)) && memcmp(x->nonce, y->nonce, IHMP_NONCE_LEN))
 		return false;
 	if ((h & H(NONCE_ECHO)) && memcmp(x->nonce_echo, y->nonce_echo, IHMP_NONCE_LEN))
+		return false;
+	if ((h & H(OBSERVED)) &&
+	    (!addr_eq(&x->observed, &y->observed) || x->observed_port != y->observed_port))
 		return false;
 	if ((h & H(SIGNATURE)) && memcmp(x->sig, y->sig, IHMP_SIG_LEN))
 		return false;

@@ -486,7 +486,7 @@ static void test_errors(void)
 		CHECK_EQ(dec(&m, b, len), -EOPNOTSUPP);
 	}
 	for (unsigned t = 0; t < 128; t++) {
-		if (t >= IHMP_T_ADDRS && t <= IHMP_T_SIGNATURE)
+		if (t >= IHMP_T_ADDRS && t <= IHMP_T_OBSERVED)
 			continue;
 		len = raw(b, 1, IHMP_ACK, (const uint8_t[]){ ECHO_H, (uint8_t)t, 2, 0, 0 }, 7);
 		CHECK_EQ(dec(&m, b, len), -EOPNOTSUPP);
