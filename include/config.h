@@ -58,6 +58,7 @@ struct config {
 	uint32_t max_flows;
 	uint32_t max_peers;
 	uint32_t udp_timeout;		/* seconds */
+	uint32_t nat_keepalive;		/* seconds between keepalives through a NAT */
 	uint32_t tcp_timeout;		/* seconds, established TCP */
 
 	/* IHMP policy: checked now, used once IHMP is in. */

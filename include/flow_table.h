@@ -22,6 +22,7 @@ struct flow_key {
 #define FLOW_S_FIN_OUT	0x01	/* local side sent FIN */
 #define FLOW_S_FIN_IN	0x02	/* remote side sent FIN */
 #define FLOW_S_RST	0x04	/* RST seen in either direction */
+#define FLOW_S_OPENED	0x08	/* TCP: the SYN was ours (snd_base is its sequence number) */
 
 /* flags: free for the caller; these are the ones we know of. */
 #define FLOW_F_LEARNED	0x01	/* learned from a socket that predates us */
@@ -38,13 +39,15 @@ struct flow {
 	uint8_t state : 4;	/* FLOW_S_* */
 	uint8_t mark : 2;	/* for mark-and-sweep resyncs: 0..3 */
 	uint8_t xl : 1;		/* private: in the locator index */
-	uint8_t spare_ : 1;
+	uint8_t nat_born : 1;	/* began on a path through a NAT: its two ends see
+				 * different tuples, so it can only move encapsulated */
 	uint8_t flags;
 	uint8_t lloc[16], rloc[16];	/* locators; equal to the key when not translated */
 	uint32_t hid;
 	uint32_t last_seen;	/* seconds, caller's clock */
 	/* TCP, from the SYNs if the caller saw them: snd_una = snd_base +
-	 * tcpi_bytes_acked, rcv_nxt = rcv_base + tcpi_bytes_received */
+	 * tcpi_bytes_acked, rcv_nxt = rcv_base + tcpi_bytes_received.
+	 * UDP: snd_base holds the flow's tag (encap.h), rcv_base is unused. */
 	uint32_t snd_base, rcv_base;
 	uint32_t id_next, loc_next;	/* private: bucket chains */
 	uint32_t hid_prev, hid_next;	/* private: per-HID list */

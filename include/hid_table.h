@@ -41,6 +41,20 @@ struct hid_addrs {
 #define HID_F_HELLO_ONLY	0x100	/* ihmp: made by a HELLO, no flow yet */
 #define HID_F_MANUAL		0x200	/* stacktrans: mapped by dimectl map / map-local */
 
+/* The path to a peer through NATs (docs/ihmp.md §8), as IHMP proved it;
+ * one per family (hid.nat[af == AF_INET6]): a peer's IPv4 path may cross a
+ * NAT while its IPv6 path does not. */
+struct hid_nat {
+	bool peer;		/* the peer is behind a NAT: ep is its binding */
+	bool self;		/* we are behind a NAT toward this peer */
+	bool have_ep, have_pub;
+	struct dime_addr ep;	/* the peer's proven IHMP endpoint: IHMP and DATA go here */
+	uint16_t ep_port;
+	struct dime_addr host;	/* the address the peer has behind its NAT (nat_addr:host_addr) */
+	struct dime_addr pub;	/* our endpoint as this peer observes it */
+	uint16_t pub_port;
+};
+
 struct hid {
 	uint32_t handle;	/* 24-bit slot, 8-bit generation; never 0 */
 	uint32_t flags;		/* free for the caller */
@@ -50,12 +64,23 @@ struct hid {
 	uint8_t key[HID_KEY_LEN];
 	struct hid_addrs set[HID_NSETS];	/* by enum hid_set_id */
 	struct hid_addrs moved;	/* ours, still configured, that we handed off from */
+	struct hid_nat nat[2];
 	void *ihmp;		/* signalling state; the caller frees it */
 	uint8_t gen_;		/* private */
 	uint32_t next_free_;	/* private */
 };
 
 struct hid_table;
+
+static inline struct hid_nat *hid_nat(struct hid *h, int af)
+{
+	return &h->nat[af == AF_INET6];
+}
+
+static inline const struct hid_nat *hid_nat_c(const struct hid *h, int af)
+{
+	return &h->nat[af == AF_INET6];
+}
 
 /* max_entries in 1 .. HID_MAX_ENTRIES; seed should be random per process. */
 struct hid_table *hid_table_new(uint32_t max_entries, uint32_t hash_seed);

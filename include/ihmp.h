@@ -65,6 +65,11 @@ void ihmp_read(struct ihmp *ih, int i);
 void ihmp_dispatch(struct ihmp *ih, const uint8_t *buf, size_t len, const struct dime_addr *src,
 		   uint16_t port, const struct dime_addr *dst);
 
+/* Datagrams on the IHMP port that are DATA (encap.h), not IHMP. */
+typedef void ihmp_data_fn(void *arg, const uint8_t *buf, size_t len, const struct dime_addr *src,
+			  uint16_t port);
+void ihmp_set_data_hook(struct ihmp *ih, ihmp_data_fn *fn, void *arg);
+
 /* From the datapath (st_peer_fn): we opened a flow to a peer. */
 void ihmp_peer_flow(void *ih, struct hid *h, const struct dime_addr *local,
 		    const struct dime_addr *remote, bool created);

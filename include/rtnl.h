@@ -3,6 +3,7 @@
 #define DIME_RTNL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "addr.h"
 
@@ -38,6 +39,10 @@ bool rtnl_is_alive(const struct rtnl *r, const struct dime_addr *a);
  * addresses (our held identifiers); -ENETUNREACH when there is no route. */
 int rtnl_route_src(struct rtnl *r, const struct dime_addr *dst, struct dime_addr *src);
 
+/* Policy routing into a device for both families: packets with `mark` set
+ * go by table `table`, whose default route is the device (add), or both
+ * are removed (!add; what is already gone is fine). 0 or -errno. */
+int rtnl_tunnel(struct rtnl *r, int ifindex, uint32_t mark, uint32_t table, bool add);
 /* Hold an identifier: a host-scoped /32 or /128 on lo, so sockets bound to it keep sending. */
 int rtnl_hold(struct rtnl *r, const struct dime_addr *a);
 int rtnl_release(struct rtnl *r, const struct dime_addr *a);

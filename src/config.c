@@ -57,6 +57,7 @@ void config_defaults(struct config *c)
 	c->max_flows = 1048576;
 	c->max_peers = 65536;
 	c->udp_timeout = 180;
+	c->nat_keepalive = 25;
 	c->tcp_timeout = 7200;
 	c->hello = CONFIG_HELLO_ALL;
 	c->require_signatures = false;
@@ -316,6 +317,13 @@ static int set_udp_timeout(struct config *c, const char *key, char **w, size_t n
 	return config_uint(key, w[0], 60, 86400, &c->udp_timeout, why, n);
 }
 
+static int set_nat_keepalive(struct config *c, const char *key, char **w, size_t nw, char *why, size_t n)
+{
+	if (config_one(key, nw, why, n) < 0)
+		return -EINVAL;
+	return config_uint(key, w[0], 5, 3600, &c->nat_keepalive, why, n);
+}
+
 static int set_tcp_timeout(struct config *c, const char *key, char **w, size_t nw, char *why, size_t n)
 {
 	if (config_one(key, nw, why, n) < 0)
@@ -435,6 +443,7 @@ static const struct config_key config_keys[] = {
 	{ "max-flows", false, set_max_flows, RESTART(max_flows) },
 	{ "max-peers", false, set_max_peers, RESTART(max_peers) },
 	{ "udp-timeout", false, set_udp_timeout, 0, 0 },
+	{ "nat-keepalive", false, set_nat_keepalive, 0, 0 },
 	{ "tcp-timeout", false, set_tcp_timeout, 0, 0 },
 	{ "hello", false, set_hello, 0, 0 },
 	{ "hello-allow", true, set_hello_allow, 0, 0 },
@@ -713,6 +722,7 @@ int config_dump(const struct config *c, FILE *f)
 	fprintf(f, "max-flows = %u\n", c->max_flows);
 	fprintf(f, "max-peers = %u\n", c->max_peers);
 	fprintf(f, "udp-timeout = %u\n", c->udp_timeout);
+	fprintf(f, "nat-keepalive = %u\n", c->nat_keepalive);
 	fprintf(f, "tcp-timeout = %u\n", c->tcp_timeout);
 	fprintf(f, "hello = %s\n", hello[c->hello]);
 	/* Empty lists stay visible as comments, so the dump names every key. */

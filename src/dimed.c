@@ -34,6 +34,7 @@
 #include "rtnl.h"
 #include "rules.h"
 #include "stacktrans.h"
+#include "tunnel.h"
 
 #define DIMED_QUEUE_MAXLEN	4096
 
@@ -46,6 +47,7 @@ struct dimed {
 	struct stacktrans *st;
 	struct nftwatch *watch;
 	struct ihmp *ihmp;
+	struct tunnel *tunnel;		/* NULL: no NAT traversal (no TUN here) */
 	struct rules_cfg rcfg;
 	enum rules_mode rmode;
 	const struct options *opts;
@@ -204,6 +206,11 @@ static int cmd_stats(struct dimed *d, int argc, char **argv, struct out *o, char
 	st_show_stats(d->st, o);
 	if (d->ihmp)
 		ihmp_show_stats(d->ihmp, o);
+	if (d->tunnel) {
+		out_obj_begin(o, "tunnel");
+		tunnel_show_stats(d->tunnel, o);
+		out_obj_end(o);
+	}
 	out_obj_end(o);
 	return 0;
 }
@@ -394,10 +401,11 @@ static void start_fail(struct dimed *d, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	rules_remove(&d->rcfg, d->rmode);
+	tunnel_free(d->tunnel);		/* its policy rule would outlive us */
 	fatalx("dimed: %s", msg);
 }
 
-enum { EV_QUEUE = 1, EV_RTNL, EV_CTL, EV_SIGNAL, EV_TIMER, EV_NFT, EV_IHMP4, EV_IHMP6, EV_CLIENT_BASE = 64 };
+enum { EV_QUEUE = 1, EV_RTNL, EV_CTL, EV_SIGNAL, EV_TIMER, EV_NFT, EV_IHMP4, EV_IHMP6, EV_TUN, EV_CLIENT_BASE = 64 };
 
 static void ep_add(struct dimed *d, int fd, uint64_t tag)
 {
@@ -520,6 +528,9 @@ static void run(struct dimed *d)
 			case EV_IHMP6:
 				ihmp_read(d->ihmp, tag == EV_IHMP6);
 				break;
+			case EV_TUN:
+				tunnel_read(d->tunnel);
+				break;
 			case EV_TIMER: {
 				uint64_t x;
 				(void)!read(d->timerfd, &x, sizeof(x));
@@ -630,6 +641,16 @@ int main(int argc, char **argv)
 				   r == -EADDRINUSE ? "" : " (see the line above)");
 		}
 		st_set_peer_hook(d.st, ihmp_peer_flow, d.ihmp);
+		/* NAT traversal: flows whose path crosses a NAT are carried in
+		 * DATA on the IHMP port (docs/ihmp.md §8). */
+		struct tunnel_cfg tcfg = { .port = cfg->port };
+		if ((r = tunnel_new(&d.tunnel, &tcfg, d.st, d.rt)) < 0) {
+			log_warnx("no NAT traversal: cannot set up the tunnel device: %s "
+				  "(needs /dev/net/tun and CAP_NET_ADMIN)", strerror(-r));
+		} else {
+			tunnel_set_sockets(d.tunnel, ihmp_fd(d.ihmp, 0), ihmp_fd(d.ihmp, 1));
+			ihmp_set_data_hook(d.ihmp, tunnel_input, d.tunnel);
+		}
 		ihmp_set_config(d.ihmp, &d.cfg);
 		if (cfg->local_key[0]) {
 			if (ihmp_set_local_key(d.ihmp, cfg->local_key, cfg->local_key_prefixes,
@@ -662,6 +683,8 @@ int main(int argc, char **argv)
 	for (int i = 0; d.ihmp && i < 2; i++)
 		if (ihmp_fd(d.ihmp, i) >= 0)
 			ep_add(&d, ihmp_fd(d.ihmp, i), i ? EV_IHMP6 : EV_IHMP4);
+	if (d.tunnel)
+		ep_add(&d, tunnel_fd(d.tunnel), EV_TUN);
 	{
 		if ((r = nftwatch_open(&d.watch)) < 0)
 			log_warnx("cannot watch nftables for a flushed ruleset: %s", strerror(-r));
@@ -685,6 +708,7 @@ int main(int argc, char **argv)
 	ctl_close(d.ctl);
 	queue_close(d.q);
 	ihmp_free(d.ihmp);
+	tunnel_free(d.tunnel);
 	st_free(d.st);
 	rtnl_close(d.rt);
 	nftset_close(d.ns);

@@ -179,7 +179,7 @@ static void received(struct ihmp *ih, const uint8_t *buf, size_t len, const stru
 		/* The request it answers says whose it is: the proof of a new
 		 * address names that address as Host ID, which we may not map
 		 * yet, or map to a HID a spoofed flow left (T4). */
-		t = ihmp_tx_find(ih, &m, src, &txh);
+		t = ihmp_tx_find(ih, &m, src, port, &txh);
 		if (t)
 			h = txh;
 	} else if (!h && m.type != IHMP_HELLO) {
@@ -273,6 +273,14 @@ int ihmp_tick(struct ihmp *ih)
 	if (changed)
 		ihmp_route_moves(ih, NULL);
 	ihmp_reclaim(ih, now);
+	if (now - ih->nat_last >= 1000) {
+		/* A walk of the peers once a second (not per message, T4). */
+		uint32_t cur = 0;
+		struct hid *h;
+		ih->nat_last = now;
+		while ((h = hid_table_next(ih->ht, &cur)))
+			ihmp_nat_keepalive(ih, h, now);
+	}
 	uint64_t next = ihmp_tx_run(ih, now);
 	ih->kick = false;
 	return next == UINT64_MAX ? -1 : (int)(next > now ? next - now : 0);

@@ -396,6 +396,10 @@ bool ihmp_probe_reachable(struct ihmp *ih, const struct dime_addr *a, struct dim
 	if (!addr_is_unicast(a))
 		return false;
 	bool priv = addr_is_private(a, &plen);
+	/* A global address we have no route to (a peer's address behind its
+	 * NAT, seen from outside): nothing to probe, not a send to retry. */
+	if (!priv)
+		return ih->env.route_src(ih->env.arg, a, src) == 0 && ih_is_local(ih, src);
 	for (size_t i = 0; i < n; i++) {
 		if (la[i].addr.af != a->af)
 			continue;

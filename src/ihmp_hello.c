@@ -158,6 +158,16 @@ static void challenge(struct ihmp *ih, const struct ihmp_msg *m, const struct di
 	ihmp_xmit(ih, NULL, dst, src, port, &a);
 }
 
+/* The first address of family af a HELLO advertises: what the peer has
+ * behind its NAT. */
+static const struct dime_addr *claimed_addr(const struct ihmp_msg *m, int af)
+{
+	for (unsigned i = 0; i < m->naddrs; i++)
+		if (m->addrs[i].af == af)
+			return &m->addrs[i];
+	return NULL;
+}
+
 /*
  * A HELLO (5.1). From a peer whose key we hold (h keyed, signature
  * verified): a greeting again, its source only a candidate. From anyone
@@ -207,6 +217,12 @@ void ihmp_on_hello(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, con
 		ihmp_cand_add(p, src);
 	if (hid_where(h, dst) < 0)
 		ihmp_set_add(ih, h, HID_LOCAL, dst);
+	/* Where the peer is (§8): a first contact proved its address and port
+	 * (the cookie covers both); a greeting from elsewhere is proven first. */
+	if (!ih->rx_bound)
+		ihmp_nat_peer_at(ih, h, src, port, !own, claimed_addr(m, src->af));
+	else if (hid_where(h, src) == HID_ACTIVE && !own)
+		ihmp_nat_moved(ih, h, m, src, dst, port);
 	ihmp_peer_set_state(ih, h, PEER_OK);
 	ihmp_send_ack(ih, h, m, dst, src, port, flags | (m->flags & IHMP_F_NF), true);
 	if (!(m->flags & IHMP_F_NF))	/* NAT forced: a plain one-to-one mapping, no more signalling */
@@ -283,9 +299,13 @@ void ihmp_on_probe(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 	if (ih->rx_bound && hid_where(h, dst) < 0)
 		ihmp_set_add(ih, h, HID_LOCAL, dst);	/* the peer reaches us here */
 	ihmp_send_ack(ih, h, m, dst, src, port, 0, false);
+	/* A peer behind a NAT probes from a new binding (its NAT dropped the
+	 * old one, or gave it another address): prove it and follow (§8). */
+	if (hid_nat_c(h, src->af)->peer)
+		ihmp_nat_moved(ih, h, m, src, dst, port);
 	/* The peer probes from an address of its we have not proven: prove it
 	 * ourselves (a dual-stack peer's other family, typically). */
-	if (ih->rx_bound && hid_where(h, src) < 0 && ihmp_probe_allowed(ih, h, src))
+	else if (ih->rx_bound && hid_where(h, src) < 0 && ihmp_probe_allowed(ih, h, src))
 		probe(ih, h, h->set[HID_LOCAL].n ? &h->set[HID_LOCAL].a[0] : dst, dst, src);
 	/* A nonce probe of an address we just claimed means the peer has our
 	 * request and is checking it (§7.4): its ACK follows the proof, so
@@ -302,12 +322,22 @@ static void probe_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *re
 	struct ihmp_peer *p = h->ihmp;
 	struct ihmp_rr *pending = &p->rr[req->dst.af == AF_INET6];
 
-	if (pending->active && addr_eq(&pending->addr, &req->dst)) {
+	if (pending->active && addr_eq(&pending->addr, &req->dst) && pending->at_port == req->port) {
 		/* Proven: apply the change that waited for it. */
 		struct ihmp_rr rr = *pending;
 		pending->active = false;
-		ihmp_rr_add_verified(p, &rr.addr);
-		ihmp_apply_proven(ih, h, &rr);
+		if (rr.at_port != ih->cfg.port || !addr_eq(&rr.addr, &rr.msg.new_addr)) {
+			/* A NAT's binding (§8): proven as address and port. */
+			p->have_ep_ok = true;
+			p->ep_ok = rr.addr;
+			p->ep_ok_port = rr.at_port;
+		} else {
+			ihmp_rr_add_verified(p, &rr.addr);
+		}
+		if (rr.msg.type == IHMP_PATH_PROBE)
+			ihmp_nat_rebind_apply(ih, h, &rr);
+		else
+			ihmp_apply_proven(ih, h, &rr);
 		return;
 	}
 	/* Every probe carries a nonce, echoed from the probed address (the

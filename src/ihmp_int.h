@@ -10,6 +10,8 @@
  *   ihmp_tx.c     exchanges (§6): send, retransmit, match ACKs, time out
  *   ihmp_hello.c  HELLO and PATH_PROBE, both ends (§5.1, §5.2)
  *   ihmp_move.c   ADDR_UP, ADDR_DOWN, HANDOFF, both ends (§5.3-§5.5)
+ *   ihmp_nat.c    NAT traversal (§8): observed endpoints, proven NAT
+ *                 bindings, rebinding, keepalives
  *   ihmp_io.c     the UDP sockets and the real environment
  *
  * Nothing here touches a socket, the clock or the datapath directly: all of
@@ -49,6 +51,7 @@ struct ihmp_tx {
 	uint8_t fails;		/* local send errors (no route yet) */
 	uint64_t due;		/* ms, monotonic */
 	struct dime_addr src, dst;
+	uint16_t port;		/* dst's: the IHMP port, or a NAT binding's */
 	struct ihmp_msg msg;
 };
 
@@ -57,9 +60,11 @@ struct ihmp_rr {
 	bool active;
 	struct dime_addr addr;
 	uint8_t nonce[IHMP_NONCE_LEN];
-	struct ihmp_msg msg;		/* the ADDR_UP or HANDOFF to apply once proven */
+	struct ihmp_msg msg;		/* the ADDR_UP or HANDOFF to apply once proven;
+					 * a PATH_PROBE: a NAT rebinding of the peer (§8) */
 	struct dime_addr src, dst;
-	uint16_t port;
+	uint16_t port;			/* the request's source port: its ACK goes there */
+	uint16_t at_port;		/* where addr is proven: the IHMP port, or a NAT binding */
 };
 
 /* Per peer (hid->ihmp). */
@@ -88,6 +93,12 @@ struct ihmp_peer {
 	uint64_t rx_last;
 	bool rot_pending;		/* has not ACKed our key rotation yet (T7) */
 	uint64_t rot_retry;		/* ms: when to announce it again */
+	bool have_ep_ok;
+	struct dime_addr ep_ok;		/* the endpoint last proven through a NAT (§8) */
+	uint16_t ep_ok_port;
+	struct dime_addr pub_from;	/* our source when it last told us our binding */
+	uint32_t ka_ms;			/* NAT keepalive interval toward it (0: the configured one) */
+	uint64_t ka_last;		/* ms: last keepalive, or last exchange that held the binding */
 };
 
 /* Counters: field, output key. One list for the struct and `dimectl stats`. */
@@ -120,6 +131,8 @@ struct ihmp_peer {
 	X(folded, "hids_folded")					\
 	X(probes_rr, "return_routability_probes")			\
 	X(rx_nat_detected, "nat_detected")				\
+	X(nat_keepalives, "nat_keepalives")				\
+	X(nat_rebinds, "nat_rebinds")					\
 	X(busy_full, "busy_full")					\
 	X(hids_freed, "hids_freed")					\
 	X(addrs_evicted, "addresses_evicted")
@@ -171,6 +184,8 @@ struct ihmp {
 	struct sign_key old_key;	/* kept while a peer has not ACKed the rotation */
 	bool have_old_key;
 	uint32_t halfopen;		/* HIDs only a HELLO made */
+	/* ihmp_nat.c */
+	uint64_t nat_last;		/* ms: last keepalive pass */
 };
 
 /* The environment, in short. */
@@ -203,21 +218,45 @@ struct ihmp_exchange {
 };
 extern const struct ihmp_exchange ihmp_x_hello, ihmp_x_probe;	/* ihmp_hello.c */
 extern const struct ihmp_exchange ihmp_x_addr_up, ihmp_x_addr_down, ihmp_x_handoff,
-	ihmp_x_report;						/* ihmp_move.c */
+	ihmp_x_report;						/* ihmp_nat.c */
+/* The port requests to dst go to: a NAT binding's, or the IHMP port. */
+uint16_t ihmp_peer_port(const struct ihmp *ih, const struct hid *h, const struct dime_addr *dst);
+/* An ACK (authenticated, matched to req) told where the peer sees us from. */
+void ihmp_nat_observed(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req, const struct ihmp_msg *ack);
+/* The peer reached us from src:port, proven (a HELLO's cookie, a probe's
+ * echo): nat says whether a NAT rewrote its address; claimed is the
+ * address it says it has. */
+void ihmp_nat_peer_at(struct ihmp *ih, struct hid *h, const struct dime_addr *src, uint16_t port, bool nat,
+		      const struct dime_addr *claimed);
+/* A change that arrived through a NAT (src differs from NEW_ADDR): where it
+ * must be proven (*port), and whether it is already. */
+bool ihmp_nat_proven(const struct ihmp_peer *p, const struct dime_addr *src, uint16_t port);
+/* A signed request from the peer came from another endpoint of its NAT
+ * than the one we send to: prove the new one (a rebinding). */
+void ihmp_nat_moved(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, const struct dime_addr *src,
+		    const struct dime_addr *dst, uint16_t port);
+void ihmp_nat_rebind_apply(struct ihmp *ih, struct hid *h, const struct ihmp_rr *rr);
+/* Keepalives toward a peer we reach through a NAT, while flows live. */
+void ihmp_nat_keepalive(struct ihmp *ih, struct hid *h, uint64_t now);
+
+/* ihmp_move.c */
 
 /* Encodes, seals (for peer h, if known) and sends one message; counts it. */
 int ihmp_xmit(struct ihmp *ih, const struct hid *h, const struct dime_addr *src,
 	      const struct dime_addr *dst, uint16_t port, const struct ihmp_msg *m);
-/* Starts an exchange: sends now, retransmits until ACKed or given up. */
+/* Starts an exchange: sends now, retransmits until ACKed or given up;
+ * _to: to this port (a NAT binding being proven), not the peer's. */
 void ihmp_tx_start(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
 		   const struct dime_addr *src, const struct dime_addr *dst);
+void ihmp_tx_start_to(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
+		      const struct dime_addr *src, const struct dime_addr *dst, uint16_t port);
 /* Answers req (from remote, to our local address) with an ACK. */
 void ihmp_send_ack(struct ihmp *ih, const struct hid *h, const struct ihmp_msg *req,
 		   const struct dime_addr *local, const struct dime_addr *remote, uint16_t port,
 		   uint16_t flags, bool with_addrs);
-/* The request in flight that ack answers (from src), or NULL. */
+/* The request in flight that ack answers (from src:port), or NULL. */
 struct ihmp_tx *ihmp_tx_find(struct ihmp *ih, const struct ihmp_msg *ack, const struct dime_addr *src,
-			     struct hid **hout);
+			     uint16_t port, struct hid **hout);
 /* ack matched t (authenticated already): end the exchange. */
 void ihmp_tx_acked(struct ihmp *ih, struct hid *h, struct ihmp_tx *t, const struct ihmp_msg *ack,
 		   const struct dime_addr *src, const uint8_t *tofu);
@@ -284,6 +323,27 @@ void ihmp_on_hello(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, con
 		   const struct dime_addr *dst, uint16_t port, const uint8_t *proved);
 void ihmp_on_probe(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		   const struct dime_addr *src, const struct dime_addr *dst, uint16_t port);
+
+/* ihmp_nat.c */
+/* The port requests to dst go to: a NAT binding's, or the IHMP port. */
+uint16_t ihmp_peer_port(const struct ihmp *ih, const struct hid *h, const struct dime_addr *dst);
+/* An ACK (authenticated, matched to req) told where the peer sees us from. */
+void ihmp_nat_observed(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req, const struct ihmp_msg *ack);
+/* The peer reached us from src:port, proven (a HELLO's cookie, a probe's
+ * echo): nat says whether a NAT rewrote its address; claimed is the
+ * address it says it has. */
+void ihmp_nat_peer_at(struct ihmp *ih, struct hid *h, const struct dime_addr *src, uint16_t port, bool nat,
+		      const struct dime_addr *claimed);
+/* A change that arrived through a NAT (src differs from NEW_ADDR): where it
+ * must be proven (*port), and whether it is already. */
+bool ihmp_nat_proven(const struct ihmp_peer *p, const struct dime_addr *src, uint16_t port);
+/* A signed request from the peer came from another endpoint of its NAT
+ * than the one we send to: prove the new one (a rebinding). */
+void ihmp_nat_moved(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, const struct dime_addr *src,
+		    const struct dime_addr *dst, uint16_t port);
+void ihmp_nat_rebind_apply(struct ihmp *ih, struct hid *h, const struct ihmp_rr *rr);
+/* Keepalives toward a peer we reach through a NAT, while flows live. */
+void ihmp_nat_keepalive(struct ihmp *ih, struct hid *h, uint64_t now);
 
 /* ihmp_move.c */
 void ihmp_on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "encap.h"
 #include "ihmp_int.h"
 #include "st_peer.h"
 #include "stacktrans.h"
@@ -19,6 +20,9 @@ struct ihmp_io {
 	int fd[2];
 	struct stacktrans *st;
 	struct rtnl *rt;
+	ihmp_data_fn *data_fn;		/* DATA (first octet ENCAP_TYPE): the tunnel's */
+	void *data_arg;
+	uint8_t buf[65536];
 };
 
 static int io_socket(int af, uint16_t port)
@@ -31,6 +35,12 @@ static int io_socket(int af, uint16_t port)
 		setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
 		/* Send from an address that is not configured yet (a race with rtnl). */
 		setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+		/* DF always, but ignore the path MTU the kernel learned toward
+		 * the peer: a flow's own packets, routed into the tunnel's
+		 * smaller MTU, teach it one for the same destination that
+		 * does not apply to DATA (docs/ihmp.md §8). */
+		int pmtu = IP_PMTUDISC_PROBE;
+		setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
 		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
 			goto fail;
 	} else {
@@ -38,6 +48,9 @@ static int io_socket(int af, uint16_t port)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
 		setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one));
+		int pmtu = IPV6_PMTUDISC_PROBE;
+		setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu, sizeof(pmtu));
+		setsockopt(fd, IPPROTO_IPV6, IPV6_DONTFRAG, &one, sizeof(one));
 		if (bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) < 0)
 			goto fail;
 	}
@@ -89,12 +102,12 @@ static int io_send(void *arg, const struct dime_addr *src, const struct dime_add
 void ihmp_read(struct ihmp *ih, int i)
 {
 	struct ihmp_io *io = ih->io;
-	uint8_t buf[IHMP_MAX_MSG + 1];
+	uint8_t *buf = io ? io->buf : NULL;
 	char cbuf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
 
 	for (int n = 0; io && n < 64; n++) {
 		union { struct sockaddr_in v4; struct sockaddr_in6 v6; } from;
-		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(io->buf) };
 		struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov,
 				     .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
 		ssize_t len = recvmsg(io->fd[i], &mh, MSG_DONTWAIT);
@@ -124,7 +137,21 @@ void ihmp_read(struct ihmp *ih, int i)
 			ih->stats.rx_too_big += (mh.msg_flags & MSG_TRUNC) != 0;
 			continue;
 		}
+		if (len > 0 && buf[0] == ENCAP_TYPE) {	/* demultiplexed by the first octet */
+			if (io->data_fn)
+				io->data_fn(io->data_arg, buf, (size_t)len, &src, port);
+			continue;
+		}
 		ihmp_dispatch(ih, buf, (size_t)len, &src, port, &dst);
+	}
+}
+
+void ihmp_set_data_hook(struct ihmp *ih, ihmp_data_fn *fn, void *arg)
+{
+	struct ihmp_io *io = ih->io;
+	if (io) {
+		io->data_fn = fn;
+		io->data_arg = arg;
 	}
 }
 

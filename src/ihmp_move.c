@@ -182,15 +182,35 @@ static void change_apply(struct ihmp *ih, struct hid *h, const struct ihmp_msg *
 
 	if (!p)
 		return;
+	/* A peer behind a NAT names its own old address; what we know it by
+	 * is the NAT's (§8). */
+	struct dime_addr old = m->old_addr;
+	const struct hid_nat *was = hid_nat_c(h, old.af);
+	if (has_old && was->have_ep && addr_eq(&was->host, &old))
+		old = was->ep;
 	if (has_new) {
 		/* Sent from the new address itself (III-B2, footnote): if the
-		 * source differs, a NAT rewrote it and we cannot use it. */
+		 * source differs, a NAT rewrote it. Proven at that NAT's
+		 * binding, the binding is where the peer is (§8); else the
+		 * claim is only a candidate. */
 		bool nat = !unreach_type && !addr_eq(&m->new_addr, src);
+		bool via_nat = nat && ihmp_nat_proven(p, src, port);
 		if (nat) {
 			flags |= IHMP_F_ND;
 			ih->stats.rx_nat_detected++;
 		}
-		if (unreach_type || nat) {
+		if (via_nat) {
+			if (hid_where(h, src) != HID_ACTIVE && ihmp_prove(ih, h, src) < 0) {
+				ih->stats.rx_rejected++;
+				return;
+			}
+			if (hid_where(h, &m->new_addr) < 0)
+				ihmp_cand_add(p, &m->new_addr);
+			if (m->type == IHMP_HANDOFF) {
+				hid_promote(h, src);
+				ihmp_nat_peer_at(ih, h, src, port, true, &m->new_addr);
+			}
+		} else if (unreach_type || nat) {
 			/* Not usable from here: a candidate, never a locator (T1). */
 			if (hid_where(h, &m->new_addr) == HID_ACTIVE)
 				ihmp_set_add(ih, h, HID_UNREACH, &m->new_addr);
@@ -203,13 +223,16 @@ static void change_apply(struct ihmp *ih, struct hid *h, const struct ihmp_msg *
 			return;
 		} else if (m->type == IHMP_HANDOFF) {
 			hid_promote(h, &m->new_addr);
+			ihmp_nat_peer_at(ih, h, src, port, false, NULL);	/* no NAT on its path now */
 		}
 	}
-	if (has_old && !(has_new && addr_eq(&m->old_addr, &m->new_addr))) {
+	/* (a NAT move keeps the NAT's address when only the binding's port changed) */
+	bool old_is_nat = !addr_eq(&old, &m->old_addr);
+	if (has_old && !(has_new && (addr_eq(&m->old_addr, &m->new_addr) || (old_is_nat && addr_eq(&old, src))))) {
 		/* The old address is gone, but flows still name it: keep it as
 		 * unreachable so it keeps resolving to this peer. */
-		if (hid_where(h, &m->old_addr) == HID_ACTIVE)
-			ihmp_set_add(ih, h, HID_UNREACH, &m->old_addr);
+		if (hid_where(h, &old) == HID_ACTIVE)
+			ihmp_set_add(ih, h, HID_UNREACH, &old);
 		ihmp_cand_drop(p, &m->old_addr);
 		if (!has_new && !hid_primary(h, m->old_addr.af)) {
 			/* Its last address of this family is gone (III-B3):
@@ -249,13 +272,24 @@ void ihmp_apply_proven(struct ihmp *ih, struct hid *h, const struct ihmp_rr *rr)
  * Returns false when the change cannot be accepted at all.
  */
 static bool proof_needed(struct ihmp *ih, struct hid *h, const struct ihmp_peer *p,
-			 const struct ihmp_msg *m, const struct dime_addr *src, const struct dime_addr **at)
+			 const struct ihmp_msg *m, const struct dime_addr *src, uint16_t port,
+			 const struct dime_addr **at, uint16_t *at_port)
 {
 	bool has_new = m->has & IHMP_HAS(IHMP_T_NEW_ADDR), has_old = m->has & IHMP_HAS(IHMP_T_OLD_ADDR);
-	bool claims = has_new && (m->type == IHMP_ADDR_UP || m->type == IHMP_HANDOFF) &&
-		      addr_eq(&m->new_addr, src);
+	bool moves = has_new && (m->type == IHMP_ADDR_UP || m->type == IHMP_HANDOFF);
+	bool claims = moves && addr_eq(&m->new_addr, src);
 
 	*at = NULL;
+	*at_port = ih->cfg.port;
+	/* Through a NAT (§8): a peer whose key we hold is proven at the
+	 * binding its message came from, address and port. */
+	if (moves && !claims && ih->rx_bound) {
+		if (!ihmp_nat_proven(p, src, port)) {
+			*at = src;
+			*at_port = port;
+		}
+		return true;
+	}
 	if (!ih->rx_bound && has_old) {
 		const struct dime_addr *cur = hid_primary(h, m->old_addr.af);
 		if (!cur || !addr_eq(cur, src) || m->type == IHMP_HANDOFF) {
@@ -281,6 +315,7 @@ void ihmp_on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 {
 	struct ihmp_peer *p = ihmp_peer_get(ih, h);
 	const struct dime_addr *at;
+	uint16_t at_port;
 
 	if (!p)
 		return;
@@ -288,7 +323,7 @@ void ihmp_on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		ihmp_send_ack(ih, h, m, dst, src, port, 0, false);	/* our ACK was lost */
 		return;
 	}
-	if (!proof_needed(ih, h, p, m, src, &at))
+	if (!proof_needed(ih, h, p, m, src, port, &at, &at_port))
 		return;
 	if ((m->has & IHMP_HAS(IHMP_T_NEW_ADDR)) && !ihmp_can_claim(ih, h, &m->new_addr)) {
 		ih->stats.rx_rejected++;
@@ -299,7 +334,7 @@ void ihmp_on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		return;
 	}
 	struct ihmp_rr *rr = &p->rr[at->af == AF_INET6];
-	if (rr->active && addr_eq(&rr->addr, at)) {
+	if (rr->active && addr_eq(&rr->addr, at) && rr->at_port == at_port) {
 		/* A retransmission while we wait for the proof, or a HANDOFF
 		 * to the address an ADDR_UP claimed: the proof will apply it. */
 		if (m->type == IHMP_HANDOFF && rr->msg.type != IHMP_HANDOFF) {
@@ -318,18 +353,26 @@ void ihmp_on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 	ihmp_msg_init(&pr, IHMP_PATH_PROBE, dst);
 	sign_random(pr.nonce, IHMP_NONCE_LEN);
 	pr.has |= IHMP_HAS(IHMP_T_NONCE);
-	*rr = (struct ihmp_rr){ .active = true, .addr = *at, .msg = *m, .src = *src, .dst = *dst, .port = port };
+	*rr = (struct ihmp_rr){ .active = true, .addr = *at, .msg = *m, .src = *src, .dst = *dst, .port = port,
+				.at_port = at_port };
 	memcpy(rr->nonce, pr.nonce, IHMP_NONCE_LEN);
 	ih->stats.probes_rr++;
-	ihmp_tx_start(ih, h, &pr, dst, at);
+	ihmp_tx_start_to(ih, h, &pr, dst, at, at_port);
 }
 
 /* ---- the mover: the peer's answer, or none ---- */
 
+/* ND from a peer that cannot carry flows through a NAT (no OBSERVED in its
+ * ACK, §8): the new address is useless to it. */
+static bool nat_blocks(const struct ihmp_msg *ack)
+{
+	return (ack->flags & IHMP_F_ND) && !(ack->has & IHMP_HAS(IHMP_T_OBSERVED));
+}
+
 static void addr_up_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req,
 			  const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *proved)
 {
-	if (!(ack->flags & IHMP_F_ND) && hid_where(h, &req->msg.new_addr) < 0)
+	if (!nat_blocks(ack) && hid_where(h, &req->msg.new_addr) < 0)
 		ihmp_set_add(ih, h, HID_LOCAL, &req->msg.new_addr);
 	ih_hid_changed(ih, h);
 }
@@ -354,7 +397,7 @@ static void addr_down_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx
 static void handoff_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req,
 			  const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *proved)
 {
-	bool nat = ack->flags & IHMP_F_ND;
+	bool nat = nat_blocks(ack);
 
 	/* The peer now sends to the new address: it goes first, the old one
 	 * out of the set. This starts our outbound translation. */

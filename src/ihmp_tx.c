@@ -103,6 +103,12 @@ void ihmp_busy_del(struct ihmp *ih, uint32_t handle)
 void ihmp_tx_start(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
 		   const struct dime_addr *src, const struct dime_addr *dst)
 {
+	ihmp_tx_start_to(ih, h, m, src, dst, ihmp_peer_port(ih, h, dst));
+}
+
+void ihmp_tx_start_to(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
+		      const struct dime_addr *src, const struct dime_addr *dst, uint16_t port)
+{
 	struct ihmp_peer *p = ihmp_peer_get(ih, h);
 	struct ihmp_tx *t = NULL;
 
@@ -111,7 +117,7 @@ void ihmp_tx_start(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
 	/* A newer message of the same type replaces one still in flight. */
 	for (int i = 0; i < IHMP_PENDING && !t; i++)
 		if (p->tx[i].used && p->tx[i].msg.type == m->type &&
-		    addr_eq(&p->tx[i].dst, dst) && m->type != IHMP_PATH_PROBE)
+		    addr_eq(&p->tx[i].dst, dst) && p->tx[i].port == port && m->type != IHMP_PATH_PROBE)
 			t = &p->tx[i];
 	for (int i = 0; i < IHMP_PENDING && !t; i++)
 		if (!p->tx[i].used)
@@ -120,13 +126,19 @@ void ihmp_tx_start(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
 		t = &p->tx[0];	/* oldest slot: the newest news wins */
 		ih->stats.timeouts++;
 	}
+	/* Behind a NAT the peer knows us by the NAT's address (§8): that is
+	 * the Host ID it can map, not the one we have here. */
+	const struct hid_nat *n = hid_nat_c(h, m->host_id.af);
+	if (n->self && n->have_pub && hid_where(h, &m->host_id) == HID_LOCAL)
+		m->host_id = n->pub;
 	m->seq = p->seq++;
 	memset(t, 0, sizeof(*t));
 	t->used = true;
 	t->msg = *m;
 	t->src = *src;
 	t->dst = *dst;
-	int r = ihmp_xmit(ih, h, src, dst, ih->cfg.port, m);
+	t->port = port;
+	int r = ihmp_xmit(ih, h, src, dst, t->port, m);
 	if (r == -EMSGSIZE) {
 		t->used = false;	/* over the answer budget: not later either */
 		return;
@@ -155,11 +167,16 @@ void ihmp_send_ack(struct ihmp *ih, const struct hid *h, const struct ihmp_msg *
 	}
 	if (with_addrs)
 		ihmp_put_addrs(ih, &a);
+	/* Where we see the request from, as STUN does: the peer learns
+	 * whether a NAT is on its path and what its binding is (§8). */
+	a.observed = *remote;
+	a.observed_port = port;
+	a.has |= IHMP_HAS(IHMP_T_OBSERVED);
 	ihmp_xmit(ih, h, local, remote, port, &a);
 }
 
 struct ihmp_tx *ihmp_tx_find(struct ihmp *ih, const struct ihmp_msg *ack, const struct dime_addr *src,
-			     struct hid **hout)
+			     uint16_t port, struct hid **hout)
 {
 	for (size_t i = 0; i < ih->nbusy; i++) {
 		struct hid *h = hid_table_get(ih->ht, ih->busy[i]);
@@ -169,7 +186,7 @@ struct ihmp_tx *ihmp_tx_find(struct ihmp *ih, const struct ihmp_msg *ack, const 
 		for (int j = 0; j < IHMP_PENDING; j++) {
 			struct ihmp_tx *t = &p->tx[j];
 			if (t->used && t->msg.seq == ack->seq && t->msg.type == ack->echo_type &&
-			    addr_eq(&t->dst, src)) {
+			    addr_eq(&t->dst, src) && t->port == port) {
 				*hout = h;
 				return t;
 			}
@@ -189,6 +206,7 @@ void ihmp_tx_acked(struct ihmp *ih, struct hid *h, struct ihmp_tx *t, const stru
 	}
 	struct ihmp_tx req = *t;
 	t->used = false;
+	ihmp_nat_observed(ih, h, &req, ack);
 	exchange(req.msg.type)->on_ack(ih, h, &req, ack, src, tofu);
 }
 
@@ -226,7 +244,7 @@ static void tx_due(struct ihmp *ih, struct hid *h, struct ihmp_tx *t, uint64_t n
 		exchange(req.msg.type)->on_timeout(ih, h, &req);
 		return;
 	}
-	int r = ihmp_xmit(ih, h, &t->src, &t->dst, ih->cfg.port, &t->msg);
+	int r = ihmp_xmit(ih, h, &t->src, &t->dst, t->port, &t->msg);
 	if (r == 0) {
 		if (t->tries)
 			ih->stats.retransmits++;

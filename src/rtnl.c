@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include <libmnl/libmnl.h>
+#include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 
@@ -434,6 +435,60 @@ static int rtnl_addr_req(struct rtnl *r, const struct dime_addr *a, bool add)
 	if (a->af == AF_INET6)
 		mnl_attr_put_u32(nlh, IFA_FLAGS, IFA_F_NODAD | IFA_F_NOPREFIXROUTE);
 	return rtnl_request(r, nlh, NULL, NULL);
+}
+
+/* `ip rule add fwmark MARK/MARK table TABLE pref TABLE`, and `ip route add
+ * default dev IFINDEX table TABLE`, for one family. */
+static int tunnel_req(struct rtnl *r, int af, int ifindex, uint32_t mark, uint32_t table, bool add,
+		      bool rule)
+{
+	char buf[NL_BUFSZ];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0);
+	if (rule) {
+		nlh->nlmsg_type = add ? RTM_NEWRULE : RTM_DELRULE;
+		struct fib_rule_hdr *fr = mnl_nlmsg_put_extra_header(nlh, sizeof(*fr));
+		fr->family = (uint8_t)af;
+		fr->action = FR_ACT_TO_TBL;
+		fr->table = RT_TABLE_UNSPEC;
+		mnl_attr_put_u32(nlh, FRA_TABLE, table);
+		mnl_attr_put_u32(nlh, FRA_FWMARK, mark);
+		mnl_attr_put_u32(nlh, FRA_FWMASK, mark);
+		mnl_attr_put_u32(nlh, FRA_PRIORITY, table);
+	} else {
+		nlh->nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
+		struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+		rtm->rtm_family = (uint8_t)af;
+		rtm->rtm_table = RT_TABLE_UNSPEC;
+		rtm->rtm_protocol = RTPROT_STATIC;
+		rtm->rtm_scope = RT_SCOPE_LINK;
+		rtm->rtm_type = RTN_UNICAST;
+		mnl_attr_put_u32(nlh, RTA_TABLE, table);
+		mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
+	}
+	return rtnl_request(r, nlh, NULL, NULL);
+}
+
+int rtnl_tunnel(struct rtnl *r, int ifindex, uint32_t mark, uint32_t table, bool add)
+{
+	static const int fams[2] = { AF_INET, AF_INET6 };
+	int ret = 0;
+
+	for (int i = 0; i < 2; i++) {
+		/* Rules first out, last in: no marked packet meets a table
+		 * without its route. */
+		for (int k = 0; k < 2; k++) {
+			bool rule = add ? k == 1 : k == 0;
+			int e = tunnel_req(r, fams[i], ifindex, mark, table, add, rule);
+			if (add && e == -EEXIST)
+				e = 0;
+			if (!add && (e == -ENOENT || e == -ESRCH))
+				e = 0;
+			if (e < 0 && !ret)
+				ret = e;
+		}
+	}
+	return ret;
 }
 
 int rtnl_hold(struct rtnl *r, const struct dime_addr *a)

@@ -30,13 +30,16 @@
 #include "sockdiag.h"
 #include "stacktrans.h"
 #include "st_peer.h"
+#include "st_tunnel.h"
 #include "tcpkick.h"
 #include "xlate.h"
+#include "encap.h"
 
 #define FLOW_F_OUT_SET	0x04	/* its identifier tuple is in out4/out6 */
 #define FLOW_F_IN_SET	0x08	/* its locator tuple is in in4/in6 */
 #define FLOW_F_SND_BASE	0x10	/* f->snd_base is known (we saw our SYN) */
 #define FLOW_F_RCV_BASE	0x20	/* f->rcv_base is known (we saw the peer's) */
+#define FLOW_F_ENC_SET	0x80	/* carried encapsulated: its identifier tuple is in enc4/enc6 */
 
 #define ST_SWEEP_INTERVAL 30	/* seconds between socket sweeps */
 
@@ -132,19 +135,20 @@ void st_free(struct stacktrans *st)
 
 /* ---- small helpers ---- */
 
-static const char *set_name(int af, bool out)
+enum st_set { SET_IN, SET_OUT, SET_ENC };
+
+static const char *set_name(int af, enum st_set which)
 {
-	if (af == AF_INET)
-		return out ? "out4" : "in4";
-	return out ? "out6" : "in6";
+	static const char *const names[3][2] = { { "in4", "in6" }, { "out4", "out6" }, { "enc4", "enc6" } };
+	return names[which][af == AF_INET6];
 }
 
-static void set_call(struct stacktrans *st, bool add, bool out, const struct dime_addr *s,
+static void set_call(struct stacktrans *st, bool add, enum st_set which, const struct dime_addr *s,
 		     const struct dime_addr *d, uint8_t proto, uint16_t sport, uint16_t dport)
 {
 	uint8_t key[NFTSET_KEY_MAX];
 	size_t n = nftset_key_flow(key, s, d, proto, sport, dport);
-	const char *set = set_name(s->af, out);
+	const char *set = set_name(s->af, which);
 	int r;
 
 	if (!n)
@@ -161,13 +165,19 @@ static void set_call(struct stacktrans *st, bool add, bool out, const struct dim
 		st->set_dirty = true;
 }
 
-/* out set: identifier tuple as the packet leaves the socket. */
-static void set_out(struct stacktrans *st, const struct flow *f, bool add)
+/* out set: identifier tuple as the packet leaves the socket; the enc set
+ * holds the same tuple for flows routed into the tunnel instead. */
+static void set_ids(struct stacktrans *st, const struct flow *f, bool add, enum st_set which)
 {
 	struct dime_addr lid, rid;
 	flow_lid(f, &lid);
 	flow_rid(f, &rid);
-	set_call(st, add, true, &lid, &rid, f->key.proto, f->key.lport, f->key.rport);
+	set_call(st, add, which, &lid, &rid, f->key.proto, f->key.lport, f->key.rport);
+}
+
+static void set_out(struct stacktrans *st, const struct flow *f, bool add)
+{
+	set_ids(st, f, add, SET_OUT);
 }
 
 /* in set: locator tuple as the packet arrives (source is the peer). */
@@ -176,7 +186,7 @@ static void set_in(struct stacktrans *st, const struct flow *f, bool add)
 	struct dime_addr lloc, rloc;
 	addr_set(&lloc, f->key.af, f->lloc);
 	addr_set(&rloc, f->key.af, f->rloc);
-	set_call(st, add, false, &rloc, &lloc, f->key.proto, f->key.rport, f->key.lport);
+	set_call(st, add, SET_IN, &rloc, &lloc, f->key.proto, f->key.rport, f->key.lport);
 }
 
 static void st_commit(struct stacktrans *st)
@@ -384,6 +394,33 @@ void st_set_peer_hook(struct stacktrans *st, st_peer_fn fn, void *arg)
 	st->peer_arg = arg;
 }
 
+/* The flow moves in the tunnel: its packets are routed into the TUN
+ * (enc set) once the peer confirmed where we are (out_ok), and arrive
+ * from it; no plain translation, no locators. Its identifier stays on lo
+ * while it is gone from the links. */
+static void flow_encap(struct stacktrans *st, struct flow *f, bool out_ok, const struct dime_addr *lid)
+{
+	if (f->flags & FLOW_F_IN_SET)
+		set_in(st, f, false);
+	if (f->flags & FLOW_F_OUT_SET)
+		set_out(st, f, false);
+	f->flags &= (uint8_t)~(FLOW_F_IN_SET | FLOW_F_OUT_SET);
+	flow_table_clear_locators(st->ft, f);
+	if (out_ok && !(f->flags & FLOW_F_ENC_SET)) {
+		set_ids(st, f, true, SET_ENC);
+		f->flags |= FLOW_F_ENC_SET;
+	} else if (!out_ok && (f->flags & FLOW_F_ENC_SET)) {
+		set_ids(st, f, false, SET_ENC);
+		f->flags &= (uint8_t)~FLOW_F_ENC_SET;
+	}
+	uint8_t was = f->flags & FLOW_F_ID_ON_LO;
+	if (!rtnl_is_alive(st->rt, lid))
+		f->flags |= FLOW_F_ID_ON_LO;
+	else
+		f->flags &= (uint8_t)~FLOW_F_ID_ON_LO;
+	st->ids_dirty |= was != (f->flags & FLOW_F_ID_ON_LO);
+}
+
 /*
  * Brings one flow's locators and set elements in line with the tables.
  * Elements are queued in the batch; the caller commits.
@@ -417,7 +454,21 @@ static void flow_sync(struct stacktrans *st, struct flow *f)
 		hid_live_local(st, h, f->key.af, &lloc);
 	}
 	bool xl = !addr_eq(&lloc, &lid) || !addr_eq(&rloc, &rid);
+	const struct hid_nat *nat = h ? hid_nat_c(h, f->key.af) : NULL;
+	bool nat_path = nat && (nat->peer || nat->self);
 
+	/* A flow that runs natively over a path through a NAT has a
+	 * different tuple at each end: it can only ever move encapsulated. */
+	if (!xl && nat_path)
+		f->nat_born = 1;
+	if (xl && st_flow_tag(f) && (f->nat_born || nat_path)) {
+		flow_encap(st, f, out_ok, &lid);
+		return;
+	}
+	if (f->flags & FLOW_F_ENC_SET) {
+		set_ids(st, f, false, SET_ENC);
+		f->flags &= (uint8_t)~FLOW_F_ENC_SET;
+	}
 	if (!xl) {
 		if (f->flags & FLOW_F_IN_SET)
 			set_in(st, f, false);
@@ -528,6 +579,8 @@ void st_rebuild_sets(struct stacktrans *st)
 			set_in(st, f, true);
 		if (f->flags & FLOW_F_OUT_SET)
 			set_out(st, f, true);
+		if (f->flags & FLOW_F_ENC_SET)
+			set_ids(st, f, true, SET_ENC);
 	}
 	st_commit(st);
 }
@@ -568,6 +621,8 @@ static void flow_unlink(void *arg, struct flow *f)
 		set_in(st, f, false);
 	if (f->flags & FLOW_F_OUT_SET)
 		set_out(st, f, false);
+	if (f->flags & FLOW_F_ENC_SET)
+		set_ids(st, f, false, SET_ENC);
 	st->ids_dirty |= (f->flags & FLOW_F_ID_ON_LO) != 0;
 	if (h && h->nflows)
 		h->nflows--;
@@ -640,6 +695,8 @@ static void tcp_track(struct flow *f, const uint8_t *buf, const struct pkt_info 
 		uint32_t seq;
 		memcpy(&seq, buf + pi->ip.l4_off + 4, 4);
 		seq = ntohl(seq);
+		if (out && !(fl & 0x10))
+			f->state |= FLOW_S_OPENED;
 		if (out) {
 			/* tcpi_bytes_acked counts our SYN when we opened the
 			 * connection, not when we answered (the kernel starts
@@ -655,6 +712,13 @@ static void tcp_track(struct flow *f, const uint8_t *buf, const struct pkt_info 
 		f->state |= FLOW_S_RST;
 	if (fl & 0x01)
 		f->state |= out ? FLOW_S_FIN_OUT : FLOW_S_FIN_IN;
+}
+
+/* A UDP flow's tag, from its first datagram as both ends see it. */
+static void udp_tag(struct flow *f, const uint8_t *buf, const struct pkt_info *pi)
+{
+	if (f && pi->ip.proto == IPPROTO_UDP && pi->ip.l4_len >= 8)
+		f->snd_base = encap_tag_udp(pi->ip.dport, buf + pi->ip.l4_off + 8, pi->ip.l4_len - 8);
 }
 
 /* ---- packets ---- */
@@ -816,8 +880,10 @@ void st_packet(void *arg, struct queue *q, struct queue_pkt *p)
 	if (out) {
 		flow_key_init(&k, pi.ip.family, pi.ip.proto, src.a, pi.ip.sport, dst.a, pi.ip.dport);
 		f = flow_table_lookup(st->ft, &k);
-		if (!f)		/* a SYN-ACK answers someone who opened a flow to us */
+		if (!f) {	/* a SYN-ACK answers someone who opened a flow to us */
 			f = flow_learn(st, &k, 0, (tcp_flags(p->data, &pi) & 0x12) != 0x12);
+			udp_tag(f, p->data, &pi);
+		}
 		if (!f)
 			goto verdict;
 		f->last_seen = now_s();
@@ -851,6 +917,7 @@ void st_packet(void *arg, struct queue *q, struct queue_pkt *p)
 		} else if ((f = flow_table_lookup(st->ft, &k))) {
 			tcp_track(f, p->data, &pi, false);	/* the SYN-ACK of a flow we opened */
 		} else if ((f = flow_learn(st, &k, 0, false))) {	/* someone opened a flow to us */
+			udp_tag(f, p->data, &pi);
 			tcp_track(f, p->data, &pi, false);
 		}
 	}
@@ -858,6 +925,38 @@ verdict:
 	if (!modified)
 		st->stats.passed++;
 	queue_verdict(q, p, modified, st->cfg.clear_mark);
+}
+
+/* ---- the tunnel's view ---- */
+
+uint32_t st_flow_tag(const struct flow *f)
+{
+	if (f->key.proto == IPPROTO_UDP)
+		return f->snd_base;
+	if (f->key.proto != IPPROTO_TCP)
+		return 0;
+	/* The opener's SYN, which both ends saw: ours, or the peer's. */
+	if (f->state & FLOW_S_OPENED)
+		return f->flags & FLOW_F_SND_BASE ? encap_tag_tcp(f->snd_base) : 0;
+	return f->flags & FLOW_F_RCV_BASE ? encap_tag_tcp(f->rcv_base - 1) : 0;
+}
+
+struct flow_table *st_flows(struct stacktrans *st)
+{
+	return st->ft;
+}
+
+bool st_flow_in_tunnel(const struct flow *f)
+{
+	return f->flags & FLOW_F_ENC_SET;
+}
+
+void st_flow_seen(struct stacktrans *st, struct flow *f, const uint8_t *pkt, const struct pkt_info *pi,
+		  bool out)
+{
+	(void)st;
+	f->last_seen = now_s();
+	tcp_track(f, pkt, pi, out);
 }
 
 /* ---- events and timers ---- */
