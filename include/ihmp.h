@@ -70,6 +70,10 @@ typedef void ihmp_data_fn(void *arg, const uint8_t *buf, size_t len, const struc
 			  uint16_t port);
 void ihmp_set_data_hook(struct ihmp *ih, ihmp_data_fn *fn, void *arg);
 
+/* The tunnel dropped DATA from src:port, an address of h's NAT but not the
+ * binding we know: maybe the NAT gave the peer another port. Proves it. */
+void ihmp_nat_data_from(struct ihmp *ih, struct hid *h, const struct dime_addr *src, uint16_t port);
+
 /* From the datapath (st_peer_fn): we opened a flow to a peer. */
 void ihmp_peer_flow(void *ih, struct hid *h, const struct dime_addr *local,
 		    const struct dime_addr *remote, bool created);

@@ -16,6 +16,7 @@
 struct stacktrans;
 struct rtnl;
 struct tunnel;
+struct hid;
 
 struct tunnel_cfg {
 	uint16_t port;		/* the IHMP port: a peer not behind a NAT sends from it */
@@ -50,6 +51,9 @@ void tunnel_read(struct tunnel *t);
 /* One DATA datagram from src:port (ihmp_io hands over what starts with
  * ENCAP_TYPE). */
 void tunnel_input(void *t, const uint8_t *buf, size_t len, const struct dime_addr *src, uint16_t port);
+/* DATA from an unproven port of a peer's NAT address: the hook may prove it. */
+typedef void tunnel_rebind_fn(void *arg, struct hid *h, const struct dime_addr *src, uint16_t port);
+void tunnel_set_rebind_hook(struct tunnel *t, tunnel_rebind_fn *fn, void *arg);
 void tunnel_show_stats(const struct tunnel *t, struct out *o);
 
 #endif

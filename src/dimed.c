@@ -557,6 +557,11 @@ static void on_addr(void *arg, const struct rtnl_addr *a, bool up)
 		ihmp_addr_event(d->ihmp, a, up);
 }
 
+static void on_tunnel_rebind(void *arg, struct hid *h, const struct dime_addr *src, uint16_t port)
+{
+	ihmp_nat_data_from(arg, h, src, port);
+}
+
 static void make_parent_dir(struct dimed *d, const char *path)
 {
 	char dir[256];
@@ -650,6 +655,7 @@ int main(int argc, char **argv)
 		} else {
 			tunnel_set_sockets(d.tunnel, ihmp_fd(d.ihmp, 0), ihmp_fd(d.ihmp, 1));
 			ihmp_set_data_hook(d.ihmp, tunnel_input, d.tunnel);
+			tunnel_set_rebind_hook(d.tunnel, on_tunnel_rebind, d.ihmp);
 		}
 		ihmp_set_config(d.ihmp, &d.cfg);
 		if (cfg->local_key[0]) {

@@ -87,13 +87,15 @@ bool ihmp_nat_proven(const struct ihmp_peer *p, const struct dime_addr *src, uin
 	return p->have_ep_ok && addr_eq(&p->ep_ok, src) && p->ep_ok_port == port;
 }
 
-void ihmp_nat_moved(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, const struct dime_addr *src,
-		    const struct dime_addr *dst, uint16_t port)
+/* Proves src:port as the peer's new binding; applied when the nonce comes
+ * back from there (ihmp_hello.c, probe_acked). */
+static void rebind_probe(struct ihmp *ih, struct hid *h, const struct dime_addr *src,
+			 const struct dime_addr *dst, uint16_t port)
 {
 	struct ihmp_peer *p = ihmp_peer_get(ih, h);
 	const struct hid_nat *n = hid_nat_c(h, src->af);
 
-	if (!p || !ih->rx_bound || !n->peer || (n->have_ep && addr_eq(&n->ep, src) && n->ep_port == port))
+	if (!p || !n->peer || (n->have_ep && addr_eq(&n->ep, src) && n->ep_port == port))
 		return;
 	struct ihmp_rr *rr = &p->rr[src->af == AF_INET6];
 	if (rr->active)
@@ -106,12 +108,32 @@ void ihmp_nat_moved(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, co
 	ihmp_msg_init(&pr, IHMP_PATH_PROBE, dst);
 	sign_random(pr.nonce, IHMP_NONCE_LEN);
 	pr.has |= IHMP_HAS(IHMP_T_NONCE);
-	*rr = (struct ihmp_rr){ .active = true, .addr = *src, .msg = *m, .src = *src, .dst = *dst,
+	*rr = (struct ihmp_rr){ .active = true, .addr = *src, .src = *src, .dst = *dst,
 				.port = port, .at_port = port };
 	rr->msg.type = IHMP_PATH_PROBE;	/* marks it a rebinding */
 	memcpy(rr->nonce, pr.nonce, IHMP_NONCE_LEN);
 	ih->stats.probes_rr++;
 	ihmp_tx_start_to(ih, h, &pr, dst, src, port);
+}
+
+void ihmp_nat_moved(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, const struct dime_addr *src,
+		    const struct dime_addr *dst, uint16_t port)
+{
+	(void)m;
+	if (ih->rx_bound)
+		rebind_probe(ih, h, src, dst, port);
+}
+
+void ihmp_nat_data_from(struct ihmp *ih, struct hid *h, const struct dime_addr *src, uint16_t port)
+{
+	struct dime_addr from;
+
+	/* DATA proves nothing: only a peer we hold a key for, at its NAT's
+	 * address, with a new port, is worth a probe (within the budgets). */
+	if (h->key_origin == HID_KEY_NONE || hid_where(h, src) != HID_ACTIVE ||
+	    !ihmp_local_live(ih, h, src->af, NULL, &from))
+		return;
+	rebind_probe(ih, h, src, &from, port);
 }
 
 void ihmp_nat_rebind_apply(struct ihmp *ih, struct hid *h, const struct ihmp_rr *rr)

@@ -1112,6 +1112,39 @@ static void out_addrs(struct out *o, const char *key, const struct hid_addrs *s)
 	out_arr_end(o);
 }
 
+/* "198.18.0.1:3463", "[2001:db8::1]:3463" */
+static void out_endpoint(struct out *o, const char *key, const struct dime_addr *a, uint16_t port)
+{
+	char b[ADDR_STRLEN], e[ADDR_STRLEN + 10];
+	addr_fmt(a, b);
+	snprintf(e, sizeof(e), a->af == AF_INET6 ? "[%s]:%u" : "%s:%u", b, port);
+	out_str(o, key, e);
+}
+
+/* The NAT on the path of either family (docs/ihmp.md §8): where the peer's
+ * binding is, what it has behind it, and how the peer sees us. */
+static void out_nat(struct out *o, const struct hid *h)
+{
+	char b[ADDR_STRLEN];
+	for (int i = 0; i < 2; i++) {
+		const struct hid_nat *n = &h->nat[i];
+		const char *v6 = i ? "6" : "";
+		char key[32];
+		if (n->peer && n->have_ep) {
+			snprintf(key, sizeof(key), "nat_endpoint%s", v6);
+			out_endpoint(o, key, &n->ep, n->ep_port);
+			if (n->host.af) {
+				snprintf(key, sizeof(key), "nat_host%s", v6);
+				out_str(o, key, addr_fmt(&n->host, b));
+			}
+		}
+		if (n->self && n->have_pub) {
+			snprintf(key, sizeof(key), "public_endpoint%s", v6);
+			out_endpoint(o, key, &n->pub, n->pub_port);
+		}
+	}
+}
+
 void st_show_hids(struct stacktrans *st, struct out *o)
 {
 	uint32_t cur = 0;
@@ -1126,6 +1159,7 @@ void st_show_hids(struct stacktrans *st, struct out *o)
 		out_addrs(o, "local", &h->set[HID_LOCAL]);
 		if (h->moved.n)
 			out_addrs(o, "moved_from", &h->moved);
+		out_nat(o, h);
 		out_str(o, "key", h->key_origin == HID_KEY_PINNED ? "pinned" :
 				  h->key_origin == HID_KEY_TOFU ? "tofu" : "none");
 		out_u64(o, "flows", flow_table_count_hid(st->ft, h->handle));
@@ -1157,6 +1191,8 @@ void st_show_flows(struct stacktrans *st, struct out *o, uint32_t limit)
 		out_str(o, "remote", addr_fmt(&a, b));
 		out_u64(o, "rport", ntohs(f->key.rport));
 		out_u64(o, "hid", f->hid);
+		out_str(o, "mode", (f->flags & FLOW_F_ENC_SET) ? "encap" :
+				   flow_is_translated(f) ? "translated" : "native");
 		out_bool(o, "translated", flow_is_translated(f));
 		if (flow_is_translated(f)) {
 			addr_set(&a, f->key.af, f->lloc);

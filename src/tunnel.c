@@ -27,6 +27,8 @@ struct tunnel {
 	int fd[2];
 	struct tunnel_stats stats;
 	struct log_limit lim;
+	tunnel_rebind_fn *rebind;
+	void *rebind_arg;
 	uint8_t buf[TUNNEL_BUF];
 };
 
@@ -191,6 +193,8 @@ void tunnel_input(void *arg, const uint8_t *buf, size_t len, const struct dime_a
 	struct hid *h = hid_table_lookup(st_hids(t->st), src);
 	if (!h || !endpoint_ok(t, h, src, port)) {
 		t->stats.bad_source++;
+		if (h && t->rebind)
+			t->rebind(t->rebind_arg, h, src, port);
 		char b[ADDR_STRLEN];
 		if (log_allow(&t->lim, (unsigned long)time(NULL), 5))
 			log_info("tunnel: DATA from %s port %u, not a proven peer endpoint: dropped",
@@ -227,6 +231,12 @@ void tunnel_input(void *arg, const uint8_t *buf, size_t len, const struct dime_a
 	}
 	t->stats.in++;
 	st_flow_seen(t->st, f, pkt, &pi, false);
+}
+
+void tunnel_set_rebind_hook(struct tunnel *t, tunnel_rebind_fn *fn, void *arg)
+{
+	t->rebind = fn;
+	t->rebind_arg = arg;
 }
 
 void tunnel_show_stats(const struct tunnel *t, struct out *o)
