@@ -35,8 +35,13 @@ uint32_t encap_tag_tcp(uint32_t syn_seq)
 uint32_t encap_tag_udp(uint16_t dport_net, const uint8_t *payload, size_t len)
 {
 	uint32_t h = 2166136261u;
-	uint8_t pre[6] = { (uint8_t)(dport_net & 0xff), (uint8_t)(dport_net >> 8),
-			   (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len };
+	uint8_t pre[6];
+
+	memcpy(pre, &dport_net, 2);	/* as on the wire */
+	pre[2] = (uint8_t)(len >> 24);
+	pre[3] = (uint8_t)(len >> 16);
+	pre[4] = (uint8_t)(len >> 8);
+	pre[5] = (uint8_t)len;
 
 	for (size_t i = 0; i < sizeof(pre); i++)
 		h = (h ^ pre[i]) * 16777619u;

@@ -273,15 +273,19 @@ int ihmp_tick(struct ihmp *ih)
 	if (changed)
 		ihmp_route_moves(ih, NULL);
 	ihmp_reclaim(ih, now);
-	if (now - ih->nat_last >= 1000) {
-		/* A walk of the peers once a second (not per message, T4). */
+	if (now - ih->nat_last >= 1000 || now >= ih->nat_due) {
+		/* A walk of the peers at most once a second (not per
+		 * message, T4), or when a keepalive is due. */
 		uint32_t cur = 0;
 		struct hid *h;
 		ih->nat_last = now;
+		ih->nat_due = UINT64_MAX;
 		while ((h = hid_table_next(ih->ht, &cur)))
 			ihmp_nat_keepalive(ih, h, now);
 	}
 	uint64_t next = ihmp_tx_run(ih, now);
+	if (ih->nat_due < next)
+		next = ih->nat_due;
 	ih->kick = false;
 	return next == UINT64_MAX ? -1 : (int)(next > now ? next - now : 0);
 }

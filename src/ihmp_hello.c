@@ -184,8 +184,10 @@ void ihmp_on_hello(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, con
 	 * addresses the sender says it has. */
 	for (unsigned i = 0; i < m->naddrs && !own; i++)
 		own = addr_eq(&m->addrs[i], src);
-	if (!own)
+	if (!own) {
 		flags |= IHMP_F_ND;
+		ih->stats.rx_nat_detected++;
+	}
 	if (!ih->rx_bound) {
 		if (!ihmp_cookie_ok(ih, m, src, port)) {
 			challenge(ih, m, src, dst, port);

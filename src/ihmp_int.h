@@ -186,6 +186,7 @@ struct ihmp {
 	uint32_t halfopen;		/* HIDs only a HELLO made */
 	/* ihmp_nat.c */
 	uint64_t nat_last;		/* ms: last keepalive pass */
+	uint64_t nat_due;		/* ms: the next keepalive due, or UINT64_MAX */
 };
 
 /* The environment, in short. */

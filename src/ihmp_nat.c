@@ -162,8 +162,13 @@ void ihmp_nat_keepalive(struct ihmp *ih, struct hid *h, uint64_t now)
 	if (!p || p->state != PEER_OK || !h->nflows)
 		return;
 	uint32_t every = p->ka_ms ? p->ka_ms : keepalive_ms(ih);
-	if (!every || now - p->ka_last < every)
+	if (!hid_nat_c(h, AF_INET)->self && !hid_nat_c(h, AF_INET6)->self)
 		return;
+	if (now - p->ka_last < every) {
+		if (p->ka_last + every < ih->nat_due)
+			ih->nat_due = p->ka_last + every;	/* ihmp_tick's next wakeup */
+		return;
+	}
 	for (int k = 0; k < 2; k++) {
 		const struct dime_addr *to = hid_primary(h, fams[k]);
 		struct dime_addr from;
@@ -177,4 +182,6 @@ void ihmp_nat_keepalive(struct ihmp *ih, struct hid *h, uint64_t now)
 		ih->stats.nat_keepalives++;
 		p->ka_last = now;
 	}
+	if (now + every < ih->nat_due)
+		ih->nat_due = now + every;
 }

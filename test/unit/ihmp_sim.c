@@ -39,6 +39,79 @@ static struct sim_host *owner(struct sim *s, const struct dime_addr *a)
 	return NULL;
 }
 
+/* ---- NATs ---- */
+
+static struct sim_nat *nat_of(struct sim *s, const struct dime_addr *a)
+{
+	for (int n = 0; n < SIM_NATS; n++)
+		for (size_t i = 0; s->nat[n].on && i < s->nat[n].ninside; i++)
+			if (addr_eq(&s->nat[n].inside[i], a))
+				return &s->nat[n];
+	return NULL;
+}
+
+void sim_nat(struct sim *s, int n, const char *pub, bool keep_port)
+{
+	struct sim_nat *t = &s->nat[n];
+	memset(t, 0, sizeof(*t));
+	t->on = true;
+	t->keep_port = keep_port;
+	t->pub = sim_addr(pub);
+	t->next_port = (uint16_t)(40000 + 1000 * n);
+}
+
+void sim_nat_inside(struct sim *s, int n, const char *addr)
+{
+	s->nat[n].inside[s->nat[n].ninside++] = sim_addr(addr);
+}
+
+void sim_nat_flush(struct sim *s, int n)
+{
+	s->nat[n].nmap = 0;
+}
+
+/* Leaving a NAT: the source becomes its binding. */
+static void nat_out(struct sim *s, struct sim_dgram *d)
+{
+	struct sim_nat *t = nat_of(s, &d->src);
+	if (!t || nat_of(s, &d->dst) == t)
+		return;
+	size_t i;
+	for (i = 0; i < t->nmap; i++)
+		if (addr_eq(&t->map[i].in, &d->src) && t->map[i].in_port == d->sport)
+			break;
+	if (i == t->nmap) {
+		if (t->nmap == SIM_NAT_MAP)
+			t->nmap = 0;	/* a small NAT forgets */
+		i = t->nmap++;
+		t->map[i].in = d->src;
+		t->map[i].in_port = d->sport;
+		t->map[i].out_port = t->keep_port ? d->sport : t->next_port++;
+	}
+	d->src = t->pub;
+	d->sport = t->map[i].out_port;
+}
+
+/* Arriving: to a binding it goes in; straight to an inside address from
+ * outside, or to a port with no binding, it is dropped. */
+static bool nat_in(struct sim *s, struct sim_dgram *d)
+{
+	for (int n = 0; n < SIM_NATS; n++) {
+		struct sim_nat *t = &s->nat[n];
+		if (!t->on || !addr_eq(&t->pub, &d->dst))
+			continue;
+		for (size_t i = 0; i < t->nmap; i++)
+			if (t->map[i].out_port == d->dport) {
+				d->dst = t->map[i].in;
+				d->dport = t->map[i].in_port;
+				return true;
+			}
+		return false;
+	}
+	struct sim_nat *in = nat_of(s, &d->dst);
+	return !in || in == nat_of(s, &d->src);
+}
+
 /* ---- the environment ---- */
 
 static uint64_t env_now(void *arg)
@@ -69,9 +142,10 @@ static int env_send(void *arg, const struct dime_addr *src, const struct dime_ad
 	d->src = *src;
 	d->dst = *dst;
 	d->sport = SIM_PORT;
+	d->dport = port;
 	d->len = (uint16_t)len;
 	memcpy(d->buf, buf, len);
-	(void)port;
+	nat_out(s, d);
 	return 0;
 }
 
@@ -327,8 +401,10 @@ static void deliver(struct sim *s)
 {
 	for (size_t i = 0; i < s->nq; i++) {
 		struct sim_dgram d = s->q[i];
+		bool dropped = lost(s, &d);	/* where it was sent, before a NAT */
+		bool through = !dropped && nat_in(s, &d);
 		struct sim_host *h = owner(s, &d.dst);
-		if (!h || !h->ih || lost(s, &d)) {
+		if (!through || !h || !h->ih) {
 			s->lost++;
 			continue;
 		}

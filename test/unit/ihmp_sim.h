@@ -44,13 +44,29 @@ struct sim_host {
 
 struct sim_dgram {
 	struct dime_addr src, dst;
-	uint16_t sport;
+	uint16_t sport, dport;
 	uint16_t len;
 	uint8_t buf[IHMP_MAX_MSG];
 };
 
+/* An IHMP-unaware NAT: datagrams from its inside addresses to anywhere
+ * else leave from pub with a port of its choosing (the inside port kept
+ * when `keep_port` and free); only answers to a binding come in. */
+#define SIM_NATS	2
+#define SIM_NAT_MAP	16
+struct sim_nat {
+	bool on, keep_port;
+	struct dime_addr pub;
+	size_t ninside;
+	struct dime_addr inside[SIM_ADDRS];
+	size_t nmap;
+	struct { struct dime_addr in; uint16_t in_port, out_port; } map[SIM_NAT_MAP];
+	uint16_t next_port;
+};
+
 struct sim {
 	uint64_t now;			/* ms */
+	struct sim_nat nat[SIM_NATS];
 	size_t nhosts;
 	struct sim_host host[SIM_HOSTS];
 	size_t nq;
@@ -86,6 +102,12 @@ struct hid *sim_flow(struct sim_host *h, const char *local, const char *remote);
 struct hid *sim_flow_in(struct sim_host *h, const char *local, const char *remote);
 /* The HID h files addr under, or NULL. */
 struct hid *sim_hid(struct sim_host *h, const char *addr);
+
+/* NAT n (0 or 1) at pub; an address behind it; forgetting its bindings
+ * (a reboot, or an idle timeout). */
+void sim_nat(struct sim *s, int n, const char *pub, bool keep_port);
+void sim_nat_inside(struct sim *s, int n, const char *addr);
+void sim_nat_flush(struct sim *s, int n);
 
 /* Delivers datagrams and runs timers for ms of simulated time. */
 void sim_run(struct sim *s, uint64_t ms);

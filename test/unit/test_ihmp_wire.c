@@ -48,6 +48,12 @@ static const uint8_t v_ack_handoff[] = {
 	0x04, 0x01, 0x07,
 };
 
+/* ACK of HANDOFF through a NAT, 24 bytes (docs/ihmp.md) */
+static const uint8_t v_ack_handoff_nat[] = {
+	0x01, 0x09, 0x00, 0x04, 0x12, 0x35, 0x01, 0x04, 0xc6, 0x13, 0x00, 0x02,
+	0x04, 0x01, 0x07, 0x0c, 0x07, 0x01, 0xc6, 0x13, 0x00, 0x63, 0x9c, 0x40,
+};
+
 /* signed HELLO, 176 bytes (docs/ihmp.md) */
 static const uint8_t v_hello_signed[] = {
 	0x01, 0x01, 0x00, 0x00, 0xbe, 0xef, 0x02, 0x10, 0x20, 0x01, 0x0d, 0xb8,
@@ -176,6 +182,7 @@ static const struct vec {
 	{ "ACK of HELLO", v_ack_hello, sizeof(v_ack_hello), NULL },
 	{ "HANDOFF", v_handoff, sizeof(v_handoff), NULL },
 	{ "ACK of HANDOFF", v_ack_handoff, sizeof(v_ack_handoff), NULL },
+	{ "ACK of HANDOFF through a NAT", v_ack_handoff_nat, sizeof(v_ack_handoff_nat), NULL },
 	{ "signed HELLO", v_hello_signed, sizeof(v_hello_signed), pk_a },
 	{ "signed ACK of HELLO", v_ack_hello_signed, sizeof(v_ack_hello_signed), pk_b },
 	{ "signed HANDOFF", v_handoff_signed, sizeof(v_handoff_signed), pk_a },
@@ -397,8 +404,10 @@ static void test_truncation(void)
 				CHECK(err == 0 || err == -ENOMSG);
 			else
 				CHECK_EQ(err, -EBADMSG);
-			if (!vecs[i].pk)
-				CHECK(err < 0);	/* canonical order: required first */
+			/* canonical order: required first (the NAT ACK ends
+			 * with an optional TLV: without it, it is an ACK) */
+			if (!vecs[i].pk && vecs[i].b != v_ack_handoff_nat)
+				CHECK(err < 0);
 		}
 		/* The signed prefix alone is the unsigned message. */
 		if (vecs[i].pk) {
@@ -816,6 +825,45 @@ static void test_names(void)
 	CHECK(strcmp(ihmp_type_name(255), "?") == 0);
 }
 
+/* OBSERVED (§8): what the vector holds, where it may be, its lengths. */
+static void test_observed(void)
+{
+	struct ihmp_msg m;
+	uint8_t b[IHMP_MAX_MSG];
+
+	CHECK_EQ(dec(&m, v_ack_handoff_nat, sizeof(v_ack_handoff_nat)), 0);
+	CHECK(m.has & H(OBSERVED));
+	CHECK(addr_eq(&m.observed, &(struct dime_addr){ 0 }) == false);
+	struct dime_addr nat = A("198.19.0.99");
+	CHECK(addr_eq(&m.observed, &nat));
+	CHECK_EQ(m.observed_port, 40000);
+	CHECK_EQ(m.flags, IHMP_F_ND);
+	/* IPv6: 19 octets of value. */
+	ihmp_msg_init(&m, IHMP_ACK, &nat);
+	m.echo_type = IHMP_PATH_PROBE;
+	m.observed = A("2001:db8::99");
+	m.observed_port = 3463;
+	m.has = H(ECHO) | H(OBSERVED);
+	int n = ihmp_encode(&m, b, sizeof(b));
+	CHECK_EQ(n, 12 + 3 + 2 + 19);
+	struct ihmp_msg d;
+	CHECK_EQ(dec(&d, b, (size_t)n), 0);
+	CHECK(ihmp_msg_equal(&m, &d));
+	/* A wrong length (no port, a stray octet) is malformed. */
+	b[16] = 17;
+	CHECK_EQ(dec(&d, b, (size_t)n - 2), -EBADMSG);
+	b[16] = 20;
+	uint8_t c[IHMP_MAX_MSG];
+	memcpy(c, b, (size_t)n);
+	c[n] = 0;
+	CHECK_EQ(dec(&d, c, (size_t)n + 1), -EBADMSG);
+	/* Only in an ACK. */
+	ihmp_msg_init(&m, IHMP_PATH_PROBE, &nat);
+	m.observed = nat;
+	m.has = H(OBSERVED);
+	CHECK_EQ(ihmp_encode(&m, b, sizeof(b)), -EINVAL);
+}
+
 int main(void)
 {
 	uint8_t seed[32];
@@ -833,6 +881,7 @@ int main(void)
 	RUN(test_errors);
 	RUN(test_encode_errors);
 	RUN(test_sig);
+	RUN(test_observed);
 	RUN(test_names);
 	return check_done();
 }
