@@ -39,7 +39,7 @@ uint32_t encap_tag_udp(uint16_t dport_net, const uint8_t *payload, size_t len);
 
 /* Rewrites the inner packet (parsed into *pi, TCP or UDP, not a fragment)
  * to src:sport -> dst:dport (ports in network order), updating the IP and
- * L4 checksums incrementally (a UDP checksum of zero over IPv4 stays zero).
+ * L4 checksums incrementally (a UDP checksum of zero stays zero).
  * 0, or -EINVAL (family mismatch), -EBADMSG (not rewritable). */
 int encap_rewrite(uint8_t *buf, size_t len, const struct pkt_info *pi, const struct dime_addr *src,
 		  uint16_t sport, const struct dime_addr *dst, uint16_t dport);

@@ -69,8 +69,9 @@ int encap_rewrite(uint8_t *buf, size_t len, const struct pkt_info *pi, const str
 		return r;
 	uint8_t *l4 = buf + l->l4_off, *ck = l4 + ckoff;
 	uint16_t ports[2] = { sport, dport };
-	/* A UDP checksum of zero over IPv4 means none: it stays none. */
-	bool keep = l->proto == IPPROTO_UDP && l->family == AF_INET && !csum_get(ck);
+	/* A UDP checksum of zero stays zero, as xlate_packet() leaves it:
+	 * none over IPv4, a tunnel's over IPv6 (RFC 6935). */
+	bool keep = l->proto == IPPROTO_UDP && !csum_get(ck);
 	if (!keep) {
 		csum_replace(ck, 0, l4, ports, 4);
 		if (l->proto == IPPROTO_UDP && !csum_get(ck))
