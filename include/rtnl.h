@@ -43,6 +43,9 @@ int rtnl_route_src(struct rtnl *r, const struct dime_addr *dst, struct dime_addr
  * go by table `table`, whose default route is the device (add), or both
  * are removed (!add; what is already gone is fine). 0 or -errno. */
 int rtnl_tunnel(struct rtnl *r, int ifindex, uint32_t mark, uint32_t table, bool add);
+/* The tunnel device's IPv4 settings: no rp_filter of its own, and the
+ * packet mark counts in its reverse-path check (src_valid_mark). */
+int rtnl_tunnel_conf(struct rtnl *r, int ifindex);
 /* Hold an identifier: a host-scoped /32 or /128 on lo, so sockets bound to it keep sending. */
 int rtnl_hold(struct rtnl *r, const struct dime_addr *a);
 int rtnl_release(struct rtnl *r, const struct dime_addr *a);

@@ -13,9 +13,8 @@
 
 struct tun;
 
-/* Creates (or takes over) the device `name`, sets its MTU, brings it up
- * and turns off reverse-path filtering on it (what it delivers comes from
- * peers routed elsewhere). 0 or -errno. */
+/* Creates (or takes over) the device `name`, sets its MTU and brings it
+ * up. 0 or -errno. */
 int tun_open(struct tun **out, const char *name, unsigned mtu);
 void tun_close(struct tun *t);
 int tun_fd(const struct tun *t);

@@ -13,6 +13,8 @@
 #include <libmnl/libmnl.h>
 #include <linux/fib_rules.h>
 #include <linux/if_addr.h>
+#include <linux/if_link.h>
+#include <linux/ip.h>
 #include <linux/rtnetlink.h>
 
 /* Large enough for any dump message: netlink caps them at 32 KiB. */
@@ -466,6 +468,27 @@ static int tunnel_req(struct rtnl *r, int af, int ifindex, uint32_t mark, uint32
 		mnl_attr_put_u32(nlh, RTA_TABLE, table);
 		mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
 	}
+	return rtnl_request(r, nlh, NULL, NULL);
+}
+
+int rtnl_tunnel_conf(struct rtnl *r, int ifindex)
+{
+	char buf[NL_BUFSZ];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = ifindex;
+	/* Over rtnetlink, not /proc/sys: the packaged unit mounts that read-only. */
+	struct nlattr *spec = mnl_attr_nest_start(nlh, IFLA_AF_SPEC);
+	struct nlattr *in = mnl_attr_nest_start(nlh, AF_INET);
+	struct nlattr *conf = mnl_attr_nest_start(nlh, IFLA_INET_CONF);
+	mnl_attr_put_u32(nlh, IPV4_DEVCONF_RP_FILTER, 0);
+	mnl_attr_put_u32(nlh, IPV4_DEVCONF_SRC_VMARK, 1);
+	mnl_attr_nest_end(nlh, conf);
+	mnl_attr_nest_end(nlh, in);
+	mnl_attr_nest_end(nlh, spec);
 	return rtnl_request(r, nlh, NULL, NULL);
 }
 

@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "log.h"
 #include "tun.h"
 
 struct tun {
@@ -34,21 +33,10 @@ static int if_ioctl(unsigned long req, struct ifreq *ifr)
 	return r;
 }
 
-/* Net sysctls are writable with CAP_NET_ADMIN in the namespace's owner. */
-static void sysctl_write(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, val, strlen(val)) < 0)
-		log_debug("tun: %s: %s", path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-}
-
 int tun_open(struct tun **out, const char *name, unsigned mtu)
 {
 	struct tun *t = calloc(1, sizeof(*t));
 	struct ifreq ifr = { 0 };
-	char path[96];
 	int r;
 
 	if (!t)
@@ -82,19 +70,6 @@ int tun_open(struct tun **out, const char *name, unsigned mtu)
 		goto fail;
 	t->ifindex = ifr.ifr_ifindex;
 	t->mtu = mtu;
-	/* What we deliver comes from peers the routes reach elsewhere; no
-	 * link-local address or router solicitation either. */
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/rp_filter", t->name);
-	sysctl_write(path, "0");
-	/* The ruleset marks what we inject; the reverse-path check then finds
-	 * the policy route back into this device (an address-less device
-	 * fails it otherwise, even in loose mode). */
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/src_valid_mark", t->name);
-	sysctl_write(path, "1");
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", t->name);
-	sysctl_write(path, "0");
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/addr_gen_mode", t->name);
-	sysctl_write(path, "1");
 	*out = t;
 	return 0;
 fail:

@@ -52,7 +52,10 @@ int tunnel_new(struct tunnel **out, const struct tunnel_cfg *cfg, struct stacktr
 		free(t);
 		return r;
 	}
-	if ((r = rtnl_tunnel(rt, tun_ifindex(t->tun), ENCAP_MARK, ENCAP_TABLE, true)) < 0) {
+	/* What it delivers comes from peers routed elsewhere: the ruleset
+	 * marks it, and the reverse-path check follows the mark back in. */
+	if ((r = rtnl_tunnel_conf(rt, tun_ifindex(t->tun))) < 0 ||
+	    (r = rtnl_tunnel(rt, tun_ifindex(t->tun), ENCAP_MARK, ENCAP_TABLE, true)) < 0) {
 		tunnel_free(t);
 		return r;
 	}
