@@ -2,7 +2,9 @@
 --
 -- ihmp.lua -- Wireshark/tshark dissector for IHMP version 1, the signalling
 -- protocol of dime (docs/ihmp.md: header section 3.1, TLVs 3.2-3.3,
--- registries 4, per-type TLV rules 4.4, signatures 7.1).
+-- registries 4, per-type TLV rules 4.4, signatures 7.1), and of the DATA
+-- datagrams that share its port (section 8.3: first octet 0x80, a tag, then
+-- a whole IPv4 or IPv6 packet, handed to Wireshark's "ip"/"ipv6" dissector).
 --
 --   tshark -X lua_script:docs/wireshark/ihmp.lua -r capture.pcapng -Y ihmp
 --   (or copy this file to ~/.local/lib/wireshark/plugins/)
@@ -18,6 +20,9 @@
 -- Ed25519); it shows the signature and how many octets it covers.
 
 local IHMP_PORT = 3463
+local DATA_TYPE = 0x80      -- first octet of DATA (never an IHMP version)
+local DATA_HDR = 8          -- DATA header before the inner packet
+local MIN_INNER = 20        -- an IPv4 header
 local MAX_MSG = 1232        -- IHMP_MAX_MSG
 local MAX_ADDRS = 8         -- IHMP_MAX_ADDRS
 local HDR_LEN = 8           -- fixed header before the Host ID
@@ -62,12 +67,13 @@ local tlv_names = {
 	[9] = "NONCE",
 	[10] = "NONCE_ECHO",
 	[11] = "SIGNATURE",
+	[12] = "OBSERVED",
 	[128] = "PAD",
 	[255] = "reserved",
 }
 local X_ADDRS, X_NEW_ADDR, X_OLD_ADDR, X_ECHO, X_NAT_MAP = 1, 2, 3, 4, 5
 local X_COUNTER, X_PUBKEY, X_KEY_ROTATE, X_NONCE, X_NONCE_ECHO = 6, 7, 8, 9, 10
-local X_SIGNATURE, X_PAD = 11, 128
+local X_SIGNATURE, X_OBSERVED, X_PAD = 11, 12, 128
 local SKIPPABLE = 128
 
 local function tlv_name(t)
@@ -102,7 +108,7 @@ local rules = {
 	[T_HANDOFF] = { req = { X_NEW_ADDR, X_OLD_ADDR }, opt = COMMON },
 	[T_HANDOFF_UNR] = { req = { X_NEW_ADDR, X_OLD_ADDR }, opt = COMMON },
 	[T_ACK] = { req = { X_ECHO },
-		opt = set({}, { X_ADDRS, X_PUBKEY, X_COUNTER, X_NONCE, X_NONCE_ECHO, X_SIGNATURE }) },
+		opt = set({}, { X_ADDRS, X_PUBKEY, X_COUNTER, X_NONCE, X_NONCE_ECHO, X_SIGNATURE, X_OBSERVED }) },
 	[T_NAT_ENTRY] = { req = { X_NAT_MAP }, opt = COMMON },
 }
 for _, r in pairs(rules) do
@@ -159,12 +165,14 @@ local R_NEW = addr_fields("new_addr", "new_addr", "New address")
 local R_OLD = addr_fields("old_addr", "old_addr", "Old address")
 local R_NAT_INT = addr_fields("nat_int_addr", "nat.int_addr", "Internal address")
 local R_NAT_EXT = addr_fields("nat_ext_addr", "nat.ext_addr", "External address")
+local R_OBSERVED = addr_fields("observed", "observed", "Observed address")
 f.addrs_count = ProtoField.uint8("ihmp.addrs.count", "Number of addresses", base.DEC)
 
 f.echo = ProtoField.uint8("ihmp.echo", "Acknowledged type (ECHO)", base.DEC, msg_names)
 f.nat_proto = ProtoField.uint8("ihmp.nat.proto", "Protocol", base.DEC, ip_protos)
 f.nat_int_port = ProtoField.uint16("ihmp.nat.int_port", "Internal port", base.DEC)
 f.nat_ext_port = ProtoField.uint16("ihmp.nat.ext_port", "External port", base.DEC)
+f.observed_port = ProtoField.uint16("ihmp.observed.port", "Observed port", base.DEC)
 f.counter = ProtoField.uint64("ihmp.counter", "Counter", base.HEX)
 f.pubkey = ProtoField.bytes("ihmp.pubkey", "Public key (Ed25519)")
 f.key_rotate_key = ProtoField.bytes("ihmp.key_rotate.key", "New public key (Ed25519)")
@@ -178,6 +186,11 @@ f.trailing = ProtoField.bytes("ihmp.trailing", "Trailing octets")
 f.undecoded = ProtoField.bytes("ihmp.undecoded", "Undecoded octets")
 f.ack_in = ProtoField.framenum("ihmp.ack_in", "Acknowledged in", base.NONE, frametype.RESPONSE)
 f.ack_to = ProtoField.framenum("ihmp.ack_to", "Acknowledges frame", base.NONE, frametype.REQUEST)
+
+-- DATA (section 8.3)
+f.data_type = ProtoField.uint8("ihmp.data.type", "Type (DATA)", base.HEX)
+f.data_reserved = ProtoField.uint24("ihmp.data.reserved", "Reserved", base.HEX)
+f.data_tag = ProtoField.uint32("ihmp.data.tag", "Tag", base.HEX)
 
 -- ----------------------------------------------------------- expert info ---
 local e = {}
@@ -209,6 +222,10 @@ ex("mapped_v4", "IPv4-mapped IPv6 address (must be sent as family 1)", G.PROTOCO
 ex("retransmission", "Retransmission of an earlier request", G.SEQUENCE, S.NOTE)
 ex("unmatched_ack", "ACK without a matching request in this capture", G.SEQUENCE, S.NOTE)
 ex("snapped", "Captured datagram is shorter than on the wire (snap length, or quoted in ICMP)", G.UNDECODED, S.NOTE)
+ex("data_short", "DATA too short (receivers drop it)", G.MALFORMED, S.ERROR)
+ex("data_reserved", "DATA with non-zero reserved octets (receivers drop it)", G.MALFORMED, S.ERROR)
+ex("data_tag", "DATA with tag 0 (receivers drop it)", G.MALFORMED, S.ERROR)
+ex("data_inner", "DATA whose inner packet is not one whole IPv4 or IPv6 packet (receivers drop it)", G.MALFORMED, S.ERROR)
 do
 	local list = {}
 	for _, v in pairs(e) do list[#list + 1] = v end
@@ -406,14 +423,148 @@ decode[X_SIGNATURE] = function(tvb, t, off, n, ctx)
 	ctx.signed = true
 end
 
+-- OBSERVED: a family-tagged address, then a port (length 7 or 19, checked
+-- before).
+decode[X_OBSERVED] = function(tvb, t, off, n, ctx)
+	local stop = off + n - 2
+	local nx, s = parse_addr(tvb, t, off, stop, R_OBSERVED)
+	if not nx then
+		ctx.malformed = true
+		return
+	end
+	if nx ~= stop then
+		t:add(f.trailing, tvb(nx, stop - nx))
+			:add_proto_expert_info(e.bad_addr_len, "Octets between the address and the port")
+		ctx.malformed = true
+	end
+	t:add(f.observed_port, tvb(stop, 2))
+	local port = tvb(stop, 2):uint()
+	if tvb(off, 1):uint() == 2 then
+		ctx.observed = string.format("[%s]:%d", s, port)
+	else
+		ctx.observed = string.format("%s:%d", s, port)
+	end
+	t:append_text(": " .. ctx.observed)
+end
+
 decode[X_PAD] = function(tvb, t, off, n, ctx)
 	if n > 0 then t:add(f.pad, tvb(off, n)) end
 	t:append_text(string.format(": %d octets", n))
 end
 
+-- ------------------------------------------------------------------ DATA ---
+-- Section 8.3: 0x80, three reserved (zero) octets, a non-zero tag, then one
+-- whole IPv4 or IPv6 packet, which Wireshark's own dissectors decode. The
+-- receiver drops (encap_malformed) non-zero reserved octets, tag 0, an inner
+-- packet shorter than an IPv4 header or whose IP length is not the rest of
+-- the datagram.
+local ip_dissectors = {}
+local function ip_dissector(v)
+	if ip_dissectors[v] == nil then
+		local ok, d = pcall(Dissector.get, v == 4 and "ip" or "ipv6")
+		ip_dissectors[v] = ok and d or false
+	end
+	return ip_dissectors[v]
+end
+
+local function dissect_data(tvb, pinfo, tree, snapped)
+	local len, rlen = tvb:len(), tvb:reported_len()
+	pinfo.cols.protocol = "IHMP"
+	local root = tree:add(ihmp, tvb(0, math.min(len, DATA_HDR)))
+	root:set_text("IHMP DATA")
+	root:add(f.data_type, tvb(0, 1))
+	local malformed = false
+	if len < DATA_HDR then
+		if snapped then
+			pinfo.cols.info = string.format("DATA (%d of %d octets captured)", len, rlen)
+			return len
+		end
+		if len > 1 then root:add(f.undecoded, tvb(1, len - 1)) end
+		root:add_proto_expert_info(e.data_short,
+			string.format("DATA of %d octets ends inside its 8-octet header", len))
+		pinfo.cols.info = "DATA truncated header [Malformed]"
+		return len
+	end
+	local ri = root:add(f.data_reserved, tvb(1, 3))
+	if tvb(1, 3):uint() ~= 0 then
+		ri:add_proto_expert_info(e.data_reserved)
+		malformed = true
+	end
+	local tag = tvb(4, 4):uint()
+	local tgi = root:add(f.data_tag, tvb(4, 4))
+	if tag == 0 then
+		tgi:add_proto_expert_info(e.data_tag)
+		malformed = true
+	end
+	root:append_text(string.format(", tag 0x%08x", tag))
+
+	-- The inner packet: its version, and its length by its own header.
+	local n, rn = len - DATA_HDR, rlen - DATA_HDR
+	local v = n > 0 and math.floor(tvb(DATA_HDR, 1):uint() / 16) or nil
+	local dis
+	if rlen > len then
+		root:add_proto_expert_info(e.snapped, string.format("Captured %d of %d octets", len, rlen))
+	end
+	if rn < MIN_INNER then
+		if not snapped then
+			root:add_proto_expert_info(e.data_short, string.format(
+				"Inner packet of %d octets, shorter than an IPv4 header (20)", rn))
+			malformed = true
+		end
+	elseif v == nil then
+		-- nothing of the inner packet captured
+	elseif v ~= 4 and v ~= 6 then
+		root:add_proto_expert_info(e.data_inner,
+			string.format("Inner packet of IP version %d, not 4 or 6", v))
+		malformed = true
+	else
+		local want	-- the length the inner header claims (when captured)
+		if v == 4 and n >= 4 then
+			want = tvb(DATA_HDR + 2, 2):uint()
+		elseif v == 6 and n >= 6 then
+			want = 40 + tvb(DATA_HDR + 4, 2):uint()
+		end
+		if want and want ~= rn and not snapped then
+			root:add_proto_expert_info(e.data_inner, string.format(
+				"Inner IPv%d packet of %d octets by its header, %d in the datagram", v, want, rn))
+			malformed = true
+		end
+		-- A Lua sub-tvb is as long as its captured octets: the inner
+		-- dissectors would call a cut-off packet too short. In an ICMP
+		-- error they know better.
+		if not snapped or pinfo.in_error_pkt then dis = ip_dissector(v) end
+	end
+	root:append_text(string.format(", %d octets of %s", rn,
+		(v == 4 or v == 6) and ("IPv" .. v) or "unknown"))
+
+	local info = string.format("DATA tag 0x%08x", tag)
+	if dis then
+		-- The inner dissectors take over the columns. A broken inner
+		-- packet (an exception in them, shown by them as "Malformed
+		-- Packet") must not become a Lua error; receivers drop it.
+		local ok = pcall(function() dis:call(tvb(DATA_HDR):tvb(), pinfo, tree) end)
+		local inner = tostring(pinfo.cols.info)
+		local proto = tostring(pinfo.cols.protocol)
+		if not ok then
+			malformed = true
+		elseif inner ~= "" then
+			info = info .. ": " .. proto .. " " .. inner
+		end
+	elseif n > 0 then
+		root:add(f.undecoded, tvb(DATA_HDR, n))
+	end
+	if malformed then info = info .. " [Malformed]" end
+	pinfo.cols.protocol = "IHMP"
+	pinfo.cols.info = info
+	return len
+end
+
 -- ------------------------------------------------------------- dissector ---
 function ihmp.dissector(tvb, pinfo, tree)
 	local len = tvb:len()
+	if len > 0 and tvb(0, 1):uint() == DATA_TYPE then
+		return dissect_data(tvb, pinfo, tree, tvb:reported_len() > len or pinfo.in_error_pkt)
+	end
 	pinfo.cols.protocol = "IHMP"
 	pinfo.cols.info = "IHMP"
 	local root = len > 0 and tree:add(ihmp, tvb:range(0, len)) or tree:add(ihmp)
@@ -561,7 +712,7 @@ function ihmp.dissector(tvb, pinfo, tree)
 		local li = tt:add(f.tlv_length, tvb(p + 1, 1))
 		local off = p + 2
 		local known = decode[t] ~= nil
-		if t >= 1 and t <= X_SIGNATURE then
+		if t >= 1 and t <= X_OBSERVED then
 			if seen[t] then
 				tt:add_proto_expert_info(e.duplicate, string.format("Second %s TLV", tname))
 				ctx.malformed = true
@@ -583,6 +734,11 @@ function ihmp.dissector(tvb, pinfo, tree)
 			elseif (t == X_NEW_ADDR or t == X_OLD_ADDR) and n ~= 5 and n ~= 17 then
 				li:add_proto_expert_info(e.bad_length,
 					string.format("%s needs 5 or 17 octets, has %d", tname, n))
+				if n > 0 then tt:add(f.tlv_value, tvb(off, n)) end
+				ctx.malformed = true
+			elseif t == X_OBSERVED and n ~= 7 and n ~= 19 then
+				li:add_proto_expert_info(e.bad_length,
+					string.format("%s needs 7 or 19 octets, has %d", tname, n))
 				if n > 0 then tt:add(f.tlv_value, tvb(off, n)) end
 				ctx.malformed = true
 			else
@@ -662,6 +818,7 @@ function ihmp.dissector(tvb, pinfo, tree)
 	if ctx.new then info = info .. " new " .. ctx.new end
 	if ctx.old then info = info .. " old " .. ctx.old end
 	if ctx.nat then info = info .. " " .. ctx.nat end
+	if ctx.observed then info = info .. " observed " .. ctx.observed end
 	if fl ~= "" then info = info .. " [" .. fl .. "]" end
 	if ctx.signed then info = info .. " signed" end
 	if retrans_of[pinfo.number] then info = info .. " (retransmission)" end
