@@ -59,6 +59,15 @@
 #   link_rate A|B|DEV RATE   tbf on both ends of MH's link ("off" removes)
 #   lab_firewall on|off [PORT...]   stateful nft firewall on MH and CH
 #   lab_conntrack on         conntrack tracking in MH and CH without filtering
+#   lab_nat R1|R2 on [random] [udp-timeout SECS] [v6 firewall|nat66|open]
+#                            the router becomes a home NAT: masquerade MH's
+#                            subnet out of sw0 (random: port-randomising),
+#                            nothing unsolicited in from the core, CH loses
+#                            its route to the subnet (see the NAT section)
+#   lab_nat R1|R2 off        back to a plain router
+#   lab_nat_rebind R1|R2     conntrack -F on it: every NAT binding forgotten
+#   lab_nat_public R1|R2 FAM the router's core address (what CH sees)
+#   lab_attacker             a third host on the core: $LAB_NS_AT, AT4/AT6
 #   lab_bg CMD...            run CMD in background, PID recorded for cleanup
 #   lab_kill_since N         stop what was recorded after the first N PIDs
 #   tcp_transfer FAMILY SECS [NAME]   iperf3 TCP MH -> CH
@@ -90,6 +99,9 @@ MH_A4=198.18.1.2 R1_A4=198.18.1.1 MH_B4=198.18.2.2 R2_B4=198.18.2.1
 R1_S4=198.18.0.1 R2_S4=198.18.0.2 CH4=198.18.0.10
 MH_A6=2001:db8:1::2 R1_A6=2001:db8:1::1 MH_B6=2001:db8:2::2 R2_B6=2001:db8:2::1
 R1_S6=2001:db8::1 R2_S6=2001:db8::2 CH6=2001:db8::10
+# The attacker (lab_attacker): a third host on the core, made on request only.
+LAB_NS_AT="dime-at-$LAB_ID"
+AT4=198.18.0.66 AT6=2001:db8::66
 
 LAB_RP_FILTER=${LAB_RP_FILTER:-2}
 LAB_SAV=${LAB_SAV:-1}
@@ -107,6 +119,7 @@ export SUBNET_A4 SUBNET_B4 SUBNET_S4 SUBNET_A6 SUBNET_B6 SUBNET_S6
 export MH_A4 R1_A4 MH_B4 R2_B4 R1_S4 R2_S4 CH4
 export MH_A6 R1_A6 MH_B6 R2_B6 R1_S6 R2_S6 CH6
 export LAB_RP_FILTER LAB_SAV LAB_PORT_BASE
+export LAB_NS_AT AT4 AT6
 
 # ------------------------------------------------------------- basics ---
 lab_log() { echo "[lab] $*" >&2; }
@@ -468,6 +481,156 @@ lab_conntrack() {
 		ip netns exec "$ns" sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0 >/dev/null 2>&1 || true
 	done
 }
+
+# ---------------------------------------------------------------- NAT ---
+# lab_nat R1|R2 on [random] [udp-timeout SECS] [v6 firewall|nat66|open]
+# lab_nat R1|R2 off
+#
+# On: the router behaves like a home router (table inet labnat in its
+# namespace):
+#   - IPv4: everything from MH's subnet that leaves on its core link (sw0) is
+#     masqueraded to the router's core address (R1_S4 / R2_S4), keeping the
+#     source port where it can (Linux's default) or, with "random", choosing a
+#     random one (nft "masquerade random");
+#   - its forward chain lets in from the core only what belongs to a
+#     connection MH opened (ct state established,related): nothing
+#     unsolicited reaches MH's subnet;
+#   - CH loses its route to MH's subnet: the only way in is through the
+#     NAT's public address;
+#   - IPv6, "v6 MODE": firewall (default: no translation, the same
+#     established/related-only forward chain, CH keeps its route, as home
+#     routers do), nat66 (masquerade to R1_S6 / R2_S6 as well, CH loses its
+#     IPv6 route: the NPTv6-like case), open (IPv6 forwarded untouched);
+#   - "udp-timeout SECS": nf_conntrack_udp_timeout and _stream in its
+#     namespace (a NAT that forgets idle UDP bindings early), restored by off.
+# On and off flush the router's conntrack table: a binding made before the
+# change would keep its old (non-)translation.
+lab_nat() {
+	local r=${1:-} what=${2:-} ns sub4 sub6 pub4 pub6 random='' uto='' v6=firewall f
+	case "$r" in
+	R1 | r1) r=R1 ns=$LAB_NS_R1 sub4=$SUBNET_A4 sub6=$SUBNET_A6 pub4=$R1_S4 pub6=$R1_S6 ;;
+	R2 | r2) r=R2 ns=$LAB_NS_R2 sub4=$SUBNET_B4 sub6=$SUBNET_B6 pub4=$R2_S4 pub6=$R2_S6 ;;
+	*) lab_die "lab_nat: router '$r' (R1 or R2)" ;;
+	esac
+	shift 2 || lab_die "lab_nat R1|R2 on|off [random] [udp-timeout SECS] [v6 firewall|nat66|open]"
+	while (($#)); do
+		case "$1" in
+		random) random=' random' ;;
+		udp-timeout)
+			[[ ${2:-} =~ ^[0-9]+$ ]] || lab_die "lab_nat: udp-timeout '${2:-}' (seconds)"
+			uto=$2
+			shift
+			;;
+		v6)
+			[[ ${2:-} =~ ^(firewall|nat66|open)$ ]] || lab_die "lab_nat: v6 '${2:-}' (firewall, nat66 or open)"
+			v6=$2
+			shift
+			;;
+		*) lab_die "lab_nat: option '$1'" ;;
+		esac
+		shift
+	done
+	ip netns exec "$ns" nft delete table inet labnat 2>/dev/null || true
+	f=$LAB_DIR/nat.$r.udp-timeout
+	if [[ -f $f ]]; then	# what it was before lab_nat changed it
+		local saved
+		read -r -a saved <"$f"
+		lab_sysctl "$ns" "${saved[@]}"
+		rm -f "$f"
+	fi
+	case "$what" in
+	on)
+		local fw6='' nat6=''
+		case "$v6" in
+		firewall) ;;
+		nat66) nat6="oifname \"$SW_DEV\" ip6 saddr $sub6 counter masquerade$random" ;;
+		open) fw6='meta nfproto ipv4' ;;
+		esac
+		ip netns exec "$ns" nft -f - <<-EOF
+			table inet labnat {
+				chain postrouting {
+					type nat hook postrouting priority srcnat; policy accept;
+					oifname "$SW_DEV" ip saddr $sub4 counter masquerade$random
+					$nat6
+				}
+				chain forward {
+					type filter hook forward priority filter; policy accept;
+					ct state established,related counter accept
+					iifname "$SW_DEV" $fw6 counter drop comment "unsolicited"
+				}
+			}
+		EOF
+		lab_ip "$LAB_NS_CH" route del "$sub4" 2>/dev/null || true
+		if [[ $v6 == nat66 ]]; then
+			lab_ip "$LAB_NS_CH" -6 route del "$sub6" 2>/dev/null || true
+		else
+			lab_ip "$LAB_NS_CH" -6 route replace "$sub6" via "$pub6"
+		fi
+		if [[ -n $uto ]]; then
+			echo "net.netfilter.nf_conntrack_udp_timeout=$(ip netns exec "$ns" sysctl -n net.netfilter.nf_conntrack_udp_timeout)" \
+				"net.netfilter.nf_conntrack_udp_timeout_stream=$(ip netns exec "$ns" sysctl -n net.netfilter.nf_conntrack_udp_timeout_stream)" >"$f"
+			lab_sysctl "$ns" "net.netfilter.nf_conntrack_udp_timeout=$uto" \
+				"net.netfilter.nf_conntrack_udp_timeout_stream=$uto"
+		fi
+		echo "on${random} v6=$v6${uto:+ udp-timeout=$uto}" >"$LAB_DIR/nat.$r"
+		;;
+	off)
+		lab_ip "$LAB_NS_CH" route replace "$sub4" via "$pub4"
+		lab_ip "$LAB_NS_CH" -6 route replace "$sub6" via "$pub6"
+		rm -f "$LAB_DIR/nat.$r"
+		;;
+	*) lab_die "lab_nat: '$what' (on or off)" ;;
+	esac
+	lab_nat_flush "$ns"
+}
+
+lab_nat_flush() {
+	ip netns exec "$1" conntrack -F >/dev/null 2>&1 || true
+	ip netns exec "$1" conntrack -F -f ipv6 >/dev/null 2>&1 || true
+}
+
+# lab_nat_rebind R1|R2 : the NAT forgets every binding (conntrack -F), as
+# after a reboot or an idle timeout; the next packet out gets a new one (a
+# new public port, when it randomises). Stamped "nat_rebind R1|R2" in events.
+lab_nat_rebind() {
+	case "$1" in
+	R1 | r1) lab_nat_flush "$LAB_NS_R1" ;;
+	R2 | r2) lab_nat_flush "$LAB_NS_R2" ;;
+	*) lab_die "lab_nat_rebind: router '$1'" ;;
+	esac
+	lab_stamp "nat_rebind ${1^^}"
+}
+
+# lab_nat_public R1|R2 FAMILY : the router's core address, MH's public one behind it.
+lab_nat_public() {
+	case "${1^^}$2" in
+	R14) echo "$R1_S4" ;; R16) echo "$R1_S6" ;; R24) echo "$R2_S4" ;; R26) echo "$R2_S6" ;;
+	*) lab_die "lab_nat_public: '$1' '$2'" ;;
+	esac
+}
+
+# lab_attacker : a third host on the core bridge ($LAB_NS_AT, AT4/AT6, dev
+# sw0), with routes to MH's subnets through R1 and R2 (so it can try to reach
+# MH past a NAT). Call it from the shell that ran lab_up: its namespace joins
+# LAB_NSES, and so lab_cleanup.
+lab_attacker() {
+	ip netns add "$LAB_NS_AT"
+	lab_ledger "ns $LAB_NS_AT"
+	LAB_NSES+=" $LAB_NS_AT"
+	ip -n "$LAB_NS_AT" link set lo up
+	lab_sysctl "$LAB_NS_AT" net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+		net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0 net.ipv6.conf.default.autoconf=0
+	ip -n "$LAB_NS_SW" link add at type veth peer name "$SW_DEV" netns "$LAB_NS_AT"
+	ip -n "$LAB_NS_SW" link set at master "$SW_BR" up
+	ip -n "$LAB_NS_AT" link set "$SW_DEV" up
+	ip -n "$LAB_NS_AT" addr add "$AT4/$PLEN4" dev "$SW_DEV"
+	ip -n "$LAB_NS_AT" addr add "$AT6/$PLEN6" dev "$SW_DEV" nodad
+	ip -n "$LAB_NS_AT" route add "$SUBNET_A4" via "$R1_S4"
+	ip -n "$LAB_NS_AT" route add "$SUBNET_B4" via "$R2_S4"
+	ip -n "$LAB_NS_AT" -6 route add "$SUBNET_A6" via "$R1_S6"
+	ip -n "$LAB_NS_AT" -6 route add "$SUBNET_B6" via "$R2_S6"
+}
+lab_at() { lab_run "$LAB_NS_AT" "$@"; }
 
 # ------------------------------------------------------------ traffic ---
 # lab_wait_listen NS PROTO PORT [SECS=3] : until something listens there.
