@@ -52,6 +52,9 @@
 #                marker never reaches the server, the stream stays intact,
 #                CH counts them (encap_bad_source)
 #   capnet       rnd-hard with dimed as nobody holding only CAP_NET_ADMIN
+#                (/dev/net/tun as Debian's udev makes it, 0666: a node of
+#                our own bind-mounted in dimed's mount namespace only, since
+#                a container may have it 0600)
 #   idle         an idle TCP connection behind port-randomising NATs whose UDP
 #                timeout is 10 s: an exchange before and after a NAT1 -> NAT2
 #                move, 60 s of silence, then CH sends first (only a binding
@@ -94,7 +97,7 @@ declare -A CASE=(
 	[rnd-soft]="NAT1 -> NAT2 port-randomising, soft|on random|on random|4|soft|"
 	[pub-nat]="public -> NAT2, hard|off|on|4|hard|"
 	[nat-pub]="NAT1 -> public, hard|on|off|4|hard|"
-	[rebind]="NAT1 -> NAT2 port-randomising, hard, then NAT2 rebinds (conntrack -F)|on random|on random|4|hard|rebind|11"
+	[rebind]="NAT1 -> NAT2 port-randomising, hard, then NAT2 rebinds (conntrack -F)|on random|on random|4|hard|rebind|13"
 	[v6-fw]="IPv6, stateful-firewall routers, hard|on v6 firewall|on v6 firewall|6|hard|"
 	[v6-nat66]="IPv6 through NAT66 (masquerade), hard|on v6 nat66|on v6 nat66|6|hard|"
 	[forged]="NAT1 -> NAT2 port-preserving, hard, forged encapsulation from a third host|on|on|4|hard|forged|9"
@@ -504,15 +507,19 @@ forger_control() {
 # ========================================================== daemons ===
 # dimeds_start CASE : fresh daemons on MH and CH, zero configuration (capnet:
 # as nobody:nogroup holding only CAP_NET_ADMIN, as test/pkg/capnetadmin.sh
-# and the systemd unit run it)
-# shellcheck disable=SC2034,SC2054 # dime.sh reads them; setpriv's lists have commas
+# and the systemd unit run it; /dev/net/tun is world-usable on Debian (udev
+# makes it 0666) but may be 0600 in a container: dimed gets a 0666 node of
+# our own bind-mounted there, in the mount namespace `ip netns exec` made for
+# it alone, so the host's device is never changed)
+# shellcheck disable=SC2016,SC2034,SC2054 # sh -c expands; dime.sh reads them; setpriv's lists have commas
 dimeds_start() {
 	local rc=0 dimed=$DIMED
 	DIME_LOG=$NAT_OUT/$1.
 	DIME_DIR=$LAB_DIR
 	if [[ $1 == capnet ]]; then
 		DIMED=$NOBODY_DIR/dimed DIME_DIR=$NOBODY_DIR/run
-		DIME_WRAP=(setpriv --reuid=nobody --regid=nogroup --clear-groups
+		DIME_WRAP=(sh -c 'mount --bind "$0" /dev/net/tun && exec "$@"' "$NOBODY_DIR/tun"
+			setpriv --reuid=nobody --regid=nogroup --clear-groups
 			--bounding-set=-all,+net_admin --inh-caps=-all,+net_admin --ambient-caps=-all,+net_admin)
 	fi
 	{ dime_start mh -l debug && dime_start ch -l debug; } || rc=$?
@@ -860,13 +867,14 @@ nobody_setup() {	# binaries and a daemon directory that nobody:nogroup can use
 	chmod 0711 "$D"
 	chmod 0755 "$NOBODY_DIR"
 	install -m 0755 "$DIMED" "$DIMECTL" "$NOBODY_DIR/"
+	mknod -m 0666 "$NOBODY_DIR/tun" c 10 200	# /dev/net/tun as Debian has it
 	chown nobody:nogroup "$NOBODY_DIR/run"
 	chmod 0750 "$NOBODY_DIR/run"
 }
 
 main() {
 	local c start=$SECONDS
-	preflight root dimed ip nft conntrack iperf3 socat sshd ssh ssh-keygen setpriv timeout python3
+	preflight root dimed ip nft conntrack iperf3 socat sshd ssh ssh-keygen setpriv mknod timeout python3
 	for c in $NAT_CASES; do
 		[[ $c == lab || $c == idle || -n ${CASE[$c]:-} ]] || tap_bail "unknown case '$c' (cases: $NAT_ALL)"
 	done
