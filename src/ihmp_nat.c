@@ -152,6 +152,9 @@ void ihmp_nat_rebind_apply(struct ihmp *ih, struct hid *h, const struct ihmp_rr 
 	log_info("IHMP: peer's NAT binding is now %s port %u (proven): following it",
 		 addr_fmt(&rr->addr, b), rr->at_port);
 	ih_hid_changed(ih, h);
+	/* What we sent meanwhile went to a binding that was gone: our senders
+	 * to it may sit in backoff, as after a handoff. */
+	ih->env.kick_peer(ih->env.arg, h->handle, rr->addr.af);
 }
 
 void ihmp_nat_keepalive(struct ihmp *ih, struct hid *h, uint64_t now)

@@ -144,12 +144,14 @@ static void test_rebinding(void)
 	move_hard(A1, A2);
 	CHECK_EQ(ba->nat[0].ep_port, 41000);
 	sim_nat_flush(&S, 1);
+	unsigned kicked = hb->kicked;
 	uint64_t ka = ha->ih->stats.nat_keepalives;
 	sim_run(&S, 26000);
 	CHECK(ha->ih->stats.nat_keepalives > ka);
 	CHECK(is(&ba->nat[0].ep, N2));
 	CHECK_EQ(ba->nat[0].ep_port, 41001);
 	CHECK_EQ(hb->ih->stats.nat_rebinds, 1);
+	CHECK_EQ(hb->kicked, kicked + 1);	/* its senders to A restarted, as after a handoff */
 	CHECK_EQ(ab->nat[0].pub_port, 41001);
 	CHECK_EQ(ha->ih->stats.nat_rebinds, 1);
 	const struct ihmp_peer *p = ab->ihmp;
