@@ -554,6 +554,9 @@ local function dissect_data(tvb, pinfo, tree, snapped)
 		root:add(f.undecoded, tvb(DATA_HDR, n))
 	end
 	if malformed then info = info .. " [Malformed]" end
+	-- (TCP's analysis fences what it prepends: ours replaces all of it.)
+	pinfo.cols.protocol:clear_fence()
+	pinfo.cols.info:clear_fence()
 	pinfo.cols.protocol = "IHMP"
 	pinfo.cols.info = info
 	return len

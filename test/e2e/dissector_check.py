@@ -16,6 +16,8 @@ problem to PREFIX<N> (empty file: check passed):
   4 ACK of each HANDOFF (ECHO = HANDOFF, same seq, back to the new address)
   5 PATH_PROBE from CH to MH's new address with NONCE, ACK with NONCE_ECHO
   6 every message signed (SIGNATURE last, COUNTER), counters unique per sender
+  7 OBSERVED in every ACK but a HELLO challenge (docs/ihmp.md 5.6, 8.1 N1):
+    the address and port the ACK goes to, and its request's source
 
 Prints a short account of what it found. Standard library only.
 """
@@ -28,7 +30,7 @@ def main(argv):
     tsv, verbose, stderr = argv[1:4]
     kv = dict(a.split("=", 1) for a in argv[4:])
     out = kv["out"]
-    probs = {i: [] for i in range(1, 7)}
+    probs = {i: [] for i in range(1, 8)}
 
     rows = []
     with open(tsv, encoding="utf-8") as f:
@@ -175,6 +177,34 @@ def main(argv):
             probs[6].append("%s: COUNTER 0x%x repeats frame %s" % (fr(r), c, seen[(side, c)]))
         seen[(side, c)] = r["frame.number"]
 
+    # 7 -- OBSERVED: where the request came from, so where the ACK goes
+    p = probs[7]
+    acks = [r for r in ihmp if r["type"] == ACK]
+    if not acks:
+        p.append("no ACK in the capture")
+    nobs = nchal = 0
+    for k in acks:
+        if k["ihmp.echo"] == str(HELLO) and k["ihmp.nonce"]:
+            nchal += 1          # a challenge (5.1): nothing proven, no OBSERVED owed
+            continue
+        if not k["ihmp.observed"]:
+            p.append("%s: no OBSERVED" % fr(k))
+            continue
+        nobs += 1
+        obs = (k["ihmp.observed"], k["ihmp.observed.port"])
+        if obs != (k["dst"], k["udp.dstport"]):
+            p.append("%s: OBSERVED %s port %s, the ACK goes to %s port %s"
+                     % (fr(k), obs[0], obs[1], k["dst"], k["udp.dstport"]))
+        reqs = [r for r in ihmp if r["type"] != ACK and str(r["type"]) == k["ihmp.echo"]
+                and r["ihmp.seq"] == k["ihmp.seq"] and r["src"] == k["dst"] and r["dst"] == k["src"]
+                and int(r["frame.number"]) < int(k["frame.number"])]
+        if not reqs:
+            p.append("%s: its request is not in the capture" % fr(k))
+        for q in reqs:
+            if (q["src"], q["udp.srcport"]) != obs:
+                p.append("%s: OBSERVED %s port %s, the request %s came from %s port %s"
+                         % (fr(k), obs[0], obs[1], fr(q), q["src"], q["udp.srcport"]))
+
     for i, lines in probs.items():
         with open(out + str(i), "a", encoding="utf-8") as f:
             for line in lines:
@@ -185,6 +215,7 @@ def main(argv):
     names = {1: "HELLO", 2: "PATH_PROBE", 7: "HANDOFF", 9: "ACK"}
     print("frames %d, IHMP %d: %s" % (len(rows), len(ihmp), ", ".join(
         "%s/v%d %d" % (names.get(t, t), fam, n) for (t, fam), n in sorted(counts.items()))))
+    print("ACKs with OBSERVED %d, HELLO challenges %d" % (nobs, nchal))
     return 0
 
 

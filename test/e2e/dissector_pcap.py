@@ -21,6 +21,10 @@ writes them to a classic pcap file (LINKTYPE_RAW, so no link layer).
   dissector_pcap.py fuzz OUT.pcap N SEED
       N pseudo-random datagrams that look like IHMP (version 1, a known type,
       a plausible Host ID, random TLVs, often truncated or bent).
+  dissector_pcap.py datafuzz OUT.pcap N SEED
+      N pseudo-random DATA datagrams (docs/ihmp.md 8.3: 0x80, reserved, tag,
+      an IPv4 or IPv6 packet with TCP, UDP or ICMP), often bent: reserved
+      octets and tag, IP version and lengths, truncated or extended.
 
 Standard library only; only lab addresses (198.18.0.0/15, 2001:db8::/32).
 """
@@ -124,10 +128,11 @@ def fuzz(n, seed):
         for _ in range(rnd.randrange(0, 6)):
             t = rnd.choice([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 100, 128, 200, 255])
             good = {1: [5, 17, 22, 0, 40], 2: [5, 17], 3: [5, 17], 4: [1], 5: [15, 27, 39],
-                    6: [8], 7: [32], 8: [96], 9: [16], 10: [16], 11: [64]}.get(t, [0, 3])
+                    6: [8], 7: [32], 8: [96], 9: [16], 10: [16], 11: [64],
+                    12: [7, 19]}.get(t, [0, 3])
             n_ = rnd.choice(good) if rnd.random() < 0.7 else rnd.randrange(0, 100)
             v = bytearray(rnd.randrange(256) for _ in range(n_))
-            if t in (1, 2, 3, 5) and n_ and rnd.random() < 0.8:
+            if t in (1, 2, 3, 5, 12) and n_ and rnd.random() < 0.8:
                 v[0 if t != 5 else min(5, n_ - 1)] = rnd.choice([1, 2, 2, 9])
             m += bytes([t, n_]) + v
         if rnd.random() < 0.3 and len(m) > 1:
@@ -135,6 +140,60 @@ def fuzz(n, seed):
         if rnd.random() < 0.1:
             m += bytes([rnd.randrange(256)])
         out.append(bytes(m))
+    return out
+
+
+def datafuzz(n, seed):
+    rnd = random.Random(seed)
+    out = []
+    # Only ports no Wireshark dissector claims: the inner packet's own
+    # dissectors are not under test.
+    ports = [40000, 40001, 40002, 40003]
+    for _ in range(n):
+        v6 = rnd.random() < 0.4
+        proto = rnd.choice([6, 6, 17, 17, 58 if v6 else 1, rnd.randrange(256)])
+        payload = bytes(rnd.randrange(256) for _ in range(rnd.choice([0, 1, 4, 20, 60])))
+        sp, dp = rnd.choice(ports), rnd.choice(ports)
+        if proto == 6:
+            l4 = struct.pack("!HHIIBBHHH", sp, dp, rnd.randrange(1 << 32), rnd.randrange(1 << 32),
+                             rnd.choice([5, 5, 5, 8, 15, 2]) << 4, rnd.randrange(256),
+                             rnd.randrange(65536), rnd.randrange(65536), 0)
+            if l4[12] >> 4 > 5:
+                l4 += bytes(rnd.choice([1, 1, 2, 3, 4, 8]) for _ in range(4 * ((l4[12] >> 4) - 5)))
+            l4 += payload
+        elif proto == 17:
+            ul = 8 + len(payload) if rnd.random() < 0.8 else rnd.randrange(65536)
+            l4 = struct.pack("!HHHH", sp, dp, ul, rnd.randrange(65536)) + payload
+        else:
+            l4 = bytes([rnd.choice([0, 3, 8, 11, 128, 129, 1, 2])]) + bytes(rnd.randrange(256) for _ in range(7)) + payload
+        if v6:
+            ip = struct.pack("!IHBB", 6 << 28, len(l4), proto, 64) + bytes([0x20, 1, 0xd, 0xb8]) + \
+                bytes(rnd.randrange(256) for _ in range(12)) + bytes([0x20, 1, 0xd, 0xb8]) + \
+                bytes(rnd.randrange(256) for _ in range(12)) + l4
+        else:
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), rnd.randrange(65536),
+                             rnd.choice([0x4000, 0x4000, 0, 0x2000, 0x0010]), 64, proto, 0,
+                             bytes([198, 18, 1, 10]), bytes([198, 19, 0, 2])) + l4
+        ip = bytearray(ip)
+        r = rnd.random()
+        if r < 0.1:
+            ip[0] = rnd.randrange(256)                          # version, IHL
+        elif r < 0.2:
+            o = 4 if ip[0] >> 4 == 6 else 2                     # IP length
+            ip[o:o + 2] = struct.pack("!H", rnd.randrange(65536))
+        elif r < 0.3:
+            del ip[rnd.randrange(0, len(ip)):]                  # cut short
+        elif r < 0.35:
+            ip += bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 9)))
+        hdr = bytearray([0x80, 0, 0, 0]) + struct.pack("!I", rnd.randrange(1, 1 << 32))
+        if rnd.random() < 0.1:
+            hdr[rnd.randrange(1, 4)] = rnd.randrange(1, 256)
+        if rnd.random() < 0.1:
+            hdr[4:8] = b"\0\0\0\0"
+        m = bytes(hdr + ip)
+        if rnd.random() < 0.05:
+            m = m[:rnd.randrange(1, 9)]
+        out.append(m)
     return out
 
 
@@ -154,8 +213,8 @@ def main(argv):
         write_pcap(argv[2], pkts)
     elif len(argv) == 4 and argv[1] == "cutoff":
         write_pcap(argv[3], cutoff(argv[2]))
-    elif len(argv) == 5 and argv[1] == "fuzz":
-        pkts = fuzz(int(argv[3]), int(argv[4]))
+    elif len(argv) == 5 and argv[1] in ("fuzz", "datafuzz"):
+        pkts = (fuzz if argv[1] == "fuzz" else datafuzz)(int(argv[3]), int(argv[4]))
         write_pcap(argv[2], [frame(d) for d in pkts])
         print(len(pkts))
     else:
