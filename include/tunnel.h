@@ -49,7 +49,8 @@ void tunnel_set_sockets(struct tunnel *t, int fd4, int fd6);
 /* Packets the stack routed to us: out as DATA. */
 void tunnel_read(struct tunnel *t);
 /* One DATA datagram from src:port (ihmp_io hands over what starts with
- * ENCAP_TYPE). */
+ * ENCAP_TYPE); len 0 (buf NULL): the end of a train of them, so what was
+ * gathered into one super-packet goes into the stack. */
 void tunnel_input(void *t, const uint8_t *buf, size_t len, const struct dime_addr *src, uint16_t port);
 /* DATA from an unproven port of a peer's NAT address: the hook may prove it. */
 typedef void tunnel_rebind_fn(void *arg, struct hid *h, const struct dime_addr *src, uint16_t port);

@@ -3,7 +3,9 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "encap.h"
@@ -29,7 +31,14 @@ struct tunnel {
 	struct log_limit lim;
 	tunnel_rebind_fn *rebind;
 	void *rebind_arg;
+	bool gso;		/* UDP segmentation offload works here */
+	struct encap_gro gro;	/* segments received, joined before the stack sees them */
+	uint8_t grobuf[65535];
 	uint8_t buf[TUNNEL_BUF];
+	/* A super-packet's DATA datagrams: its payload plus, per segment, the
+	 * DATA, IP and TCP headers (at most 128 octets; enough for segments
+	 * of 64 payload octets and up, below Linux's smallest MSS). */
+	uint8_t out[3 * TUNNEL_BUF];
 };
 
 int tunnel_new(struct tunnel **out, const struct tunnel_cfg *cfg, struct stacktrans *st, struct rtnl *rt)
@@ -43,6 +52,9 @@ int tunnel_new(struct tunnel **out, const struct tunnel_cfg *cfg, struct stacktr
 	t->st = st;
 	t->rt = rt;
 	t->fd[0] = t->fd[1] = -1;
+	t->gso = true;
+	t->gro.buf = t->grobuf;
+	t->gro.cap = sizeof(t->grobuf);
 	/* DATA never needs IP fragmentation: the device's MTU leaves room for
 	 * the outer IPv6 and UDP headers and ours on paths down to 1456
 	 * octets (PPPoE, most tunnels); the kernel tells a flow routed into
@@ -117,13 +129,67 @@ static bool endpoint_ok(const struct tunnel *t, const struct hid *h, const struc
 	return port == t->cfg.port;
 }
 
-static void send_one(struct tunnel *t, size_t len)
+/* Sends n datagrams of dgram octets (the last may be shorter) from out to
+ * the peer: with UDP segmentation offload, one call for up to 64 of them
+ * (and 64 KiB), else one call each. Returns how many left. */
+static size_t send_dgrams(struct tunnel *t, int fd, const struct sockaddr_storage *to, socklen_t tolen,
+			  const uint8_t *out, size_t total, size_t dgram)
 {
-	uint8_t *pkt = t->buf + ENCAP_HDR_LEN;
+	size_t sent = 0, off = 0;
+	/* What one UDP GSO send may carry: 64 segments, an IP datagram's size. */
+	size_t per = dgram ? (60000 / dgram < 64 ? 60000 / dgram : 64) : 1;
+
+	while (off < total) {
+		size_t len = total - off, k = 1;
+		if (t->gso && per > 1 && len > dgram) {
+			k = (len + dgram - 1) / dgram;
+			if (k > per)
+				k = per;
+			if (k * dgram < len)
+				len = k * dgram;
+		} else if (len > dgram) {
+			len = dgram;
+		}
+		struct iovec iov = { .iov_base = (void *)(uintptr_t)(out + off), .iov_len = len };
+		union { char buf[CMSG_SPACE(sizeof(uint16_t))]; struct cmsghdr align; } cb;
+		struct msghdr mh = { .msg_name = (void *)(uintptr_t)to, .msg_namelen = tolen,
+				     .msg_iov = &iov, .msg_iovlen = 1 };
+		if (k > 1) {
+			uint16_t seg = (uint16_t)dgram;
+			memset(&cb, 0, sizeof(cb));
+			mh.msg_control = cb.buf;
+			mh.msg_controllen = sizeof(cb.buf);
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_UDP;
+			cm->cmsg_type = UDP_SEGMENT;
+			cm->cmsg_len = CMSG_LEN(sizeof(seg));
+			memcpy(CMSG_DATA(cm), &seg, sizeof(seg));
+		}
+		if (sendmsg(fd, &mh, MSG_DONTWAIT) < 0) {
+			if (k > 1 && (errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
+				t->gso = false;		/* a kernel without UDP GSO: one by one */
+				continue;
+			}
+			if (errno == EMSGSIZE)
+				t->stats.too_big += k;
+			else
+				t->stats.errors += k;
+		} else {
+			sent += k;
+		}
+		off += len;
+	}
+	return sent;
+}
+
+static void send_one(struct tunnel *t, size_t len, const struct encap_offload *o)
+{
+	uint8_t *pkt = t->buf;
 	struct pkt_info pi;
 	struct dime_addr src, dst, ep;
 	struct flow_key k;
 	uint16_t port;
+	size_t dgram;
 
 	if (pkt_parse(&pi, pkt, len) < 0 || pi.l4_trunc || !pi.ip.has_ports) {
 		t->stats.malformed++;
@@ -141,28 +207,29 @@ static void send_one(struct tunnel *t, size_t len)
 		t->stats.errors++;
 		return;
 	}
-	encap_hdr_put(t->buf, st_flow_tag(f));
-	struct sockaddr_storage to;
-	socklen_t tolen = addr_sockaddr(&ep, port, &to);
-	if (sendto(t->fd[ep.af == AF_INET6], t->buf, len + ENCAP_HDR_LEN, MSG_DONTWAIT,
-		   (struct sockaddr *)&to, tolen) < 0) {
-		if (errno == EMSGSIZE)
-			t->stats.too_big++;
-		else
-			t->stats.errors++;
+	int total = encap_build(t->out, sizeof(t->out), st_flow_tag(f), o, pkt, len, &dgram);
+	if (total < 0) {
+		t->stats.malformed++;
 		return;
 	}
-	t->stats.out++;
+	struct sockaddr_storage to;
+	socklen_t tolen = addr_sockaddr(&ep, port, &to);
+	t->stats.out += send_dgrams(t, t->fd[ep.af == AF_INET6], &to, tolen, t->out, (size_t)total, dgram);
 	st_flow_seen(t->st, f, pkt, &pi, true);
 }
 
 void tunnel_read(struct tunnel *t)
 {
 	for (int i = 0; i < TUNNEL_BATCH; i++) {
-		ssize_t n = tun_read(t->tun, t->buf + ENCAP_HDR_LEN, sizeof(t->buf) - ENCAP_HDR_LEN);
+		struct encap_offload o;
+		ssize_t n = tun_read(t->tun, t->buf, sizeof(t->buf), &o);
+		if (n == -EPROTONOSUPPORT)
+			t->stats.malformed++;
+		if (n == -EPROTONOSUPPORT)
+			continue;
 		if (n <= 0)
 			return;
-		send_one(t, (size_t)n);
+		send_one(t, (size_t)n, &o);
 	}
 }
 
@@ -183,12 +250,31 @@ static struct flow *flow_by_tag(struct tunnel *t, const struct hid *h, uint32_t 
 	return found;
 }
 
+/* The super-packet being gathered goes into the stack. */
+static void gro_flush(struct tunnel *t)
+{
+	struct encap_offload o;
+
+	if (!t->gro.len)
+		return;
+	size_t n = encap_gro_finish(&t->gro, &o);
+	if (tun_inject(t->tun, t->gro.buf, n, &o) < 0)
+		t->stats.errors += t->gro.nseg;
+	else
+		t->stats.in += t->gro.nseg;
+	t->gro.len = 0;
+}
+
 void tunnel_input(void *arg, const uint8_t *buf, size_t len, const struct dime_addr *src, uint16_t port)
 {
 	struct tunnel *t = arg;
 	struct pkt_info pi;
 	uint32_t tag;
 
+	if (!len) {	/* the end of a train of datagrams */
+		gro_flush(t);
+		return;
+	}
 	if (encap_hdr_get(buf, len, &tag) < 0) {
 		t->stats.malformed++;
 		return;
@@ -227,13 +313,17 @@ void tunnel_input(void *arg, const uint8_t *buf, size_t len, const struct dime_a
 		t->stats.malformed++;
 		return;
 	}
-	int r = tun_inject(t->tun, pkt, n);
-	if (r < 0) {
-		t->stats.errors++;
-		return;
-	}
-	t->stats.in++;
 	st_flow_seen(t->st, f, pkt, &pi, false);
+	/* Join the super-packet being gathered, or start one, or go alone. */
+	if (encap_gro_append(&t->gro, pkt, n, &pi))
+		return;
+	gro_flush(t);
+	if (encap_gro_start(&t->gro, pkt, n, &pi))
+		return;
+	if (tun_inject(t->tun, pkt, n, NULL) < 0)
+		t->stats.errors++;
+	else
+		t->stats.in++;
 }
 
 void tunnel_set_rebind_hook(struct tunnel *t, tunnel_rebind_fn *fn, void *arg)
