@@ -56,6 +56,7 @@ struct stacktrans {
 	bool resync;		/* addresses or routes changed */
 	bool set_dirty;		/* batch holds uncommitted calls */
 	bool ids_dirty;		/* a flow's need for its identifier on lo changed */
+	uint32_t nenc;		/* flows in the tunnel (FLOW_F_ENC_SET) */
 	uint32_t last_expire, last_sweep;
 	uint8_t sweep_mark;
 	struct log_limit lim_malformed, lim_full, lim_set;
@@ -428,9 +429,11 @@ static void flow_encap(struct stacktrans *st, struct flow *f, bool out_ok, const
 	if (out_ok && !(f->flags & FLOW_F_ENC_SET)) {
 		set_ids(st, f, true, SET_ENC);
 		f->flags |= FLOW_F_ENC_SET;
+		st->nenc++;
 	} else if (!out_ok && (f->flags & FLOW_F_ENC_SET)) {
 		set_ids(st, f, false, SET_ENC);
 		f->flags &= (uint8_t)~FLOW_F_ENC_SET;
+		st->nenc--;
 	}
 	uint8_t was = f->flags & FLOW_F_ID_ON_LO;
 	if (!rtnl_is_alive(st->rt, lid))
@@ -487,6 +490,7 @@ static void flow_sync(struct stacktrans *st, struct flow *f)
 	if (f->flags & FLOW_F_ENC_SET) {
 		set_ids(st, f, false, SET_ENC);
 		f->flags &= (uint8_t)~FLOW_F_ENC_SET;
+		st->nenc--;
 	}
 	if (!xl) {
 		if (f->flags & FLOW_F_IN_SET)
@@ -640,8 +644,10 @@ static void flow_unlink(void *arg, struct flow *f)
 		set_in(st, f, false);
 	if (f->flags & FLOW_F_OUT_SET)
 		set_out(st, f, false);
-	if (f->flags & FLOW_F_ENC_SET)
+	if (f->flags & FLOW_F_ENC_SET) {
 		set_ids(st, f, false, SET_ENC);
+		st->nenc--;
+	}
 	st->ids_dirty |= (f->flags & FLOW_F_ID_ON_LO) != 0;
 	if (h && h->nflows)
 		h->nflows--;
@@ -1239,6 +1245,7 @@ void st_show_summary(struct stacktrans *st, struct out *o)
 	out_u64(o, "peers", hid_table_count(st->ht));
 	out_u64(o, "flows", flow_table_count(st->ft));
 	out_u64(o, "translated_flows", flow_table_count_translated(st->ft));
+	out_u64(o, "encapsulated_flows", st->nenc);
 	out_u64(o, "flow_table_bytes", flow_table_memory(st->ft));
 	st_show_hids(st, o);
 }

@@ -39,12 +39,15 @@
 #   pp-soft      ... soft (1 s overlap)
 #   rnd-hard     NAT1 -> NAT2, port-randomising, hard
 #   rnd-soft     ... soft
-#   pub-nat      public (R1 plain) -> NAT2, hard
-#   nat-pub      NAT1 -> public (R2 plain), hard
+#   pub-nat      public (R1 plain) -> NAT2, hard; pub-nat-soft: soft
+#   nat-pub      NAT1 -> public (R2 plain), hard; nat-pub-soft: soft
+#   pub-nat-pub  public -> NAT2 -> public, hard twice: the flows (born on a
+#                public path) leave the tunnel (N5), none is left in DATA
 #   rebind       port-randomising NAT1 -> NAT2 (hard), then NAT2 forgets
 #                every binding (conntrack -F: a new public port): flows go on
 #   v6-fw        IPv6, routers with a stateful firewall (no translation), hard
-#   v6-nat66     IPv6 through NAT66 masquerade on both routers, hard
+#   v6-nat66     IPv6 through NAT66 masquerade on both routers, hard;
+#                v6-nat66-soft: soft
 #   forged       pp-hard, and after the move the attacker sends encapsulated
 #                datagrams (right format, every plausible tag, inner packets
 #                for the live stream at its current sequence numbers and a
@@ -78,7 +81,7 @@ NAT_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lab/dime.sh
 source "$NAT_HERE/../lab/dime.sh"
 
-NAT_ALL="lab control pp-hard pp-soft rnd-hard rnd-soft pub-nat nat-pub rebind v6-fw v6-nat66 forged capnet idle"
+NAT_ALL="lab control pp-hard pp-soft rnd-hard rnd-soft pub-nat pub-nat-soft nat-pub nat-pub-soft pub-nat-pub rebind v6-fw v6-nat66 v6-nat66-soft forged capnet idle"
 NAT_CASES=${NAT_CASES:-$NAT_ALL}
 IHMP_PORT=3463			# dimed's default IHMP port
 SECS=8				# each flow's length (a case may say otherwise)
@@ -96,10 +99,14 @@ declare -A CASE=(
 	[rnd-hard]="NAT1 -> NAT2 port-randomising, hard|on random|on random|4|hard|"
 	[rnd-soft]="NAT1 -> NAT2 port-randomising, soft|on random|on random|4|soft|"
 	[pub-nat]="public -> NAT2, hard|off|on|4|hard|"
+	[pub-nat-soft]="public -> NAT2, soft|off|on|4|soft|"
 	[nat-pub]="NAT1 -> public, hard|on|off|4|hard|"
+	[nat-pub-soft]="NAT1 -> public, soft|on|off|4|soft|"
+	[pub-nat-pub]="public -> NAT2 -> public, hard twice: flows back to plain translation|off|on|4|hard|back|13"
 	[rebind]="NAT1 -> NAT2 port-randomising, hard, then NAT2 rebinds (conntrack -F)|on random|on random|4|hard|rebind|13"
 	[v6-fw]="IPv6, stateful-firewall routers, hard|on v6 firewall|on v6 firewall|6|hard|"
 	[v6-nat66]="IPv6 through NAT66 (masquerade), hard|on v6 nat66|on v6 nat66|6|hard|"
+	[v6-nat66-soft]="IPv6 through NAT66 (masquerade), soft|on v6 nat66|on v6 nat66|6|soft|"
 	[forged]="NAT1 -> NAT2 port-preserving, hard, forged encapsulation from a third host|on|on|4|hard|forged|9"
 	[capnet]="NAT1 -> NAT2 port-randomising, hard, dimed with only CAP_NET_ADMIN|on random|on random|4|hard|capnet"
 )
@@ -667,6 +674,15 @@ judge_udp() {	# TAG MOVE_END
 	((late >= 5))
 }
 
+judge_back() {	# flows that began on a public path left the NAT: off the tunnel (N5)
+	dime_ctl mh -j show flows | "$PY" -c '
+import json, sys
+fl = [f for f in json.load(sys.stdin)["flows"] if f.get("proto") == "tcp"]
+modes = sorted(f.get("mode", "?") for f in fl)
+print("MH TCP flows by mode:", " ".join(modes) or "none")
+sys.exit(0 if modes and "encap" not in modes else 1)'
+}
+
 said() { [[ -z $1 ]] || echo "$1"; shift; "$@"; }	# TEXT CMD... : say TEXT, then CMD's status
 grown() { [[ $1 =~ ^[0-9]+$ && $2 =~ ^[0-9]+$ ]] && (($2 > $1)); }	# BEFORE AFTER : numbers, and it grew
 res_ok() { echo "$1"; [[ $1 == ok* ]]; }
@@ -741,6 +757,10 @@ run_case() {	# NAME
 		sleep 0.5
 		forged_attack "$name"
 		;;
+	back)	# and back to the public link A: no NAT on the path any more
+		sleep 2.5
+		move_hard 2
+		;;
 	esac
 	flows_wait
 	m=$(move_end)
@@ -750,6 +770,7 @@ run_case() {	# NAME
 	verdict "$f OpenSSH session" judge_ssh "$name" "$m"
 	verdict "$f UDP echo" judge_udp "$name" "$m"
 	[[ $extra != forged ]] || forged_verdicts "$name"
+	[[ $extra != back ]] || verdict "$f the TCP flows left the tunnel (back on their own address: native)" judge_back
 	dime_view
 	dimeds_stop 2>/dev/null || rc=1
 	tap_result "$rc" "$name: dimed on MH and CH exit cleanly${DIME_ERR:+: $DIME_ERR}"
