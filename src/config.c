@@ -722,8 +722,8 @@ int config_dump(const struct config *c, FILE *f)
 	fprintf(f, "max-flows = %u\n", c->max_flows);
 	fprintf(f, "max-peers = %u\n", c->max_peers);
 	fprintf(f, "udp-timeout = %u\n", c->udp_timeout);
-	fprintf(f, "nat-keepalive = %u\n", c->nat_keepalive);
 	fprintf(f, "tcp-timeout = %u\n", c->tcp_timeout);
+	fprintf(f, "nat-keepalive = %u\n", c->nat_keepalive);
 	fprintf(f, "hello = %s\n", hello[c->hello]);
 	/* Empty lists stay visible as comments, so the dump names every key. */
 	if (!c->n_hello_allow)

@@ -236,6 +236,9 @@ static void tx_due(struct ihmp *ih, struct hid *h, struct ihmp_tx *t, uint64_t n
 		}
 		t->src = cur;
 		t->tries = 0;
+		/* What we have now, new source included: an old list without
+		 * it would look like a NAT to the peer (§8). */
+		ihmp_put_addrs(ih, &t->msg);
 	}
 	if (t->tries >= IHMP_TRIES || t->fails >= IHMP_SEND_FAILS_MAX || !ih_is_local(ih, &t->src)) {
 		struct ihmp_tx req = *t;

@@ -567,7 +567,7 @@ def run_case(name, ctx):
         c.send(c.mh, b, note="ADDRS with a cut address")
         expect(malformed=4)
     elif name == "unknown-critical-tlv":
-        for t in (12, 50, 96, 127):
+        for t in (13, 50, 96, 127):
             b = header(HANDOFF, c.seq(), c.mh) + tlv(T_NEW, fam_addr(R)) + tlv(T_OLD, fam_addr(c.mh)) + tlv(t, b"xyz")
             c.send(c.mh, b, note="critical TLV %d" % t)
         expect(unsupported=4)
