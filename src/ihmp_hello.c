@@ -315,6 +315,11 @@ void ihmp_on_probe(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 	if (m->has & IHMP_HAS(IHMP_T_NONCE)) {
 		ihmp_tx_extend(ih, h, IHMP_HANDOFF, dst);
 		ihmp_tx_extend(ih, h, IHMP_ADDR_UP, dst);
+		/* Behind a NAT, a probe means the peer is proving our binding
+		 * anew: the NAT gave us another (§8.5), and what we sent on the
+		 * way was dropped: our senders to it may sit in backoff. */
+		if (hid_nat_c(h, dst->af)->self && h->nflows)
+			ih->env.kick_peer(ih->env.arg, h->handle, dst->af);
 	}
 }
 

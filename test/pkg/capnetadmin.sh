@@ -41,10 +41,17 @@ install -m 0755 "$DIMED" "$DIMECTL" "$W/"
 chown nobody:nogroup "$W/run"
 chmod 0750 "$W/run"
 DIMED=$W/dimed DIMECTL=$W/dimectl DIME_DIR=$W/run DIME_LOG=$LAB_DIR/
+# /dev/net/tun as Debian's udev makes it (0666): this machine may have it
+# 0600 (no udev). A node of our own, bind-mounted over it in dimed's mount
+# namespace only (ip netns exec gives each command one): the host's device
+# is never changed.
+mknod -m 0666 "$W/tun" c 10 200
 
 # The capability sets systemd's CapabilityBoundingSet= + AmbientCapabilities=
 # give a non-root service.
-DIME_WRAP=(setpriv --reuid=nobody --regid=nogroup --clear-groups
+# shellcheck disable=SC2016 # sh -c expands
+DIME_WRAP=(sh -c 'mount --bind "$0" /dev/net/tun && exec "$@"' "$W/tun"
+	setpriv --reuid=nobody --regid=nogroup --clear-groups
 	--bounding-set=-all,+net_admin --inh-caps=-all,+net_admin --ambient-caps=-all,+net_admin)
 
 if dime_start mh -l debug && dime_start ch -l debug; then
@@ -54,6 +61,8 @@ else
 	tap_bail "dimed started as nobody with only CAP_NET_ADMIN on MH and CH"
 fi
 mh_pid=$(dime_pid mh)
+check "the tunnel device (NAT traversal) is up as nobody: dime0 and its policy rule" \
+	sh -c "ip -n $LAB_NS_MH link show dime0 | grep -q UP && ip -n $LAB_NS_MH rule | grep -q 'lookup 3463'"
 
 # --- credentials: uid 65534, CapEff/CapBnd/CapAmb = CAP_NET_ADMIN (bit 12) only.
 st=/proc/$mh_pid/status
