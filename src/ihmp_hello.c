@@ -313,12 +313,14 @@ void ihmp_on_probe(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 	 * request and is checking it (§7.4): its ACK follows the proof, so
 	 * give it a full timeout from now instead of sending it again. */
 	if (m->has & IHMP_HAS(IHMP_T_NONCE)) {
-		ihmp_tx_extend(ih, h, IHMP_HANDOFF, dst);
-		ihmp_tx_extend(ih, h, IHMP_ADDR_UP, dst);
-		/* Behind a NAT, a probe means the peer is proving our binding
-		 * anew: the NAT gave us another (§8.5), and what we sent on the
-		 * way was dropped: our senders to it may sit in backoff. */
-		if (hid_nat_c(h, dst->af)->self && h->nflows)
+		bool ours = ihmp_tx_extend(ih, h, IHMP_HANDOFF, dst);
+		ours |= ihmp_tx_extend(ih, h, IHMP_ADDR_UP, dst);
+		/* Behind a NAT, a probe that proves no change of ours means the
+		 * peer is proving our binding anew: the NAT gave us another
+		 * (§8.5), and what we sent on the way was dropped: our senders
+		 * to it may sit in backoff. (The proof of our own HANDOFF comes
+		 * before our translation switches: its ACK restarts them.) */
+		if (!ours && hid_nat_c(h, dst->af)->self && h->nflows)
 			ih->env.kick_peer(ih->env.arg, h->handle, dst->af);
 	}
 }

@@ -210,15 +210,19 @@ void ihmp_tx_acked(struct ihmp *ih, struct hid *h, struct ihmp_tx *t, const stru
 	exchange(req.msg.type)->on_ack(ih, h, &req, ack, src, tofu);
 }
 
-void ihmp_tx_extend(struct ihmp *ih, struct hid *h, uint8_t type, const struct dime_addr *new_addr)
+bool ihmp_tx_extend(struct ihmp *ih, struct hid *h, uint8_t type, const struct dime_addr *new_addr)
 {
 	struct ihmp_peer *p = h->ihmp;
+	bool any = false;
 
 	for (int i = 0; p && i < IHMP_PENDING; i++) {
 		struct ihmp_tx *t = &p->tx[i];
-		if (t->used && t->msg.type == type && addr_eq(&t->msg.new_addr, new_addr) && t->tries)
+		if (t->used && t->msg.type == type && addr_eq(&t->msg.new_addr, new_addr) && t->tries) {
 			t->due = ih_now(ih) + rto_ms(type, (uint8_t)(t->tries + 1));
+			any = true;
+		}
 	}
+	return any;
 }
 
 /* t is due: send it again, or end its exchange. */
