@@ -166,6 +166,8 @@ void ihmp_read(struct ihmp *ih, int i)
 			if (d[0] == ENCAP_TYPE) {	/* demultiplexed by the first octet */
 				if (io->data_fn)
 					io->data_fn(io->data_arg, d, dl, &src, port);
+			} else if (dl > IHMP_MAX_MSG) {
+				ih->stats.rx_too_big++;	/* before any budget, as the spec orders (§9) */
 			} else {
 				ihmp_dispatch(ih, d, dl, &src, port, &dst);
 			}
