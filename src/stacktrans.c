@@ -387,10 +387,10 @@ unsigned st_kick_peer(struct stacktrans *st, uint32_t handle, int af)
 		flow_rid(f, &socks[n].raddr);
 		n++;
 	}
-	if (f)
-		sockdiag_dump_stalled(kick_one, &c);
-	else
+	if (!f)
 		sockdiag_stalled(socks, n, kick_one, &c);
+	if (f || !c.n)	/* many, or none found stalled by tuple: every socket */
+		sockdiag_dump_stalled(kick_one, &c);
 	return c.n;
 }
 
