@@ -252,13 +252,11 @@ static void change_apply(struct ihmp *ih, struct hid *h, const struct ihmp_msg *
 	p->applied_seq = m->seq;
 	p->applied_type = m->type;
 	/* Switch both directions first, then ACK: the mover enables its
-	 * outbound translation on our ACK. Restarting our stalled senders
-	 * (a socket dump) is no part of the switch: after the ACK, so the
-	 * mover does not wait for it. */
+	 * outbound translation on our ACK. */
 	ih_hid_changed(ih, h);
-	ihmp_send_ack(ih, h, m, dst, src, port, flags, false);
 	if (has_new && !unreach_type)	/* our senders to it may sit in backoff */
 		ih->env.kick_peer(ih->env.arg, h->handle, m->new_addr.af);
+	ihmp_send_ack(ih, h, m, dst, src, port, flags, false);
 }
 
 void ihmp_apply_proven(struct ihmp *ih, struct hid *h, const struct ihmp_rr *rr)
