@@ -219,28 +219,7 @@ struct ihmp_exchange {
 };
 extern const struct ihmp_exchange ihmp_x_hello, ihmp_x_probe;	/* ihmp_hello.c */
 extern const struct ihmp_exchange ihmp_x_addr_up, ihmp_x_addr_down, ihmp_x_handoff,
-	ihmp_x_report;						/* ihmp_nat.c */
-/* The port requests to dst go to: a NAT binding's, or the IHMP port. */
-uint16_t ihmp_peer_port(const struct ihmp *ih, const struct hid *h, const struct dime_addr *dst);
-/* An ACK (authenticated, matched to req) told where the peer sees us from. */
-void ihmp_nat_observed(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req, const struct ihmp_msg *ack);
-/* The peer reached us from src:port, proven (a HELLO's cookie, a probe's
- * echo): nat says whether a NAT rewrote its address; claimed is the
- * address it says it has. */
-void ihmp_nat_peer_at(struct ihmp *ih, struct hid *h, const struct dime_addr *src, uint16_t port, bool nat,
-		      const struct dime_addr *claimed);
-/* A change that arrived through a NAT (src differs from NEW_ADDR): where it
- * must be proven (*port), and whether it is already. */
-bool ihmp_nat_proven(const struct ihmp_peer *p, const struct dime_addr *src, uint16_t port);
-/* A signed request from the peer came from another endpoint of its NAT
- * than the one we send to: prove the new one (a rebinding). */
-void ihmp_nat_moved(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, const struct dime_addr *src,
-		    const struct dime_addr *dst, uint16_t port);
-void ihmp_nat_rebind_apply(struct ihmp *ih, struct hid *h, const struct ihmp_rr *rr);
-/* Keepalives toward a peer we reach through a NAT, while flows live. */
-void ihmp_nat_keepalive(struct ihmp *ih, struct hid *h, uint64_t now);
-
-/* ihmp_move.c */
+	ihmp_x_report;						/* ihmp_move.c */
 
 /* Encodes, seals (for peer h, if known) and sends one message; counts it. */
 int ihmp_xmit(struct ihmp *ih, const struct hid *h, const struct dime_addr *src,

@@ -223,10 +223,10 @@ void tunnel_read(struct tunnel *t)
 	for (int i = 0; i < TUNNEL_BATCH; i++) {
 		struct encap_offload o;
 		ssize_t n = tun_read(t->tun, t->buf, sizeof(t->buf), &o);
-		if (n == -EPROTONOSUPPORT)
+		if (n == -EPROTONOSUPPORT) {	/* a super-packet of a kind we did not offer */
 			t->stats.malformed++;
-		if (n == -EPROTONOSUPPORT)
 			continue;
+		}
 		if (n <= 0)
 			return;
 		send_one(t, (size_t)n, &o);
