@@ -23,7 +23,8 @@ struct st_cfg {
 /* Counters: field, output key. One list for the struct and `dimectl stats`;
  * tcp_kicked: TCP senders in retransmission backoff restarted after a
  * handoff; tcp_probed: peers of senders on their persist timer asked for
- * an ACK. */
+ * an ACK; stragglers_not_learned: inbound packets of no known flow that
+ * cannot open one (stale segments of moved flows, st_packet). */
 #define ST_STATS_DATAPATH(X)						\
 	X(packets, "packets")						\
 	X(translated_in, "translated_in")				\
@@ -32,7 +33,8 @@ struct st_cfg {
 	X(passed, "passed")						\
 	X(learned, "flows_learned")					\
 	X(tcp_kicked, "tcp_kicked")					\
-	X(tcp_probed, "tcp_probed")
+	X(tcp_probed, "tcp_probed")					\
+	X(stragglers, "stragglers_not_learned")
 #define ST_STATS_DROPS(X)						\
 	X(malformed, "malformed")					\
 	X(truncated, "truncated_copy")					\

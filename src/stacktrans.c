@@ -694,6 +694,26 @@ static uint8_t tcp_flags(const uint8_t *buf, const struct pkt_info *pi)
 	return pi->ip.proto == IPPROTO_TCP && pi->ip.l4_len >= 14 ? buf[pi->ip.l4_off + 13] : 0;
 }
 
+/*
+ * Whether an inbound packet that matches no flow may teach one: it is
+ * addressed to us, is a TCP SYN (not conntrack's pickup of a mid-stream
+ * segment) or UDP, and does not come from an address its peer told us it
+ * left. Anything else is a straggler of a moved flow (or forged): learned,
+ * it would map onto the moved flow's peer and, at the next move, claim
+ * that flow's locators, then reset it with the RST its own segment draws.
+ * Flows that predate dimed are learned from the socket table instead.
+ */
+static bool opens_flow(struct stacktrans *st, const uint8_t *buf, const struct pkt_info *pi,
+		       const struct dime_addr *src, const struct dime_addr *dst)
+{
+	if (!rtnl_is_local(st->rt, dst))
+		return false;
+	if (pi->ip.proto == IPPROTO_TCP && (tcp_flags(buf, pi) & 0x12) != 0x02)
+		return false;
+	const struct hid *h = hid_table_lookup(st->ht, src);
+	return !h || hid_where(h, src) != HID_UNREACH;
+}
+
 static void tcp_track(struct flow *f, const uint8_t *buf, const struct pkt_info *pi, bool out)
 {
 	uint8_t fl = tcp_flags(buf, pi);
@@ -922,6 +942,8 @@ void st_packet(void *arg, struct queue *q, struct queue_pkt *p)
 				st->stats.translated_in++;
 		} else if ((f = flow_table_lookup(st->ft, &k))) {
 			tcp_track(f, p->data, &pi, false);	/* the SYN-ACK of a flow we opened */
+		} else if (!opens_flow(st, p->data, &pi, &src, &dst)) {
+			st->stats.stragglers++;
 		} else if ((f = flow_learn(st, &k, 0, false))) {	/* someone opened a flow to us */
 			udp_tag(f, p->data, &pi);
 			tcp_track(f, p->data, &pi, false);

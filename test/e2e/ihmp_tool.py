@@ -34,6 +34,11 @@
   flows REMOTE                    `show flows -j` on stdin: counts to REMOTE
   keyof ADDR                      `show hids -j` on stdin: key origin of ADDR's HID
   delta BEFORE AFTER PATH...      "PATH=after-before" of two JSON files
+  stale-seg FAM SRC DST SPORT DPORT
+                                  one TCP ACK (good checksum, sequence numbers
+                                  of no window) SRC:SPORT -> DST:DPORT through
+                                  a raw socket, whatever SRC is: a late
+                                  segment of a flow that moved away from SRC
   tcp-watch NS PEER COND SECS     the TCP socket in netns NS to PEER that has
                                   sent the most: poll `ss` until COND holds
                                   (timer=on|persist|none, backoff>=N or
@@ -354,6 +359,32 @@ def cmd_garble(fam, src, dst, port, hostid):
     print(" ".join("%s=%d" % kv for kv in sent.items()))
 
 
+def inet_csum(data):
+    data += b"\0" * (len(data) % 2)
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def cmd_stale_seg(fam, src, dst, sport, dport):
+    af = fam_af(fam)
+    s, d = socket.inet_pton(af, src), socket.inet_pton(af, dst)
+    tcp = struct.pack("!HHIIBBHHH", int(sport), int(dport), 0x12345678, 0x9ABCDEF0, 5 << 4, 0x10, 512, 0, 0)
+    if fam == "4":
+        pseudo = s + d + struct.pack("!BBH", 0, 6, len(tcp))
+    else:
+        pseudo = s + d + struct.pack("!IxxxB", len(tcp), 6)
+    tcp = tcp[:16] + struct.pack("!H", inet_csum(pseudo + tcp)) + tcp[18:]
+    if fam == "4":
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0x4343, 0, 64, 6, 0, s, d)
+        ip = ip[:10] + struct.pack("!H", inet_csum(ip)) + ip[12:]
+    else:
+        ip = struct.pack("!IHBB16s16s", 6 << 28, len(tcp), 6, 64, s, d)
+    with socket.socket(af, socket.SOCK_RAW, socket.IPPROTO_RAW) as sk:
+        sk.sendto(ip + tcp, (dst, 0))
+
+
 def ss_duration(text):
     """ss's timer text ("204ms", "3.128ms" = 3.128 s, "1min2.5ms") in seconds."""
     m = re.fullmatch(r"(?:(\d+)min)?(?:(\d+)(?:\.(\d+))?(ms|sec|s)?)?", text)
@@ -417,7 +448,7 @@ def main():
         "probe-rx": cmd_probe_rx, "probe-tx": cmd_probe_tx, "gaps": cmd_gaps,
         "echo-server": cmd_echo_server, "conns": cmd_conns, "garble": cmd_garble,
         "flows": cmd_flows, "mon-time": cmd_mon_time, "probe-tx2": cmd_probe_tx2, "delta": cmd_delta,
-        "tcp-watch": cmd_tcp_watch, "keyof": cmd_keyof,
+        "tcp-watch": cmd_tcp_watch, "keyof": cmd_keyof, "stale-seg": cmd_stale_seg,
     })
 
 
