@@ -11,8 +11,10 @@
  * With nothing in flight (its ACKs came back before its route went, and
  * nothing new could leave) it waits on its persist timer, which no ICMP
  * error touches. Any acceptable ACK from the peer reopens it at once, so we
- * send the peer a keepalive probe (RFC 9293 3.8.4): an ACK one below
- * snd_una, which the peer must answer with an ACK. */
+ * send the peer a keepalive probe (RFC 9293 3.8.4): one octet the peer
+ * already has (seq = snd_una - 1), which it must answer with an ACK at
+ * once. With no octet, the segment would be out of window, and Linux
+ * answers those once per tcp_invalid_ratelimit (500 ms) per socket. */
 #ifndef DIME_TCPKICK_H
 #define DIME_TCPKICK_H
 
@@ -41,8 +43,8 @@ size_t tcpkick_build(uint8_t *buf, size_t cap, const struct dime_addr *lid, uint
 int tcpkick_send(struct tcpkick *k, const struct dime_addr *lid, uint16_t lport,
     const struct dime_addr *rid, uint16_t rport, uint32_t seq, unsigned count);
 
-/* The keepalive probe of our connection lid:lport -> rid:rport: ACK, no
- * data, no options; seq = snd_una - 1, ack = rcv_nxt, win as the window
+/* The keepalive probe of our connection lid:lport -> rid:rport: ACK, one
+ * octet (zero), no options; seq = snd_una - 1, ack = rcv_nxt, win as the window
  * field. Addressed with identifiers: the datapath translates it like the
  * connection's own packets. Length, or 0 as for tcpkick_build. */
 size_t tcpkick_build_probe(uint8_t *buf, size_t cap, const struct dime_addr *lid, uint16_t lport,

@@ -273,19 +273,21 @@ int ihmp_tick(struct ihmp *ih)
 	if (changed)
 		ihmp_route_moves(ih, NULL);
 	ihmp_reclaim(ih, now);
-	if (now - ih->nat_last >= 1000 || now >= ih->nat_due) {
+	if (now - ih->peer_last >= 1000 || now >= ih->peer_due) {
 		/* A walk of the peers at most once a second (not per
-		 * message, T4), or when a keepalive is due. */
+		 * message, T4), or when a keepalive or re-kick is due. */
 		uint32_t cur = 0;
 		struct hid *h;
-		ih->nat_last = now;
-		ih->nat_due = UINT64_MAX;
-		while ((h = hid_table_next(ih->ht, &cur)))
+		ih->peer_last = now;
+		ih->peer_due = UINT64_MAX;
+		while ((h = hid_table_next(ih->ht, &cur))) {
 			ihmp_nat_keepalive(ih, h, now);
+			ihmp_rekick(ih, h, now);
+		}
 	}
 	uint64_t next = ihmp_tx_run(ih, now);
-	if (ih->nat_due < next)
-		next = ih->nat_due;
+	if (ih->peer_due < next)
+		next = ih->peer_due;
 	ih->kick = false;
 	return next == UINT64_MAX ? -1 : (int)(next > now ? next - now : 0);
 }

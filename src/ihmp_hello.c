@@ -321,7 +321,7 @@ void ihmp_on_probe(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		 * to it may sit in backoff. (The proof of our own HANDOFF comes
 		 * before our translation switches: its ACK restarts them.) */
 		if (!ours && hid_nat_c(h, dst->af)->self && h->nflows)
-			ih->env.kick_peer(ih->env.arg, h->handle, dst->af);
+			ihmp_kick(ih, h, dst->af);
 	}
 }
 

@@ -32,6 +32,8 @@
 #define IHMP_PENDING		4	/* unacknowledged messages per peer */
 #define IHMP_BUSY_MAX		4096	/* peers with messages in flight */
 #define IHMP_RTO_MS		250	/* first retransmission; doubles */
+#define IHMP_REKICK_MS		200	/* senders restarted after a move: looked at again after */
+#define IHMP_REKICKS		2	/* ... this many times at most */
 #define IHMP_TRIES		4	/* sends before giving up */
 #define IHMP_SEND_RETRY_MS	50	/* a send that failed locally (no route yet) */
 #define IHMP_SEND_FAILS_MAX	200	/* 10 s of local failures: give up */
@@ -99,6 +101,8 @@ struct ihmp_peer {
 	struct dime_addr pub_from;	/* our source when it last told us our binding */
 	uint32_t ka_ms;			/* NAT keepalive interval toward it (0: the configured one) */
 	uint64_t ka_last;		/* ms: last keepalive, or last exchange that held the binding */
+	uint64_t rekick_at[2];		/* ms, per family: look again at senders we restarted (0: no) */
+	uint8_t rekicks[2];		/* looks left */
 };
 
 /* Counters: field, output key. One list for the struct and `dimectl stats`. */
@@ -135,7 +139,8 @@ struct ihmp_peer {
 	X(nat_rebinds, "nat_rebinds")					\
 	X(busy_full, "busy_full")					\
 	X(hids_freed, "hids_freed")					\
-	X(addrs_evicted, "addresses_evicted")
+	X(addrs_evicted, "addresses_evicted")				\
+	X(rekicked, "senders_restarted_again")
 
 struct ihmp_stats {
 	uint64_t in[IHMP_TYPE_MAX + 1], out[IHMP_TYPE_MAX + 1];
@@ -185,8 +190,8 @@ struct ihmp {
 	bool have_old_key;
 	uint32_t halfopen;		/* HIDs only a HELLO made */
 	/* ihmp_nat.c */
-	uint64_t nat_last;		/* ms: last keepalive pass */
-	uint64_t nat_due;		/* ms: the next keepalive due, or UINT64_MAX */
+	uint64_t peer_last;		/* ms: last pass over the peers' timers */
+	uint64_t peer_due;		/* ms: the next keepalive or re-kick due, or UINT64_MAX */
 };
 
 /* The environment, in short. */
@@ -333,6 +338,10 @@ void ihmp_apply_proven(struct ihmp *ih, struct hid *h, const struct ihmp_rr *rr)
 void ihmp_process_events(struct ihmp *ih);
 void ihmp_route_moves(struct ihmp *ih, struct hid *only);
 void ihmp_addr_up(struct ihmp *ih, struct hid *h, const struct dime_addr *a);
+/* Restart our stalled TCP senders to h in family af (the path moved), and
+ * look again a little later; ihmp_rekick does the looking. */
+void ihmp_kick(struct ihmp *ih, struct hid *h, int af);
+void ihmp_rekick(struct ihmp *ih, struct hid *h, uint64_t now);
 /* The first address of family af in h's local set that is still ours. */
 bool ihmp_local_live(struct ihmp *ih, const struct hid *h, int af, const struct dime_addr *not,
 		     struct dime_addr *out);

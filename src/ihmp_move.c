@@ -169,6 +169,54 @@ void ihmp_route_moves(struct ihmp *ih, struct hid *only)
 	}
 }
 
+/* ---- restarting our senders after a move ---- */
+
+static void rekick_due(struct ihmp *ih, struct ihmp_peer *p, int k, uint64_t now, unsigned found)
+{
+	if (found && p->rekicks[k]) {
+		p->rekicks[k]--;
+		p->rekick_at[k] = now + IHMP_REKICK_MS;
+		if (p->rekick_at[k] < ih->peer_due)
+			ih->peer_due = p->rekick_at[k];	/* ihmp_tick's next wakeup */
+	} else {
+		p->rekick_at[k] = 0;
+	}
+}
+
+/* The restart (an ICMP error into our stack, or a probe the peer must
+ * answer) or the segment it sends can be lost like any packet: while
+ * senders were found stalled, look again, IHMP_REKICKS times at most. */
+void ihmp_kick(struct ihmp *ih, struct hid *h, int af)
+{
+	unsigned found = ih->env.kick_peer(ih->env.arg, h->handle, af);
+	struct ihmp_peer *p = h->ihmp;
+	int k = af == AF_INET6;
+
+	if (!p)
+		return;
+	p->rekicks[k] = IHMP_REKICKS;
+	rekick_due(ih, p, k, ih_now(ih), found);
+}
+
+void ihmp_rekick(struct ihmp *ih, struct hid *h, uint64_t now)
+{
+	static const int fams[2] = { AF_INET, AF_INET6 };
+	struct ihmp_peer *p = h->ihmp;
+
+	for (int k = 0; p && k < 2; k++) {
+		if (!p->rekick_at[k])
+			continue;
+		if (now < p->rekick_at[k]) {
+			if (p->rekick_at[k] < ih->peer_due)
+				ih->peer_due = p->rekick_at[k];
+			continue;
+		}
+		unsigned found = ih->env.kick_peer(ih->env.arg, h->handle, fams[k]);
+		ih->stats.rekicked += found;
+		rekick_due(ih, p, k, now, found);
+	}
+}
+
 /* ---- the peer: a change arrives ---- */
 
 /* ADDR_UP*, ADDR_DOWN*, HANDOFF* from a peer, proven where it needs to be. */
@@ -255,7 +303,7 @@ static void change_apply(struct ihmp *ih, struct hid *h, const struct ihmp_msg *
 	 * outbound translation on our ACK. */
 	ih_hid_changed(ih, h);
 	if (has_new && !unreach_type)	/* our senders to it may sit in backoff */
-		ih->env.kick_peer(ih->env.arg, h->handle, m->new_addr.af);
+		ihmp_kick(ih, h, m->new_addr.af);
 	ihmp_send_ack(ih, h, m, dst, src, port, flags, false);
 }
 
@@ -410,7 +458,7 @@ static void handoff_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *
 	}
 	ih_hid_changed(ih, h);
 	/* The peer sends to us here now: resume our stalled senders at once. */
-	ih->env.kick_peer(ih->env.arg, h->handle, req->msg.new_addr.af);
+	ihmp_kick(ih, h, req->msg.new_addr.af);
 }
 
 /* We moved and the peer never confirmed: it cannot reach us in this

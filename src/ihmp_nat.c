@@ -154,7 +154,7 @@ void ihmp_nat_rebind_apply(struct ihmp *ih, struct hid *h, const struct ihmp_rr 
 	ih_hid_changed(ih, h);
 	/* What we sent meanwhile went to a binding that was gone: our senders
 	 * to it may sit in backoff, as after a handoff. */
-	ih->env.kick_peer(ih->env.arg, h->handle, rr->addr.af);
+	ihmp_kick(ih, h, rr->addr.af);
 }
 
 void ihmp_nat_keepalive(struct ihmp *ih, struct hid *h, uint64_t now)
@@ -168,8 +168,8 @@ void ihmp_nat_keepalive(struct ihmp *ih, struct hid *h, uint64_t now)
 	if (!hid_nat_c(h, AF_INET)->self && !hid_nat_c(h, AF_INET6)->self)
 		return;
 	if (now - p->ka_last < every) {
-		if (p->ka_last + every < ih->nat_due)
-			ih->nat_due = p->ka_last + every;	/* ihmp_tick's next wakeup */
+		if (p->ka_last + every < ih->peer_due)
+			ih->peer_due = p->ka_last + every;	/* ihmp_tick's next wakeup */
 		return;
 	}
 	for (int k = 0; k < 2; k++) {
@@ -185,6 +185,6 @@ void ihmp_nat_keepalive(struct ihmp *ih, struct hid *h, uint64_t now)
 		ih->stats.nat_keepalives++;
 		p->ka_last = now;
 	}
-	if (now + every < ih->nat_due)
-		ih->nat_due = now + every;
+	if (now + every < ih->peer_due)
+		ih->peer_due = now + every;
 }

@@ -118,9 +118,9 @@ size_t tcpkick_build_probe(uint8_t *buf, size_t cap, const struct dime_addr *lid
 {
 	if (lid->af != rid->af || cap < TCPKICK_MAX_LEN)
 		return 0;
-	size_t hl = ip_header(buf, lid, rid, IPPROTO_TCP, 20);
+	size_t hl = ip_header(buf, lid, rid, IPPROTO_TCP, 21);
 	uint8_t *t = buf + hl;
-	memset(t, 0, 20);
+	memset(t, 0, 21);	/* the octet: any value, the peer has it already */
 	memcpy(t, &lport, 2);
 	memcpy(t + 2, &rport, 2);
 	put32(t + 4, seq);
@@ -128,10 +128,10 @@ size_t tcpkick_build_probe(uint8_t *buf, size_t cap, const struct dime_addr *lid
 	t[12] = 5 << 4;		/* no options: no timestamp the peer could find stale */
 	t[13] = 0x10;		/* ACK */
 	csum_put(t + 14, win);
-	uint32_t s = lid->af == AF_INET ? csum_pseudo4(lid->a, rid->a, IPPROTO_TCP, 20) :
-					  csum_pseudo6(lid->a, rid->a, IPPROTO_TCP, 20);
-	csum_put(t + 16, csum_finish(csum_add(s, t, 20)));
-	return hl + 20;
+	uint32_t s = lid->af == AF_INET ? csum_pseudo4(lid->a, rid->a, IPPROTO_TCP, 21) :
+					  csum_pseudo6(lid->a, rid->a, IPPROTO_TCP, 21);
+	csum_put(t + 16, csum_finish(csum_add(s, t, 21)));
+	return hl + 21;
 }
 
 static int send_to(struct tcpkick *k, const uint8_t *buf, size_t len, const struct dime_addr *to)

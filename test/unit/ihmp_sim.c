@@ -193,8 +193,9 @@ static unsigned env_abort_peer(void *arg, uint32_t handle, int af)
 static unsigned env_kick_peer(void *arg, uint32_t handle, int af)
 {
 	(void)handle, (void)af;
-	((struct sim_host *)arg)->kicked++;
-	return 0;
+	struct sim_host *h = arg;
+	h->kicked++;
+	return h->stalled;
 }
 
 /* As stacktrans does it: rebuild the local set with a first. */

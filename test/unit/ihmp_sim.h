@@ -34,6 +34,7 @@ struct sim_host {
 	char keydir[64];
 	/* what the engine asked of the datapath */
 	unsigned hid_changed, aborted, kicked, local_first, moved_from;
+	unsigned stalled;		/* senders each kick finds stalled */
 	/* remote addresses of its flows, for in_use */
 	size_t nflow_addrs;
 	struct dime_addr flow_addrs[64];

@@ -277,6 +277,41 @@ static void test_handoff_retransmit(void)
 	teardown();
 }
 
+/* A kick that found stalled senders is looked at again IHMP_REKICK_MS
+ * later (the restart can be lost), at most IHMP_REKICKS times, and no more
+ * once none is found. */
+static void test_handoff_rekick(void)
+{
+	setup(true);
+	greet();
+	ha->stalled = 1;
+	move_hard(A1, A2);
+	sim_run(&S, 5);
+	CHECK_EQ(ha->kicked, 1);
+	sim_run(&S, IHMP_REKICK_MS - 10);
+	CHECK_EQ(ha->kicked, 1);
+	sim_run(&S, 10);
+	CHECK_EQ(ha->kicked, 2);	/* still stalled: once more */
+	ha->stalled = 0;
+	sim_run(&S, IHMP_REKICK_MS);
+	CHECK_EQ(ha->kicked, 3);	/* none found: done */
+	sim_run(&S, 5000);
+	CHECK_EQ(ha->kicked, 3);
+	CHECK_EQ(ha->ih->stats.rekicked, 1);
+	CHECK_EQ(hb->kicked, 1);	/* B found none stalled: no second look */
+	teardown();
+
+	/* Stalled for good (the new path is dead too): bounded. */
+	setup(true);
+	greet();
+	ha->stalled = 2;
+	move_hard(A1, A2);
+	sim_run(&S, 10000);
+	CHECK_EQ(ha->kicked, 1 + IHMP_REKICKS);
+	CHECK_EQ(ha->ih->stats.rekicked, 2 * IHMP_REKICKS);
+	teardown();
+}
+
 /* No ACK after IHMP_TRIES sends (500+1000+2000+4000 ms): the peer cannot
  * reach us in this family; applications are told (abort). */
 static void test_handoff_timeout(void)
@@ -652,6 +687,7 @@ int main(void)
 	RUN(test_probe_retransmit_and_timeout);
 	RUN(test_handoff);
 	RUN(test_handoff_retransmit);
+	RUN(test_handoff_rekick);
 	RUN(test_handoff_timeout);
 	RUN(test_handoff_unproven);
 	RUN(test_handoff_route);
