@@ -36,5 +36,9 @@ typedef void (*sockdiag_tcp_fn)(void *arg, const struct sockdiag_sock *s, const 
  * retransmission timer backed off, or the persist timer (one dump, however
  * many sockets the host has). 0 or -errno. */
 int sockdiag_dump_stalled(sockdiag_tcp_fn fn, void *arg);
+/* The same for n sockets named by their tuples: one exact lookup each
+ * (cheaper than a dump for a few; an IPv4 tuple is also looked for as a
+ * dual-stack socket's). 0 or -errno; sockets that are gone are skipped. */
+int sockdiag_stalled(const struct sockdiag_sock *socks, size_t n, sockdiag_tcp_fn fn, void *arg);
 
 #endif

@@ -300,11 +300,13 @@ static void change_apply(struct ihmp *ih, struct hid *h, const struct ihmp_msg *
 	p->applied_seq = m->seq;
 	p->applied_type = m->type;
 	/* Switch both directions first, then ACK: the mover enables its
-	 * outbound translation on our ACK. */
+	 * outbound translation on our ACK. Restarting our stalled senders
+	 * (socket lookups) is no part of the switch: after the ACK, so the
+	 * mover does not wait for it. */
 	ih_hid_changed(ih, h);
+	ihmp_send_ack(ih, h, m, dst, src, port, flags, false);
 	if (has_new && !unreach_type)	/* our senders to it may sit in backoff */
 		ihmp_kick(ih, h, m->new_addr.af);
-	ihmp_send_ack(ih, h, m, dst, src, port, flags, false);
 }
 
 void ihmp_apply_proven(struct ihmp *ih, struct hid *h, const struct ihmp_rr *rr)

@@ -198,3 +198,58 @@ int sockdiag_dump_stalled(sockdiag_tcp_fn fn, void *arg)
 	return dump_all((struct dump_ctx){ .tfn = fn, .arg = arg }, tcp, 1);
 }
 
+/* One socket by its tuple (no dump), as dump_cb reports it: 0, -ENOENT. */
+static int get_one(struct mnl_socket *nl, struct dump_ctx *c, const struct sockdiag_sock *s, bool mapped)
+{
+	char buf[NL_BUFSZ];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	uint32_t seq = (uint32_t)time(NULL);
+	static const uint8_t pfx[12] = { [10] = 0xff, [11] = 0xff };
+
+	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	nlh->nlmsg_seq = seq;
+	struct inet_diag_req_v2 *req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+	c->af = mapped ? AF_INET6 : s->af;
+	req->sdiag_family = c->af;
+	req->sdiag_protocol = IPPROTO_TCP;
+	req->idiag_states = TCP_STATES;
+	req->idiag_ext = 1 << (INET_DIAG_INFO - 1);
+	req->id.idiag_sport = s->lport;
+	req->id.idiag_dport = s->rport;
+	if (mapped) {	/* a dual-stack socket talking IPv4 */
+		memcpy(req->id.idiag_src, pfx, 12);
+		memcpy((uint8_t *)req->id.idiag_src + 12, s->laddr.a, 4);
+		memcpy(req->id.idiag_dst, pfx, 12);
+		memcpy((uint8_t *)req->id.idiag_dst + 12, s->raddr.a, 4);
+	} else {
+		memcpy(req->id.idiag_src, s->laddr.a, s->af == AF_INET ? 4 : 16);
+		memcpy(req->id.idiag_dst, s->raddr.a, s->af == AF_INET ? 4 : 16);
+	}
+	req->id.idiag_cookie[0] = req->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+	if (n < 0)
+		return -errno;
+	return mnl_cb_run(buf, (size_t)n, seq, mnl_socket_get_portid(nl), dump_cb, c) < 0 ? -errno : 0;
+}
+
+int sockdiag_stalled(const struct sockdiag_sock *socks, size_t n, sockdiag_tcp_fn fn, void *arg)
+{
+	struct mnl_socket *nl;
+	int ret = sockdiag_open(&nl);
+
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; i < n; i++) {
+		struct dump_ctx c = { .tfn = fn, .arg = arg, .proto = IPPROTO_TCP };
+		int r = get_one(nl, &c, &socks[i], false);
+		if (r == -ENOENT && socks[i].af == AF_INET)
+			r = get_one(nl, &c, &socks[i], true);
+		if (r < 0 && r != -ENOENT && !ret)
+			ret = r;
+	}
+	mnl_socket_close(nl);
+	return ret;
+}

@@ -42,6 +42,7 @@
 #define FLOW_F_ENC_SET	0x80	/* carried encapsulated: its identifier tuple is in enc4/enc6 */
 
 #define ST_SWEEP_INTERVAL 30	/* seconds between socket sweeps */
+#define ST_KICK_LOOKUPS	32	/* a peer's TCP sockets looked up one by one; more: a dump */
 
 struct stacktrans {
 	struct st_cfg cfg;
@@ -371,7 +372,25 @@ unsigned st_kick_peer(struct stacktrans *st, uint32_t handle, int af)
 
 	if (!st->kick || !flow_table_hid_first(st->ft, handle))
 		return 0;
-	sockdiag_dump_stalled(kick_one, &c);
+	/* A handoff waits for this: look the peer's few sockets up one by
+	 * one (two dumps of every socket cost a millisecond and more); many
+	 * of them, one dump. */
+	struct sockdiag_sock socks[ST_KICK_LOOKUPS];
+	size_t n = 0;
+	const struct flow *f;
+	for (f = flow_table_hid_first(st->ft, handle); f && n < ST_KICK_LOOKUPS; f = flow_table_hid_next(st->ft, f)) {
+		if (f->key.proto != IPPROTO_TCP || f->key.af != af || !(f->flags & FLOW_F_SND_BASE))
+			continue;
+		socks[n] = (struct sockdiag_sock){ .af = (uint8_t)af, .proto = IPPROTO_TCP,
+						   .lport = f->key.lport, .rport = f->key.rport };
+		flow_lid(f, &socks[n].laddr);
+		flow_rid(f, &socks[n].raddr);
+		n++;
+	}
+	if (!f)
+		sockdiag_stalled(socks, n, kick_one, &c);
+	if (f || !c.n)	/* many, or none found stalled by tuple: every socket */
+		sockdiag_dump_stalled(kick_one, &c);
 	return c.n;
 }
 
