@@ -24,8 +24,8 @@ int sockdiag_destroy(const struct sockdiag_sock *s);
 struct sockdiag_tcp {
 	uint8_t backoff;
 	uint8_t timer;		/* SOCKDIAG_TIMER_*: which timer is pending */
-	uint8_t rcv_wscale;
-	uint32_t rcv_wnd;	/* bytes; 0 if the kernel does not say */
+	uint8_t snd_wscale;	/* the peer's window scale */
+	uint32_t snd_wnd;	/* bytes: the peer's last window; 0 if the kernel does not say */
 	uint64_t bytes_acked;	/* counts our SYN: snd_una = ISN + bytes_acked */
 	uint64_t bytes_received;	/* not the peer's SYN: rcv_nxt = IRS + 1 + this */
 };

@@ -59,6 +59,9 @@ struct hid_table;
 typedef void (*st_peer_fn)(void *arg, struct hid *h, const struct dime_addr *local,
 			   const struct dime_addr *remote, bool created);
 
+/* Puts one IP packet into the local stack as if it had arrived: 0 or -errno. */
+typedef int (*st_inject_fn)(void *arg, const uint8_t *pkt, size_t len);
+
 int st_new(struct stacktrans **out, const struct st_cfg *cfg, struct rtnl *rt, struct nftset *ns);
 void st_free(struct stacktrans *st);
 
@@ -76,6 +79,9 @@ void st_set_timeouts(struct stacktrans *st, uint32_t udp, uint32_t tcp_est);
 /* The signalling layer hears of every flow we open to a peer; what it may
  * do to the datapath in return is in st_peer.h. */
 void st_set_peer_hook(struct stacktrans *st, st_peer_fn fn, void *arg);
+/* How restarts of stalled TCP senders reach the stack (st_kick_peer):
+ * without one, senders resume on their own timers. */
+void st_set_injector(struct stacktrans *st, st_inject_fn fn, void *arg);
 
 /* Re-adds every set element, after the table was loaded afresh. */
 void st_rebuild_sets(struct stacktrans *st);

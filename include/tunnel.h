@@ -55,6 +55,9 @@ void tunnel_input(void *t, const uint8_t *buf, size_t len, const struct dime_add
 /* DATA from an unproven port of a peer's NAT address: the hook may prove it. */
 typedef void tunnel_rebind_fn(void *arg, struct hid *h, const struct dime_addr *src, uint16_t port);
 void tunnel_set_rebind_hook(struct tunnel *t, tunnel_rebind_fn *fn, void *arg);
+/* One complete IP packet into the local stack, as if it arrived on the
+ * device (an st_inject_fn: the restarts of stalled TCP senders). */
+int tunnel_inject(void *t, const uint8_t *pkt, size_t len);
 void tunnel_show_stats(const struct tunnel *t, struct out *o);
 
 #endif

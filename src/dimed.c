@@ -650,9 +650,11 @@ int main(int argc, char **argv)
 		 * DATA on the IHMP port (docs/ihmp.md §8). */
 		struct tunnel_cfg tcfg = { .port = cfg->port };
 		if ((r = tunnel_new(&d.tunnel, &tcfg, d.st, d.rt)) < 0) {
-			log_warnx("no NAT traversal: cannot set up the tunnel device: %s "
+			log_warnx("no NAT traversal, and TCP senders resume on their own backed-off "
+				  "timers after a handoff: cannot set up the tunnel device: %s "
 				  "(needs /dev/net/tun and CAP_NET_ADMIN)", strerror(-r));
 		} else {
+			st_set_injector(d.st, tunnel_inject, d.tunnel);
 			tunnel_set_sockets(d.tunnel, ihmp_fd(d.ihmp, 0), ihmp_fd(d.ihmp, 1));
 			ihmp_set_data_hook(d.ihmp, tunnel_input, d.tunnel);
 			tunnel_set_rebind_hook(d.tunnel, on_tunnel_rebind, d.ihmp);

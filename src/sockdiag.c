@@ -27,8 +27,8 @@ struct dump_ctx {
 	uint8_t af, proto;
 };
 
-/* tcpi_rcv_wnd (Linux 6.2) follows tcpi_snd_wnd; older uapi headers lack it. */
-#define TCPI_RCV_WND_OFF (offsetof(struct tcp_info, tcpi_snd_wnd) + 4)
+/* tcpi_snd_wnd (Linux 5.4): a shorter tcp_info from an older kernel lacks it. */
+#define TCPI_SND_WND_END (offsetof(struct tcp_info, tcpi_snd_wnd) + 4)
 
 static int info_attr_cb(const struct nlattr *a, void *data)
 {
@@ -39,11 +39,11 @@ static int info_attr_cb(const struct nlattr *a, void *data)
 		const uint8_t *p = mnl_attr_get_payload(a);
 		memcpy(&ti, p, n < sizeof(ti) ? n : sizeof(ti));
 		t->backoff = ti.tcpi_backoff;
-		t->rcv_wscale = ti.tcpi_rcv_wscale;
+		t->snd_wscale = ti.tcpi_snd_wscale;
 		t->bytes_acked = ti.tcpi_bytes_acked;
 		t->bytes_received = ti.tcpi_bytes_received;
-		if (n >= TCPI_RCV_WND_OFF + 4)
-			memcpy(&t->rcv_wnd, p + TCPI_RCV_WND_OFF, 4);
+		if (n >= TCPI_SND_WND_END)
+			t->snd_wnd = ti.tcpi_snd_wnd;
 	}
 	return MNL_CB_OK;
 }

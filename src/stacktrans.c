@@ -50,7 +50,8 @@ struct stacktrans {
 	struct hid_table *ht;
 	struct rtnl *rt;
 	struct nftset *ns;
-	struct tcpkick *kick;	/* NULL without raw sockets */
+	st_inject_fn inject;	/* into the local stack (dimed's TUN); NULL: no kicks */
+	void *inject_arg;
 	struct flow_timeouts timeouts;
 	struct st_stats stats;
 	bool resync;		/* addresses or routes changed */
@@ -112,13 +113,6 @@ int st_new(struct stacktrans **out, const struct st_cfg *cfg, struct rtnl *rt, s
 		return -ENOMEM;
 	}
 	st->last_expire = st->last_sweep = now_s();
-	int r = tcpkick_open(&st->kick);
-	if (r == -EPERM || r == -EACCES)
-		log_info("without CAP_NET_RAW, TCP flows resume on their own backed-off timer "
-			 "after a handoff (see dimed(8))");
-	else if (r < 0)
-		log_warnx("no raw sockets (%s): TCP flows resume on their own backed-off timer "
-			  "after a handoff", strerror(-r));
 	*out = st;
 	return 0;
 }
@@ -131,7 +125,6 @@ void st_free(struct stacktrans *st)
 		flow_table_free(st->ft);
 	if (st->ht)
 		hid_table_free(st->ht);
-	tcpkick_close(st->kick);
 	free(st);
 }
 
@@ -346,19 +339,29 @@ static void kick_one(void *arg, const struct sockdiag_sock *s, const struct sock
 	if (!f || f->hid != c->handle || !(f->flags & FLOW_F_SND_BASE))
 		return;		/* not this peer's, or we never saw our SYN */
 	uint32_t snd_una = f->snd_base + (uint32_t)t->bytes_acked;
+	uint8_t pkt[TCPKICK_MAX_LEN];
+	size_t len;
+	unsigned times = 1;
 	if (t->timer == SOCKDIAG_TIMER_PERSIST) {
-		if (!(f->flags & FLOW_F_RCV_BASE))
+		/* A zero window is the peer's to open: its probes do that. */
+		if (!(f->flags & FLOW_F_RCV_BASE) || !t->snd_wnd)
 			return;
-		uint32_t win = t->rcv_wnd >> t->rcv_wscale;
-		if (tcpkick_probe(c->st->kick, &s->laddr, s->lport, &s->raddr, s->rport, snd_una - 1,
-				  f->rcv_base + (uint32_t)t->bytes_received, win > 0xffff ? 0xffff : (uint16_t)win) < 0)
+		uint32_t win = t->snd_wnd >> t->snd_wscale;
+		len = tcpkick_build_ack(pkt, sizeof(pkt), &s->laddr, s->lport, &s->raddr, s->rport,
+					f->rcv_base + (uint32_t)t->bytes_received, snd_una,
+					win > 0xffff ? 0xffff : (uint16_t)win);
+	} else {
+		len = tcpkick_build(pkt, sizeof(pkt), &s->laddr, s->lport, &s->raddr, s->rport, snd_una);
+		times = t->backoff;	/* one revert per doubling */
+	}
+	for (unsigned i = 0; i < times; i++)
+		if (!len || c->st->inject(c->st->inject_arg, pkt, len) < 0)
 			return;
-		log_debug("probed TCP peer %s port %u for an ACK (persist timer, backoff %u)",
+	if (t->timer == SOCKDIAG_TIMER_PERSIST) {
+		log_debug("restarted TCP to %s port %u with its peer's ACK (persist timer, backoff %u)",
 			  addr_fmt(&s->raddr, b), ntohs(s->rport), t->backoff);
 		c->st->stats.tcp_probed++;
 	} else {
-		if (tcpkick_send(c->st->kick, &s->laddr, s->lport, &s->raddr, s->rport, snd_una, t->backoff) < 0)
-			return;
 		log_debug("restarted TCP to %s port %u (retransmission backoff %u)", addr_fmt(&s->raddr, b),
 			  ntohs(s->rport), t->backoff);
 		c->st->stats.tcp_kicked++;
@@ -370,7 +373,7 @@ unsigned st_kick_peer(struct stacktrans *st, uint32_t handle, int af)
 {
 	struct kick_ctx c = { .st = st, .handle = handle, .af = af };
 
-	if (!st->kick || !flow_table_hid_first(st->ft, handle))
+	if (!st->inject || !flow_table_hid_first(st->ft, handle))
 		return 0;
 	/* A handoff waits for this: look the peer's few sockets up one by
 	 * one (two dumps of every socket cost a millisecond and more); many
@@ -406,6 +409,12 @@ void st_set_timeouts(struct stacktrans *st, uint32_t udp, uint32_t tcp_est)
 {
 	st->timeouts.udp = udp;
 	st->timeouts.tcp_est = tcp_est;
+}
+
+void st_set_injector(struct stacktrans *st, st_inject_fn fn, void *arg)
+{
+	st->inject = fn;
+	st->inject_arg = arg;
 }
 
 void st_set_peer_hook(struct stacktrans *st, st_peer_fn fn, void *arg)

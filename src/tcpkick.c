@@ -1,48 +1,12 @@
-/* tcpkick: ICMP errors into our own stack (RFC 6069) and keepalive probes
- * to the peer (RFC 9293 3.8.4), to restart TCP senders after a handoff. */
-#include <errno.h>
+/* tcpkick: the packets that restart our own TCP senders after a handoff,
+ * put into the local stack as if they had arrived (dimed's TUN device):
+ * an ICMP error (RFC 6069) or the peer's ACK. */
 #include <stdbool.h>
 #include <netinet/in.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "csum.h"
 #include "tcpkick.h"
-
-struct tcpkick {
-	int fd[2];		/* IPPROTO_RAW: we write the IP header */
-};
-
-int tcpkick_open(struct tcpkick **out)
-{
-	struct tcpkick *k = calloc(1, sizeof(*k));
-	uint32_t mark = TCPKICK_MARK;
-
-	if (!k)
-		return -ENOMEM;
-	for (int i = 0; i < 2; i++) {
-		k->fd[i] = socket(i ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
-		if (k->fd[i] < 0 || setsockopt(k->fd[i], SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0) {
-			int e = errno;
-			tcpkick_close(k);
-			return -e;
-		}
-	}
-	*out = k;
-	return 0;
-}
-
-void tcpkick_close(struct tcpkick *k)
-{
-	if (!k)
-		return;
-	for (int i = 0; i < 2; i++)
-		if (k->fd[i] > 0)
-			close(k->fd[i]);
-	free(k);
-}
 
 /* Big-endian stores: csum_put is the 16-bit one. */
 static void put32(uint8_t *p, uint32_t v)
@@ -113,56 +77,23 @@ size_t tcpkick_build(uint8_t *buf, size_t cap, const struct dime_addr *lid, uint
 	return hl + ilen;
 }
 
-size_t tcpkick_build_probe(uint8_t *buf, size_t cap, const struct dime_addr *lid, uint16_t lport,
-			   const struct dime_addr *rid, uint16_t rport, uint32_t seq, uint32_t ack, uint16_t win)
+size_t tcpkick_build_ack(uint8_t *buf, size_t cap, const struct dime_addr *lid, uint16_t lport,
+			 const struct dime_addr *rid, uint16_t rport, uint32_t seq, uint32_t ack, uint16_t win)
 {
 	if (lid->af != rid->af || cap < TCPKICK_MAX_LEN)
 		return 0;
-	size_t hl = ip_header(buf, lid, rid, IPPROTO_TCP, 21);
+	size_t hl = ip_header(buf, rid, lid, IPPROTO_TCP, 20);
 	uint8_t *t = buf + hl;
-	memset(t, 0, 21);	/* the octet: any value, the peer has it already */
-	memcpy(t, &lport, 2);
-	memcpy(t + 2, &rport, 2);
+	memset(t, 0, 20);
+	memcpy(t, &rport, 2);
+	memcpy(t + 2, &lport, 2);
 	put32(t + 4, seq);
 	put32(t + 8, ack);
-	t[12] = 5 << 4;		/* no options: no timestamp the peer could find stale */
+	t[12] = 5 << 4;		/* no options: no timestamp our socket could find stale */
 	t[13] = 0x10;		/* ACK */
 	csum_put(t + 14, win);
-	uint32_t s = lid->af == AF_INET ? csum_pseudo4(lid->a, rid->a, IPPROTO_TCP, 21) :
-					  csum_pseudo6(lid->a, rid->a, IPPROTO_TCP, 21);
-	csum_put(t + 16, csum_finish(csum_add(s, t, 21)));
-	return hl + 21;
-}
-
-static int send_to(struct tcpkick *k, const uint8_t *buf, size_t len, const struct dime_addr *to)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = addr_sockaddr(to, 0, &ss);
-
-	return sendto(k->fd[to->af == AF_INET6], buf, len, 0, (struct sockaddr *)&ss, sl) < 0 ? -errno : 0;
-}
-
-int tcpkick_send(struct tcpkick *k, const struct dime_addr *lid, uint16_t lport, const struct dime_addr *rid,
-		 uint16_t rport, uint32_t seq, unsigned count)
-{
-	uint8_t buf[TCPKICK_MAX_LEN];
-	size_t len = tcpkick_build(buf, sizeof(buf), lid, lport, rid, rport, seq);
-
-	if (!len)
-		return -EINVAL;
-	for (unsigned i = 0; i < count; i++) {
-		int r = send_to(k, buf, len, lid);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
-int tcpkick_probe(struct tcpkick *k, const struct dime_addr *lid, uint16_t lport, const struct dime_addr *rid,
-		  uint16_t rport, uint32_t seq, uint32_t ack, uint16_t win)
-{
-	uint8_t buf[TCPKICK_MAX_LEN];
-	size_t len = tcpkick_build_probe(buf, sizeof(buf), lid, lport, rid, rport, seq, ack, win);
-
-	return len ? send_to(k, buf, len, rid) : -EINVAL;
+	uint32_t s = lid->af == AF_INET ? csum_pseudo4(rid->a, lid->a, IPPROTO_TCP, 20) :
+					  csum_pseudo6(rid->a, lid->a, IPPROTO_TCP, 20);
+	csum_put(t + 16, csum_finish(csum_add(s, t, 20)));
+	return hl + 20;
 }

@@ -89,6 +89,12 @@ int tunnel_fd(const struct tunnel *t)
 	return tun_fd(t->tun);
 }
 
+int tunnel_inject(void *arg, const uint8_t *pkt, size_t len)
+{
+	struct tunnel *t = arg;
+	return tun_inject(t->tun, pkt, len, NULL);
+}
+
 void tunnel_set_sockets(struct tunnel *t, int fd4, int fd6)
 {
 	t->fd[0] = fd4;

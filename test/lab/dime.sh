@@ -48,6 +48,13 @@
 #   dime_stamp FILE              stdin to FILE, each line time-stamped
 #   dime_copy_bins DIR           run copies of DIMED and DIMECTL from DIR (a
 #                                rebuild meanwhile cannot change them)
+#   dime_unprivileged            from now on dime_start runs dimed as the
+#                                packaged unit does: nobody:nogroup holding
+#                                only CAP_NET_ADMIN (bounding, inheritable,
+#                                ambient), its binaries and DIME_DIR in
+#                                $LAB_DIR/nobody, /dev/net/tun 0666 as Debian
+#                                has it (a node of ours bind-mounted in
+#                                dimed's mount namespace only). After lab_up.
 #
 # Results, TAP style ("ok N - NAME" / "not ok N - NAME", details as "# "
 # lines, the last line "N passed, N failed", which test/run and CI read):
@@ -76,6 +83,23 @@ DIMECTL=${DIMECTL:-$(dirname "$DIMED")/dimectl}
 DIME_ERR=''
 
 # ------------------------------------------------------------ daemons ---
+dime_unprivileged() {
+	local w=$LAB_DIR/nobody
+	# LAB_DIR is 0700 root: nobody may pass through to its own directory.
+	mkdir -p "$w/run"
+	chmod 0711 "$LAB_DIR"
+	chmod 0755 "$w"
+	install -m 0755 "$DIMED" "$DIMECTL" "$w/"
+	chown nobody:nogroup "$w/run"
+	chmod 0750 "$w/run"
+	DIMED=$w/dimed DIMECTL=$w/dimectl DIME_DIR=$w/run DIME_LOG=${DIME_LOG:-$LAB_DIR/}
+	[[ -c $w/tun ]] || mknod -m 0666 "$w/tun" c 10 200
+	# shellcheck disable=SC2016 # sh -c expands
+	DIME_WRAP=(sh -c 'mount --bind "$0" /dev/net/tun && exec "$@"' "$w/tun"
+		setpriv --reuid=nobody --regid=nogroup --clear-groups
+		--bounding-set=-all,+net_admin --inh-caps=-all,+net_admin --ambient-caps=-all,+net_admin)
+}
+
 dime_ns() {
 	case "$1" in
 	mh) echo "$LAB_NS_MH" ;; ch) echo "$LAB_NS_CH" ;; r1) echo "$LAB_NS_R1" ;;

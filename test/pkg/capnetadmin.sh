@@ -30,29 +30,11 @@ preflight root setpriv
 lab_up
 lab_firewall on
 
-# A directory nobody can read (LAB_DIR is 0700 root): the binaries, and the
-# daemons' directory (their control sockets and host keys) owned by their
-# user, as systemd's RuntimeDirectory= and StateDirectory= would make it.
-W=$LAB_DIR/nobody
-mkdir -p "$W/run"
-chmod 0711 "$LAB_DIR"
-chmod 0755 "$W"
-install -m 0755 "$DIMED" "$DIMECTL" "$W/"
-chown nobody:nogroup "$W/run"
-chmod 0750 "$W/run"
-DIMED=$W/dimed DIMECTL=$W/dimectl DIME_DIR=$W/run DIME_LOG=$LAB_DIR/
-# /dev/net/tun as Debian's udev makes it (0666): this machine may have it
-# 0600 (no udev). A node of our own, bind-mounted over it in dimed's mount
-# namespace only (ip netns exec gives each command one): the host's device
-# is never changed.
-mknod -m 0666 "$W/tun" c 10 200
-
-# The capability sets systemd's CapabilityBoundingSet= + AmbientCapabilities=
-# give a non-root service.
-# shellcheck disable=SC2016 # sh -c expands
-DIME_WRAP=(sh -c 'mount --bind "$0" /dev/net/tun && exec "$@"' "$W/tun"
-	setpriv --reuid=nobody --regid=nogroup --clear-groups
-	--bounding-set=-all,+net_admin --inh-caps=-all,+net_admin --ambient-caps=-all,+net_admin)
+# As the unit runs it (test/lab/dime.sh): nobody:nogroup, CAP_NET_ADMIN
+# only, in the bounding, inheritable and ambient sets; /dev/net/tun 0666 as
+# Debian's udev makes it (this machine may have it 0600) in dimed's mount
+# namespace only.
+dime_unprivileged
 
 if dime_start mh -l debug && dime_start ch -l debug; then
 	tap_result 0 "dimed started as nobody with only CAP_NET_ADMIN on MH and CH"

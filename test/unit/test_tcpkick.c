@@ -1,5 +1,6 @@
 /* tcpkick: the ICMP errors that restart a backed-off TCP sender, and the
- * keepalive probes that ask the peer of one on its persist timer for an ACK. */
+ * peer's ACK that restarts one on its persist timer (both put into our own
+ * stack, so both travel from the peer's identifier to ours). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -65,42 +66,40 @@ static void test_v6(void)
 	CHECK(q[44] == 0 && q[45] == 0 && q[46] == 0 && q[47] == 7);
 }
 
-/* The probe's TCP segment: ports, seq = snd_una - 1, ack = rcv_nxt, ACK
- * only, no options, the window, one octet (so that the peer ACKs it at once,
- * never rate-limited as an out-of-window segment), a checksum over the
- * pseudo-header. */
-static void check_probe_tcp(const uint8_t *t, uint32_t pseudo)
+/* The ACK's TCP header, from the peer: its port, ours, seq = our rcv_nxt,
+ * ack = our snd_una, ACK only, no options, the window, a checksum over the
+ * pseudo-header (peer -> us). */
+static void check_ack_tcp(const uint8_t *t, uint32_t pseudo)
 {
-	CHECK(t[0] == 0x9c && t[1] == 0x40 && t[2] == 0x14 && t[3] == 0x51);
-	CHECK(t[4] == 0xff && t[5] == 0xff && t[6] == 0xff && t[7] == 0xff);	/* 0 - 1 wraps */
-	CHECK(t[8] == 0x12 && t[9] == 0x34 && t[10] == 0x56 && t[11] == 0x78);
+	CHECK(t[0] == 0x14 && t[1] == 0x51 && t[2] == 0x9c && t[3] == 0x40);	/* 5201 -> 40000 */
+	CHECK(t[4] == 0x12 && t[5] == 0x34 && t[6] == 0x56 && t[7] == 0x78);	/* rcv_nxt */
+	CHECK(t[8] == 0xff && t[9] == 0xff && t[10] == 0xff && t[11] == 0xff);	/* snd_una */
 	CHECK(t[12] == 0x50 && t[13] == 0x10);
 	CHECK(csum_get(t + 14) == 1234);
-	CHECK(t[20] == 0);
-	CHECK(csum_fold(csum_add(pseudo, t, 21)) == 0xffff);
+	CHECK(csum_fold(csum_add(pseudo, t, 20)) == 0xffff);
 }
 
-static void test_probe(void)
+static void test_ack(void)
 {
 	uint8_t b[TCPKICK_MAX_LEN];
 	struct dime_addr l4 = a4("198.18.1.2"), r4 = a4("198.18.0.10");
 	struct dime_addr l6 = a6("2001:db8:1::2"), r6 = a6("2001:db8::10");
-	size_t n = tcpkick_build_probe(b, sizeof(b), &l4, htons(40000), &r4, htons(5201), 0u - 1u, 0x12345678u, 1234);
+	size_t n = tcpkick_build_ack(b, sizeof(b), &l4, htons(40000), &r4, htons(5201), 0x12345678u, 0u - 1u, 1234);
 
-	CHECK(n == 41);
-	CHECK(b[0] == 0x45 && b[9] == IPPROTO_TCP && csum_get(b + 2) == 41);
-	CHECK(!memcmp(b + 12, l4.a, 4) && !memcmp(b + 16, r4.a, 4));	/* ours, to the peer */
+	CHECK(n == 40);
+	CHECK(b[0] == 0x45 && b[9] == IPPROTO_TCP && csum_get(b + 2) == 40);
+	CHECK(!memcmp(b + 12, r4.a, 4) && !memcmp(b + 16, l4.a, 4));	/* the peer's, to us */
 	CHECK(csum_fold(csum_add(0, b, 20)) == 0xffff);
-	check_probe_tcp(b + 20, csum_pseudo4(l4.a, r4.a, IPPROTO_TCP, 21));
+	check_ack_tcp(b + 20, csum_pseudo4(r4.a, l4.a, IPPROTO_TCP, 20));
 
-	n = tcpkick_build_probe(b, sizeof(b), &l6, htons(40000), &r6, htons(5201), 0u - 1u, 0x12345678u, 1234);
-	CHECK(n == 61);
-	CHECK(b[0] == 0x60 && b[6] == IPPROTO_TCP && csum_get(b + 4) == 21);
-	CHECK(!memcmp(b + 8, l6.a, 16) && !memcmp(b + 24, r6.a, 16));
-	check_probe_tcp(b + 40, csum_pseudo6(l6.a, r6.a, IPPROTO_TCP, 21));
+	n = tcpkick_build_ack(b, sizeof(b), &l6, htons(40000), &r6, htons(5201), 0x12345678u, 0u - 1u, 1234);
+	CHECK(n == 60);
+	CHECK(b[0] == 0x60 && b[6] == IPPROTO_TCP && csum_get(b + 4) == 20);
+	CHECK(!memcmp(b + 8, r6.a, 16) && !memcmp(b + 24, l6.a, 16));
+	check_ack_tcp(b + 40, csum_pseudo6(r6.a, l6.a, IPPROTO_TCP, 20));
 
-	CHECK(tcpkick_build_probe(b, sizeof(b), &l4, 1, &r6, 2, 3, 4, 5) == 0);	/* mixed families */
-	CHECK(tcpkick_build_probe(b, 40, &l4, 1, &r4, 2, 3, 4, 5) == 0);		/* no room */
+	CHECK(tcpkick_build_ack(b, sizeof(b), &l4, 1, &r6, 2, 3, 4, 5) == 0);	/* mixed families */
+	CHECK(tcpkick_build_ack(b, 40, &l4, 1, &r4, 2, 3, 4, 5) == 0);		/* no room */
 }
 
 static void test_refusals(void)
@@ -116,7 +115,7 @@ int main(void)
 {
 	RUN(test_v4);
 	RUN(test_v6);
-	RUN(test_probe);
+	RUN(test_ack);
 	RUN(test_refusals);
 	return check_done();
 }
