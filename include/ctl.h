@@ -12,6 +12,8 @@ typedef int (*ctl_fn)(void *arg, int argc, char **argv, bool privileged,
 
 struct ctl;
 int ctl_open(struct ctl **out, const char *path, ctl_fn fn, void *arg);
+/* Whether a daemon answers on the control socket at path. */
+bool ctl_in_use(const char *path);
 void ctl_close(struct ctl *c);
 int ctl_fd(const struct ctl *c);
 /* Call when ctl_fd is readable, and for client fds registered via the hook. */

@@ -48,6 +48,22 @@ struct ctl {
 	struct ctl_client clients[CTL_MAX_CLIENTS];
 };
 
+bool ctl_in_use(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	bool used = false;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return false;
+	strcpy(sun.sun_path, path);
+	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe >= 0) {
+		used = connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+		close(probe);
+	}
+	return used;
+}
+
 int ctl_open(struct ctl **out, const char *path, ctl_fn fn, void *arg)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -69,14 +85,10 @@ int ctl_open(struct ctl **out, const char *path, ctl_fn fn, void *arg)
 		goto fail_errno;
 
 	/* Refuse to steal the socket of a daemon that is still running. */
-	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
-		close(probe);
+	if (ctl_in_use(path)) {
 		ret = -EADDRINUSE;
 		goto fail;
 	}
-	if (probe >= 0)
-		close(probe);
 	unlink(path);
 
 	mode_t old = umask(0117);	/* 0660: owner and group may control */

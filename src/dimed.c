@@ -23,6 +23,7 @@
 #include "build_config.h"
 #include "ctl.h"
 #include "ctl_proto.h"
+#include "encap.h"
 #include "log.h"
 #include "nftset.h"
 #include "notify.h"
@@ -58,7 +59,7 @@ struct dimed {
 /* Command-line options; the ones that are also configuration keys are kept
  * as key/value overrides, applied over the file with the same validation. */
 struct options {
-	bool no_ihmp, print_config;
+	bool no_ihmp, print_config, cleanup;
 	const char *config;
 	size_t nset;
 	struct { const char *key; const char *value; } set[16];
@@ -71,6 +72,9 @@ static void usage(FILE *f)
 		"  -f, --foreground      stay in the foreground (the only mode; for systemd and containers)\n"
 		"  -c, --config FILE     configuration file (default %s, optional)\n"
 		"      --print-config    print the effective configuration and exit\n"
+		"      --cleanup         remove what a dimed that did not exit cleanly left behind\n"
+		"                        (its table and xtables rules, the tunnel's policy rule,\n"
+		"                        identifiers held on lo), then exit\n"
 		"  -s, --ctl PATH        control socket (default %s)\n"
 		"      --state-dir DIR   keys and saved state (default %s)\n"
 		"  -p, --port N          IHMP UDP port (default %u)\n"
@@ -94,11 +98,12 @@ static void opt_set(struct options *o, const char *key, const char *value)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_STATE = 256, OPT_NORULES, OPT_NOIHMP, OPT_PRINT };
+	enum { OPT_STATE = 256, OPT_NORULES, OPT_NOIHMP, OPT_PRINT, OPT_CLEANUP };
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "print-config", no_argument, NULL, OPT_PRINT },
+		{ "cleanup", no_argument, NULL, OPT_CLEANUP },
 		{ "ctl", required_argument, NULL, 's' },
 		{ "state-dir", required_argument, NULL, OPT_STATE },
 		{ "port", required_argument, NULL, 'p' },
@@ -117,6 +122,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case 'f': break;
 		case 'c': o->config = optarg; break;
 		case OPT_PRINT: o->print_config = true; break;
+		case OPT_CLEANUP: o->cleanup = true; break;
 		case 's': opt_set(o, "control-socket", optarg); break;
 		case OPT_STATE: opt_set(o, "state-dir", optarg); break;
 		case OPT_NORULES: opt_set(o, "rules", "none"); break;
@@ -562,6 +568,16 @@ static void on_tunnel_rebind(void *arg, struct hid *h, const struct dime_addr *s
 	ihmp_nat_data_from(arg, h, src, port);
 }
 
+/* nft and iptables run as children: without the capability in the
+ * ambient set they would run unprivileged and fail obscurely. */
+#define NFT_UNPRIVILEGED "not root and CAP_NET_ADMIN is not in the ambient set, so nft " \
+	"and iptables would run unprivileged (systemd: AmbientCapabilities=CAP_NET_ADMIN; " \
+	"setpriv --ambient-caps=+net_admin), or use --no-rules"
+static bool nft_privileged(void)
+{
+	return geteuid() == 0 || prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_NET_ADMIN, 0, 0) == 1;
+}
+
 static void make_parent_dir(struct dimed *d, const char *path)
 {
 	char dir[256];
@@ -572,6 +588,46 @@ static void make_parent_dir(struct dimed *d, const char *path)
 		if (mkdir(dir, 0750) < 0 && errno != EEXIST)
 			start_fail(d, "cannot create %s: %s", dir, strerror(errno));
 	}
+}
+
+/* The identifiers held on lo are listed next to the control socket. */
+static void held_file(const struct config *cfg, char *path, size_t n)
+{
+	snprintf(path, n, "%s.held", cfg->control_socket);
+}
+
+/*
+ * dimed --cleanup: what a run that did not exit cleanly (kill -9, a crash)
+ * leaves behind goes: its table and xtables rules (traffic is unaffected:
+ * the queue was bypassed), the tunnel's policy rule, and the identifiers it
+ * held on lo, which would make those addresses' next owners unreachable
+ * from here. For systemd's ExecStopPost=; refused while a dimed answers on
+ * the control socket.
+ */
+static int dimed_cleanup(const struct config *cfg, const struct rules_cfg *rcfg)
+{
+	char held[300];
+	struct rtnl *rt;
+	int r;
+
+	if (ctl_in_use(cfg->control_socket)) {
+		log_warnx("dimed --cleanup: a dimed is running (it answers on %s): nothing removed",
+			  cfg->control_socket);
+		return 1;
+	}
+	if (cfg->rules != CONFIG_RULES_NONE)
+		rules_remove(rcfg, RULES_XT);	/* the table, and the xtables rules if any */
+	if ((r = rtnl_open(&rt, NULL, NULL)) < 0) {
+		log_warnx("dimed --cleanup: rtnetlink: %s", strerror(-r));
+		return 1;
+	}
+	if ((r = rtnl_tunnel(rt, 0, ENCAP_MARK, ENCAP_TABLE, false)) < 0)
+		log_warnx("dimed --cleanup: the tunnel's policy rule: %s", strerror(-r));
+	held_file(cfg, held, sizeof(held));
+	rtnl_set_state_file(rt, held);	/* adopts what an earlier run held */
+	rtnl_close(rt);			/* ... and releases it */
+	log_info("dimed --cleanup: done");
+	return r < 0;
 }
 
 int main(int argc, char **argv)
@@ -597,6 +653,13 @@ int main(int argc, char **argv)
 	d.rcfg.mark = cfg->xt_mark;
 	/* journald (and anything not a terminal) gets <N> priority prefixes. */
 	log_init(cfg->log_level, getenv("JOURNAL_STREAM") || !isatty(2));
+	if (o.cleanup) {
+		if (cfg->rules != CONFIG_RULES_NONE && !nft_privileged())
+			fatalx("dimed --cleanup: %s", NFT_UNPRIVILEGED);
+		r = dimed_cleanup(cfg, &d.rcfg);
+		config_free(&d.cfg);
+		return r;
+	}
 
 	sigset_t mask;
 	sigemptyset(&mask);
@@ -621,13 +684,8 @@ int main(int argc, char **argv)
 			       .ihmp_port = o.no_ihmp ? 0 : cfg->port };
 	d.rmode = RULES_NONE;
 	if (cfg->rules != CONFIG_RULES_NONE) {
-		/* nft and iptables run as children: without the capability in
-		 * the ambient set they would run unprivileged and fail obscurely. */
-		if (geteuid() != 0 &&
-		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_NET_ADMIN, 0, 0) != 1)
-			fatalx("dimed: not root and CAP_NET_ADMIN is not in the ambient set, so nft "
-			       "and iptables would run unprivileged (systemd: AmbientCapabilities="
-			       "CAP_NET_ADMIN; setpriv --ambient-caps=+net_admin), or use --no-rules");
+		if (!nft_privileged())
+			fatalx("dimed: %s", NFT_UNPRIVILEGED);
 		if ((r = rules_install(&d.rcfg, &d.rmode)) < 0)
 			fatalx("dimed: cannot install nftables rules: %s", strerror(-r));
 	}
@@ -678,7 +736,7 @@ int main(int argc, char **argv)
 	}
 	ctl_set_watch(d.ctl, ctl_watch, &d);
 	char held_path[300];
-	snprintf(held_path, sizeof(held_path), "%s.held", cfg->control_socket);
+	held_file(cfg, held_path, sizeof(held_path));
 	rtnl_set_state_file(d.rt, held_path);
 	if ((r = st_learn_sockets(d.st)) < 0)
 		log_warnx("cannot list existing sockets: %s", strerror(-r));

@@ -514,23 +514,15 @@ forger_control() {
 # ========================================================== daemons ===
 # dimeds_start CASE : fresh daemons on MH and CH, zero configuration (capnet:
 # as nobody:nogroup holding only CAP_NET_ADMIN, as test/pkg/capnetadmin.sh
-# and the systemd unit run it; /dev/net/tun is world-usable on Debian (udev
-# makes it 0666) but may be 0600 in a container: dimed gets a 0666 node of
-# our own bind-mounted there, in the mount namespace `ip netns exec` made for
-# it alone, so the host's device is never changed)
-# shellcheck disable=SC2016,SC2034,SC2054 # sh -c expands; dime.sh reads them; setpriv's lists have commas
+# and the systemd unit run it: dime_unprivileged in test/lab/dime.sh)
+# shellcheck disable=SC2034 # dime.sh reads them
 dimeds_start() {
-	local rc=0 dimed=$DIMED
+	local rc=0 dimed=$DIMED dimectl=$DIMECTL
 	DIME_LOG=$NAT_OUT/$1.
 	DIME_DIR=$LAB_DIR
-	if [[ $1 == capnet ]]; then
-		DIMED=$NOBODY_DIR/dimed DIME_DIR=$NOBODY_DIR/run
-		DIME_WRAP=(sh -c 'mount --bind "$0" /dev/net/tun && exec "$@"' "$NOBODY_DIR/tun"
-			setpriv --reuid=nobody --regid=nogroup --clear-groups
-			--bounding-set=-all,+net_admin --inh-caps=-all,+net_admin --ambient-caps=-all,+net_admin)
-	fi
+	[[ $1 != capnet ]] || dime_unprivileged
 	{ dime_start mh -l debug && dime_start ch -l debug; } || rc=$?
-	DIMED=$dimed DIME_WRAP=()
+	DIMED=$dimed DIMECTL=$dimectl DIME_WRAP=()
 	return "$rc"
 }
 
@@ -882,17 +874,6 @@ ssh_setup() {	# sshd in CH's namespace on a test port, throwaway keys
 	lab_wait_listen "$LAB_NS_CH" tcp "$SSH_PORT" 10
 }
 
-nobody_setup() {	# binaries and a daemon directory that nobody:nogroup can use
-	NOBODY_DIR=$D/nobody
-	mkdir -p "$NOBODY_DIR/run"
-	chmod 0711 "$D"
-	chmod 0755 "$NOBODY_DIR"
-	install -m 0755 "$DIMED" "$DIMECTL" "$NOBODY_DIR/"
-	mknod -m 0666 "$NOBODY_DIR/tun" c 10 200	# /dev/net/tun as Debian has it
-	chown nobody:nogroup "$NOBODY_DIR/run"
-	chmod 0750 "$NOBODY_DIR/run"
-}
-
 main() {
 	local c start=$SECONDS
 	preflight root dimed ip nft conntrack iperf3 socat sshd ssh ssh-keygen setpriv mknod timeout python3
@@ -913,7 +894,6 @@ main() {
 	NAT_TOOL=$D/nat_tool.py
 	write_tool "$NAT_TOOL"
 	ssh_setup
-	nobody_setup
 	note "/dev/net/tun: $(stat -c '%A %U' /dev/net/tun 2>/dev/null || echo absent)"
 	for c in $NAT_CASES; do
 		case "$c" in

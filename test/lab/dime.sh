@@ -94,7 +94,7 @@ dime_unprivileged() {
 	chmod 0750 "$w/run"
 	DIMED=$w/dimed DIMECTL=$w/dimectl DIME_DIR=$w/run DIME_LOG=${DIME_LOG:-$LAB_DIR/}
 	[[ -c $w/tun ]] || mknod -m 0666 "$w/tun" c 10 200
-	# shellcheck disable=SC2016 # sh -c expands
+	# shellcheck disable=SC2016,SC2054 # sh -c expands; setpriv's lists have commas
 	DIME_WRAP=(sh -c 'mount --bind "$0" /dev/net/tun && exec "$@"' "$w/tun"
 		setpriv --reuid=nobody --regid=nogroup --clear-groups
 		--bounding-set=-all,+net_admin --inh-caps=-all,+net_admin --ambient-caps=-all,+net_admin)

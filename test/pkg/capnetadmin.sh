@@ -9,7 +9,8 @@
 # Checks: the daemon's credentials, its rules (nft table + xtables fallback on
 # kernels without nft queue) installed and removed again on SIGTERM, the
 # control socket (root and the daemon's own user may change state), an iperf3
-# transfer across move_hard. Then what happens without the ambient capability
+# transfer across move_hard. A kill -9 of MH's dimed and `dimed --cleanup`
+# (the unit's ExecStopPost=). Then what happens without the ambient capability
 # (nft(8), run by dimed, gets none): dimed must refuse to start with a clear line.
 #
 # Root (namespaces). DIMED / DIMECTL select binaries; else builds build-pkg/.
@@ -104,13 +105,37 @@ check "  ... and the translation set elements with it" \
 	bash -c "ip netns exec $LAB_NS_MH nft list set inet dimed out$FAM | grep -q '$A_OLD'"
 check "  ... not a 'cannot watch' warning" bash -c "! grep -q 'cannot watch' $LAB_DIR/mh.log"
 
-# --- clean exit removes the rules (nft and iptables again as non-root).
+# --- kill -9 of MH's dimed: what it set up stays (traffic passes: the queue
+# is bypassed); `dimed --cleanup`, the unit's ExecStopPost=, run as the
+# daemon's user, removes all of it. While a dimed runs it refuses.
+cleanup_mh() { lab_mh "${DIME_WRAP[@]}" "$DIMED" --cleanup --ctl "$(dime_sock mh)"; }
 rc=0
-dime_stop mh ch || rc=$?
-check "dimed exits 0 on SIGTERM (MH and CH)${DIME_ERR:+: $DIME_ERR}" test "$rc" = 0
-check "MH table inet dimed removed" bash -c "! ip netns exec $LAB_NS_MH nft list table inet dimed >/dev/null 2>&1"
-check "MH xtables rules removed" \
+out=$(cleanup_mh 2>&1) || rc=$?
+check "dimed --cleanup refuses while MH's dimed runs (exit $rc: $out)" test "$rc" = 1
+check "  ... and leaves its table alone" lab_mh nft list table inet dimed >/dev/null
+kill -KILL "$mh_pid"
+wait "$mh_pid" 2>/dev/null || true
+rm -f "$(dime_dir)/mh.pid"
+check "after kill -9 MH's table, identifier on lo and tunnel rule are still there" \
+	bash -c "ip netns exec $LAB_NS_MH nft list table inet dimed >/dev/null && ip -n $LAB_NS_MH addr show dev lo | grep -q ' ${A_OLD}/' && ip -n $LAB_NS_MH rule | grep -q 'lookup 3463'"
+rc=0
+out=$(cleanup_mh 2>&1) || rc=$?
+check "dimed --cleanup as nobody with CAP_NET_ADMIN exits 0 ($out)" test "$rc" = 0
+check "  ... MH has no table inet dimed" bash -c "! ip netns exec $LAB_NS_MH nft list table inet dimed >/dev/null 2>&1"
+check "  ... no xtables rule" \
 	bash -c "! ip netns exec $LAB_NS_MH iptables-save | grep -q dimed && ! ip netns exec $LAB_NS_MH ip6tables-save | grep -q dimed"
+check "  ... no identifier on lo" bash -c "! ip -n $LAB_NS_MH addr show dev lo | grep -q ' ${A_OLD}/'"
+check "  ... no policy rule into the tunnel's table (IPv4, IPv6)" \
+	bash -c "! ip -n $LAB_NS_MH -4 rule | grep -q 'lookup 3463' && ! ip -n $LAB_NS_MH -6 rule | grep -q 'lookup 3463'"
+
+# --- a clean exit (CH) removes the rules itself (nft and iptables again as non-root).
+rc=0
+dime_stop ch || rc=$?
+check "dimed exits 0 on SIGTERM (CH)${DIME_ERR:+: $DIME_ERR}" test "$rc" = 0
+check "CH table inet dimed removed" bash -c "! ip netns exec $LAB_NS_CH nft list table inet dimed >/dev/null 2>&1"
+check "CH xtables rules removed" \
+	bash -c "! ip netns exec $LAB_NS_CH iptables-save | grep -q dimed && ! ip netns exec $LAB_NS_CH ip6tables-save | grep -q dimed"
+check "CH has no policy rule into the tunnel's table" bash -c "! ip -n $LAB_NS_CH rule | grep -q 'lookup 3463'"
 
 # --- without the ambient capability its nft(8) child has no privilege: a
 # clear refusal, not a half-installed ruleset.
