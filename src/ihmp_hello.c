@@ -224,7 +224,7 @@ void ihmp_on_hello(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, con
 	if (!ih->rx_bound)
 		ihmp_nat_peer_at(ih, h, src, port, !own, claimed_addr(m, src->af));
 	else if (hid_where(h, src) == HID_ACTIVE && !own)
-		ihmp_nat_moved(ih, h, m, src, dst, port);
+		ihmp_nat_moved(ih, h, src, dst, port);
 	ihmp_peer_set_state(ih, h, PEER_OK);
 	ihmp_send_ack(ih, h, m, dst, src, port, flags | (m->flags & IHMP_F_NF), true);
 	if (!(m->flags & IHMP_F_NF))	/* NAT forced: a plain one-to-one mapping, no more signalling */
@@ -304,7 +304,7 @@ void ihmp_on_probe(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 	/* A peer behind a NAT probes from a new binding (its NAT dropped the
 	 * old one, or gave it another address): prove it and follow (§8). */
 	if (hid_nat_c(h, src->af)->peer)
-		ihmp_nat_moved(ih, h, m, src, dst, port);
+		ihmp_nat_moved(ih, h, src, dst, port);
 	/* The peer probes from an address of its we have not proven: prove it
 	 * ourselves (a dual-stack peer's other family, typically). */
 	else if (ih->rx_bound && hid_where(h, src) < 0 && ihmp_probe_allowed(ih, h, src))

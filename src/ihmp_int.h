@@ -325,8 +325,8 @@ void ihmp_nat_peer_at(struct ihmp *ih, struct hid *h, const struct dime_addr *sr
 bool ihmp_nat_proven(const struct ihmp_peer *p, const struct dime_addr *src, uint16_t port);
 /* A signed request from the peer came from another endpoint of its NAT
  * than the one we send to: prove the new one (a rebinding). */
-void ihmp_nat_moved(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, const struct dime_addr *src,
-		    const struct dime_addr *dst, uint16_t port);
+void ihmp_nat_moved(struct ihmp *ih, struct hid *h, const struct dime_addr *src, const struct dime_addr *dst,
+		    uint16_t port);
 void ihmp_nat_rebind_apply(struct ihmp *ih, struct hid *h, const struct ihmp_rr *rr);
 /* Keepalives toward a peer we reach through a NAT, while flows live. */
 void ihmp_nat_keepalive(struct ihmp *ih, struct hid *h, uint64_t now);

@@ -116,10 +116,9 @@ static void rebind_probe(struct ihmp *ih, struct hid *h, const struct dime_addr 
 	ihmp_tx_start_to(ih, h, &pr, dst, src, port);
 }
 
-void ihmp_nat_moved(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, const struct dime_addr *src,
-		    const struct dime_addr *dst, uint16_t port)
+void ihmp_nat_moved(struct ihmp *ih, struct hid *h, const struct dime_addr *src, const struct dime_addr *dst,
+		    uint16_t port)
 {
-	(void)m;
 	if (ih->rx_bound)
 		rebind_probe(ih, h, src, dst, port);
 }
