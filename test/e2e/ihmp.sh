@@ -113,7 +113,9 @@ tdiff() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "none"
 start_dimeds() {	# HOST... : start each, wait until it answers
 	local h rc=0
 	for h; do
-		dime_start "$h" -l debug 2>/dev/null || { echo "FAIL: $DIME_ERR" >>"$IHMP_SETUP_LOG"; rc=1; }
+		dime_start "$h" -l debug 2>/dev/null || { echo "FAIL: $DIME_ERR" >>"$IHMP_SETUP_LOG"; rc=1; continue; }
+		[[ ${IHMP_UNPRIV:-0} != 1 ]] || grep -Eq '^Uid:\s+65534\s' "/proc/$(dime_pid "$h")/status" ||
+			{ echo "FAIL: dimed on $h does not run as nobody (IHMP_UNPRIV=1)" >>"$IHMP_SETUP_LOG"; rc=1; }
 	done
 	return "$rc"
 }

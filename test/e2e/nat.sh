@@ -729,6 +729,11 @@ run_case() {	# NAME
 		case_end "$mark"
 		return 0
 	fi
+	if [[ $name == capnet ]]; then
+		check "$name: dimed runs as uid 65534 with CAP_NET_ADMIN only (MH and CH)" bash -c \
+			"for p in $(dime_pid mh) $(dime_pid ch); do grep -Eq '^Uid:\s+65534\s' /proc/\$p/status &&
+			 grep -Eq '^CapEff:\s+0000000000001000$' /proc/\$p/status || exit 1; done"
+	fi
 	rm -f "$D/$name".* "$D/$name"-*
 	flows_start "$name" "$fam" "${secs:-$SECS}"
 	flows_ready "$name"
