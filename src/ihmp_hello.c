@@ -263,6 +263,7 @@ static void hello_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *re
 	/* The ACK echoed our nonce from where the flow goes: its key is the
 	 * peer's (T2). */
 	ihmp_bind_new(ih, h, proved, ack, src);
+	ihmp_known_at(ih, h, &req->src);
 	/* We moved while the HELLO was in flight (it went out again from
 	 * here): the address events skipped this peer, so hand off now. */
 	if (!ihmp_local_live(ih, h, req->src.af, NULL, &live) && hid_where(h, &req->src) != HID_LOCAL)

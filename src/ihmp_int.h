@@ -338,6 +338,10 @@ void ihmp_apply_proven(struct ihmp *ih, struct hid *h, const struct ihmp_rr *rr)
 void ihmp_process_events(struct ihmp *ih);
 void ihmp_route_moves(struct ihmp *ih, struct hid *only);
 void ihmp_addr_up(struct ihmp *ih, struct hid *h, const struct dime_addr *a);
+/* The peer answered us at a, one of our addresses: a goes first in h's
+ * local set, which says where the peer reaches us (a socket left over
+ * from an address that is gone may have put that one first). */
+void ihmp_known_at(struct ihmp *ih, struct hid *h, const struct dime_addr *a);
 /* Restart our stalled TCP senders to h in family af (the path moved), and
  * look again a little later; ihmp_rekick does the looking. */
 void ihmp_kick(struct ihmp *ih, struct hid *h, int af);

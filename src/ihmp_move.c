@@ -44,6 +44,14 @@ static bool local_first(const struct hid *h, int af, struct dime_addr *out)
 	return false;
 }
 
+void ihmp_known_at(struct ihmp *ih, struct hid *h, const struct dime_addr *a)
+{
+	struct dime_addr first;
+
+	if (ih_is_local(ih, a) && (!local_first(h, a->af, &first) || !addr_eq(&first, a)))
+		ih->env.local_first(ih->env.arg, h, a);
+}
+
 static void send_change(struct ihmp *ih, struct hid *h, uint8_t type, const struct dime_addr *host_id,
 			const struct dime_addr *from, const struct dime_addr *new_addr,
 			const struct dime_addr *old_addr)

@@ -684,7 +684,9 @@ static struct flow *flow_learn(struct stacktrans *st, const struct flow_key *k, 
 	if (addr_is_loopback(&rid) || addr_is_loopback(&lid) || rtnl_is_local(st->rt, &rid))
 		return NULL;	/* traffic inside this host never moves */
 	bool created;
-	uint32_t hid = hid_for(st, &rid, &lid, &created);
+	/* Only an address still configured is where the peer may reach us: a
+	 * socket left over from one that is gone (learned at start) says not. */
+	uint32_t hid = hid_for(st, &rid, rtnl_is_local(st->rt, &lid) ? &lid : NULL, &created);
 	int r = flow_table_insert(st->ft, k, hid, now, &f);
 	if (r == -ENOSPC && flow_table_reclaim(st->ft, now, &st->timeouts, expire_cb, st) == 0)
 		r = flow_table_insert(st->ft, k, hid, now, &f);

@@ -90,6 +90,26 @@ static void greet(void)
 
 /* ---- HELLO (§5.1) ---- */
 
+/* A socket left over from an address that is gone (A2, learned when the
+ * daemon started) put A2 into A's local set for B before the HELLO from A1
+ * was answered. The answer makes A1 where B reaches A; when A2 comes back,
+ * A must hand off to it (seen in bench/fig8.sh: the peer kept sending to
+ * the old address, the stream died). */
+static void test_hello_known_at(void)
+{
+	setup(true);
+	sim_flow_in(ha, A2, B1);	/* learned, no HELLO: A2 is not configured */
+	greet();
+	struct hid *ab = sim_hid(ha, B1), *ba = sim_hid(hb, A1);
+	CHECK(local_first_is(ab, A1));
+	CHECK(has_addr(ab, HID_LOCAL, A2));
+	move_hard(A1, A2);
+	sim_run(&S, 5);
+	CHECK_EQ(S.sent[IHMP_HANDOFF], 1);
+	CHECK(is_primary(ba, A2));
+	teardown();
+}
+
 static void test_hello(void)
 {
 	setup(true);
@@ -681,6 +701,7 @@ static void test_key_rotation(void)
 int main(void)
 {
 	RUN(test_hello);
+	RUN(test_hello_known_at);
 	RUN(test_hello_retransmit);
 	RUN(test_hello_timeout);
 	RUN(test_probe);
