@@ -263,11 +263,13 @@ static void hello_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *re
 	/* The ACK echoed our nonce from where the flow goes: its key is the
 	 * peer's (T2). */
 	ihmp_bind_new(ih, h, proved, ack, src);
-	ihmp_known_at(ih, h, &req->src);
 	/* We moved while the HELLO was in flight (it went out again from
-	 * here): the address events skipped this peer, so hand off now. */
+	 * here): the address events skipped this peer, so hand off now.
+	 * Else the peer reaches us where it answered. */
 	if (!ihmp_local_live(ih, h, req->src.af, NULL, &live) && hid_where(h, &req->src) != HID_LOCAL)
 		ihmp_addr_up(ih, h, &req->src);
+	else
+		ihmp_known_at(ih, h, &req->src);
 	if (hid_where(h, src) != HID_ACTIVE)
 		ihmp_prove(ih, h, src);
 	learn_addrs(ih, h, ack, &req->msg.host_id, false);

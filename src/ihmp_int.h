@@ -339,8 +339,9 @@ void ihmp_process_events(struct ihmp *ih);
 void ihmp_route_moves(struct ihmp *ih, struct hid *only);
 void ihmp_addr_up(struct ihmp *ih, struct hid *h, const struct dime_addr *a);
 /* The peer answered us at a, one of our addresses: a goes first in h's
- * local set, which says where the peer reaches us (a socket left over
- * from an address that is gone may have put that one first). */
+ * local set, which says where the peer reaches us, if what is first there
+ * is no longer ours (a socket left over from an address that was gone
+ * when we started may have put it there). */
 void ihmp_known_at(struct ihmp *ih, struct hid *h, const struct dime_addr *a);
 /* Restart our stalled TCP senders to h in family af (the path moved), and
  * look again a little later; ihmp_rekick does the looking. */

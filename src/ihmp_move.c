@@ -47,8 +47,11 @@ static bool local_first(const struct hid *h, int af, struct dime_addr *out)
 void ihmp_known_at(struct ihmp *ih, struct hid *h, const struct dime_addr *a)
 {
 	struct dime_addr first;
+	bool have = local_first(h, a->af, &first);
 
-	if (ih_is_local(ih, a) && (!local_first(h, a->af, &first) || !addr_eq(&first, a)))
+	/* A first address that is still ours stays: the peer's primary for
+	 * us may be it, and a move away from it is a handoff's business. */
+	if (ih_is_local(ih, a) && (!have || !ih_is_local(ih, &first)))
 		ih->env.local_first(ih->env.arg, h, a);
 }
 
