@@ -685,8 +685,9 @@ static struct flow *flow_learn(struct stacktrans *st, const struct flow_key *k, 
 		return NULL;	/* traffic inside this host never moves */
 	bool created;
 	/* Only an address still configured is where the peer may reach us: a
-	 * socket left over from one that is gone (learned at start) says not. */
-	uint32_t hid = hid_for(st, &rid, rtnl_is_local(st->rt, &lid) ? &lid : NULL, &created);
+	 * socket left over from one that is gone (learned at start), or bound
+	 * to an identifier we hold on lo, says not. */
+	uint32_t hid = hid_for(st, &rid, rtnl_is_alive(st->rt, &lid) ? &lid : NULL, &created);
 	int r = flow_table_insert(st->ft, k, hid, now, &f);
 	if (r == -ENOSPC && flow_table_reclaim(st->ft, now, &st->timeouts, expire_cb, st) == 0)
 		r = flow_table_insert(st->ft, k, hid, now, &f);
@@ -736,8 +737,8 @@ static uint8_t tcp_flags(const uint8_t *buf, const struct pkt_info *pi)
 static bool opens_flow(struct stacktrans *st, const uint8_t *buf, const struct pkt_info *pi,
 		       const struct dime_addr *src, const struct dime_addr *dst)
 {
-	if (!rtnl_is_local(st->rt, dst))
-		return false;
+	if (!rtnl_is_alive(st->rt, dst))
+		return false;	/* not configured here (an address we left), or a held identifier */
 	if (pi->ip.proto == IPPROTO_TCP && (tcp_flags(buf, pi) & 0x12) != 0x02)
 		return false;
 	const struct hid *h = hid_table_lookup(st->ht, src);
