@@ -197,6 +197,12 @@ struct ihmp {
 /* The environment, in short. */
 static inline uint64_t ih_now(const struct ihmp *ih) { return ih->env.now_ms(ih->env.arg); }
 static inline uint32_t ih_now_s(const struct ihmp *ih) { return (uint32_t)(ih_now(ih) / 1000); }
+/* A per-peer timer (keepalive, re-kick) is due at t: ihmp_tick wakes by then. */
+static inline void ih_peer_due(struct ihmp *ih, uint64_t t)
+{
+	if (t < ih->peer_due)
+		ih->peer_due = t;
+}
 static inline bool ih_is_local(const struct ihmp *ih, const struct dime_addr *a)
 {
 	return ih->env.is_local(ih->env.arg, a);

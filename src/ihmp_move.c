@@ -187,16 +187,15 @@ static void rekick_due(struct ihmp *ih, struct ihmp_peer *p, int k, uint64_t now
 	if (found && p->rekicks[k]) {
 		p->rekicks[k]--;
 		p->rekick_at[k] = now + IHMP_REKICK_MS;
-		if (p->rekick_at[k] < ih->peer_due)
-			ih->peer_due = p->rekick_at[k];	/* ihmp_tick's next wakeup */
+		ih_peer_due(ih, p->rekick_at[k]);
 	} else {
 		p->rekick_at[k] = 0;
 	}
 }
 
-/* The restart (an ICMP error into our stack, or a probe the peer must
- * answer) or the segment it sends can be lost like any packet: while
- * senders were found stalled, look again, IHMP_REKICKS times at most. */
+/* A restart can fail like any packet (the segment it makes the sender
+ * send is lost again): while senders were found stalled, look again,
+ * IHMP_REKICKS times at most. */
 void ihmp_kick(struct ihmp *ih, struct hid *h, int af)
 {
 	unsigned found = ih->env.kick_peer(ih->env.arg, h->handle, af);
@@ -218,8 +217,7 @@ void ihmp_rekick(struct ihmp *ih, struct hid *h, uint64_t now)
 		if (!p->rekick_at[k])
 			continue;
 		if (now < p->rekick_at[k]) {
-			if (p->rekick_at[k] < ih->peer_due)
-				ih->peer_due = p->rekick_at[k];
+			ih_peer_due(ih, p->rekick_at[k]);
 			continue;
 		}
 		unsigned found = ih->env.kick_peer(ih->env.arg, h->handle, fams[k]);

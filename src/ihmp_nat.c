@@ -167,8 +167,7 @@ void ihmp_nat_keepalive(struct ihmp *ih, struct hid *h, uint64_t now)
 	if (!hid_nat_c(h, AF_INET)->self && !hid_nat_c(h, AF_INET6)->self)
 		return;
 	if (now - p->ka_last < every) {
-		if (p->ka_last + every < ih->peer_due)
-			ih->peer_due = p->ka_last + every;	/* ihmp_tick's next wakeup */
+		ih_peer_due(ih, p->ka_last + every);
 		return;
 	}
 	for (int k = 0; k < 2; k++) {
@@ -184,6 +183,5 @@ void ihmp_nat_keepalive(struct ihmp *ih, struct hid *h, uint64_t now)
 		ih->stats.nat_keepalives++;
 		p->ka_last = now;
 	}
-	if (now + every < ih->peer_due)
-		ih->peer_due = now + every;
+	ih_peer_due(ih, now + every);
 }

@@ -354,8 +354,10 @@ static void kick_one(void *arg, const struct sockdiag_sock *s, const struct sock
 		len = tcpkick_build(pkt, sizeof(pkt), &s->laddr, s->lport, &s->raddr, s->rport, snd_una);
 		times = t->backoff;	/* one revert per doubling */
 	}
+	if (!len)
+		return;
 	for (unsigned i = 0; i < times; i++)
-		if (!len || c->st->inject(c->st->inject_arg, pkt, len) < 0)
+		if (c->st->inject(c->st->inject_arg, pkt, len) < 0)
 			return;
 	if (t->timer == SOCKDIAG_TIMER_PERSIST) {
 		log_debug("restarted TCP to %s port %u with its peer's ACK (persist timer, backoff %u)",

@@ -584,11 +584,7 @@ t_stream() {
 	flows_known 1 0 1
 	move_hard 1
 	lab_wait "$pid" || true
-	if [[ $(lab_result stream sha_match 2>/dev/null) == yes && $(lab_result stream survived) == yes ]]; then
-		note "stream: $(res_line stream)"
-	else
-		fail "stream: $(res_line stream) $(tail -n 2 "$LAB_DIR/stream.out" | tr '\n' ' ')"
-	fi
+	stream_verdict stream
 }
 
 # primary_of HIDS-JSON ADDR: ADDR is the first active address of its family
@@ -614,13 +610,38 @@ renumber_a() {
 	lab_mh ip -6 route replace default via "$R1_A6" dev "$MH_A_DEV"
 }
 
+# renumber_applied OLD4 OLD6 NEW4 NEW6 SECS : renumber_a, then wait up to
+# SECS for CH to make this family's new address MH's primary. CH_HIDS gets
+# CH's last `show hids -j`; fails if the handoff was not applied in time.
+renumber_applied() {
+	local j want
+	renumber_a "$@"
+	want=$([[ $FAM == 4 ]] && echo "$3" || echo "$4")
+	for ((j = 0; j < $5 * 10; j++)); do
+		CH_HIDS=$(dime_ctl ch -j show hids)
+		primary_of "$CH_HIDS" "$want" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# stream_verdict NAME : stream_check's NAME arrived intact (sha256) and both
+# ends finished cleanly, or a failure with the sender's last words
+stream_verdict() {
+	if [[ $(lab_result "$1" sha_match 2>/dev/null) == yes && $(lab_result "$1" survived) == yes ]]; then
+		note "stream: $(res_line "$1")"
+	else
+		fail "stream: $(res_line "$1") $(tail -n 2 "$LAB_DIR/$1.out" | tr '\n' ' ')"
+	fi
+}
+
 # t_renumber: MH's address on link A is renumbered 30 times (the old one
 # goes, a fresh one comes, both families) under a socat stream. Each
 # handoff must be applied at CH (the fresh address primary in MH's HID)
 # and CH's sets stay within 8 addresses each (docs/ihmp.md T4: the oldest
 # unreachable address that no flow names makes room).
 t_renumber() {
-	local i j cur4=$MH_A4 cur6=$MH_A6 new4 new6 pid e n=0 over=0 want
+	local i cur4=$MH_A4 cur6=$MH_A6 new4 new6 pid n=0 over=0
 	link_rate A 50mbit
 	FL_FAM=$FAM
 	stream_check "$FAM" 60000000 renumber 60 >"$LAB_DIR/renumber.out" 2>&1 &
@@ -628,28 +649,21 @@ t_renumber() {
 	flows_known 1 0 1
 	for ((i = 1; i <= 30; i++)); do
 		new4=198.18.1.$((100 + i)) new6=2001:db8:1::$((100 + i))
-		renumber_a "$cur4" "$cur6" "$new4" "$new6"
-		want=$([[ $FAM == 4 ]] && echo "$new4" || echo "$new6")
-		for ((j = 0; j < 40; j++)); do
-			e=$(dime_ctl ch -j show hids)
-			primary_of "$e" "$want" && break
-			sleep 0.1
-		done
-		((j < 40)) && n=$((n + 1)) || note "handoff $i to $want not applied at CH: $e"
+		if renumber_applied "$cur4" "$cur6" "$new4" "$new6" 4; then
+			n=$((n + 1))
+		else
+			note "handoff $i to $new4 / $new6 not applied at CH: $CH_HIDS"
+		fi
 		python3 -c 'import json, sys
 sys.exit(0 if all(len(h.get(k, [])) <= 8 for h in json.loads(sys.argv[1])["hids"]
-                  for k in ("active", "unreachable", "local")) else 1)' "$e" || over=$((over + 1))
+                  for k in ("active", "unreachable", "local")) else 1)' "$CH_HIDS" || over=$((over + 1))
 		cur4=$new4 cur6=$new6
 	done
 	lab_wait "$pid" || true
-	note "handoffs applied at CH: $n of 30; CH's table after: $(${TOOL[@]} hids <<<"$e")"
+	note "handoffs applied at CH: $n of 30; CH's table after: $(${TOOL[@]} hids <<<"$CH_HIDS")"
 	((n == 30)) || fail "only $n of 30 handoffs were applied"
 	((over == 0)) || fail "CH's sets grew beyond 8 addresses $over times"
-	if [[ $(lab_result renumber sha_match 2>/dev/null) == yes && $(lab_result renumber survived) == yes ]]; then
-		note "stream: $(res_line renumber)"
-	else
-		fail "stream: $(res_line renumber) $(tail -n 2 "$LAB_DIR/renumber.out" | tr '\n' ' ')"
-	fi
+	stream_verdict renumber
 	renumber_a "$cur4" "$cur6" "$MH_A4" "$MH_A6"	# back to the lab's own
 }
 
@@ -664,7 +678,7 @@ stat0() { local v; v=$(dime_stat "$1" "$2" 2>/dev/null) || true; [[ $v =~ ^[0-9]
 # segment draws resets the stream (seen in CI under renumber). The stream
 # arrives intact; CH knows one flow to MH.
 t_straggler() {
-	local pid i j e a4 a6 lport port old want sts lrn loose
+	local pid i j a4 a6 lport port old sts lrn loose
 	# As on a stock host: conntrack picks up a mid-stream segment as a new
 	# connection, the path by which such a segment reaches dimed's learning.
 	# (The lab turns pickup off where the namespace lets it, test/lab/lab.sh.)
@@ -690,22 +704,12 @@ t_straggler() {
 			note "the straggler from $old port $lport at CH: stragglers_not_learned +$(($(stat0 ch datapath.stragglers_not_learned) - sts)), flows_learned +$(($(stat0 ch datapath.flows_learned) - lrn))"
 		fi
 		old=$([[ $FAM == 4 ]] && echo "$a4" || echo "$a6")
-		renumber_a "$a4" "$a6" "198.18.1.$((140 + i))" "2001:db8:1::$((140 + i))"
+		renumber_applied "$a4" "$a6" "198.18.1.$((140 + i))" "2001:db8:1::$((140 + i))" 6 ||
+			fail "handoff $i to 198.18.1.$((140 + i)) / 2001:db8:1::$((140 + i)) not applied at CH: $CH_HIDS"
 		a4=198.18.1.$((140 + i)) a6=2001:db8:1::$((140 + i))
-		want=$([[ $FAM == 4 ]] && echo "$a4" || echo "$a6")
-		for ((j = 0; j < 60; j++)); do
-			e=$(dime_ctl ch -j show hids)
-			primary_of "$e" "$want" && break
-			sleep 0.1
-		done
-		((j < 60)) || fail "handoff $i to $want not applied at CH: $e"
 	done
 	lab_wait "$pid" || true
-	if [[ $(lab_result straggler sha_match 2>/dev/null) == yes && $(lab_result straggler survived) == yes ]]; then
-		note "stream: $(res_line straggler)"
-	else
-		fail "stream: $(res_line straggler) $(tail -n 2 "$LAB_DIR/straggler.out" | tr '\n' ' ')"
-	fi
+	stream_verdict straggler
 	renumber_a "$a4" "$a6" "$MH_A4" "$MH_A6"
 	lab_sysctl "$LAB_NS_CH" net.netfilter.nf_conntrack_tcp_loose="$loose"
 }
