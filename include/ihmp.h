@@ -99,4 +99,24 @@ int ihmp_set_local_key(struct ihmp *ih, const char *path, const struct config_pr
 
 void ihmp_show_stats(struct ihmp *ih, struct out *o);
 
+/* Restarts (src/state.c): what dimed keeps of a peer's signalling state. */
+struct ihmp_saved_peer {
+	bool answered;		/* a dime peer: it answered us (HELLO it again at start) */
+	bool have_counter;
+	uint64_t last_counter;	/* replay floor of its messages (§7.2) */
+};
+void ihmp_peer_save(const struct hid *h, struct ihmp_saved_peer *s);
+/* 0 or -ENOMEM. */
+int ihmp_peer_restore(struct ihmp *ih, struct hid *h, const struct ihmp_saved_peer *s);
+/* Our message counter: saved, and never lowered by a restore. */
+uint64_t ihmp_counter(const struct ihmp *ih);
+void ihmp_counter_floor(struct ihmp *ih, uint64_t c);
+/* Our host public key (SIGN_PK_LEN bytes), or NULL when unsigned. */
+const uint8_t *ihmp_host_pk(const struct ihmp *ih);
+/* Bumped by every change a restart must keep: keys, counters, states. */
+uint64_t ihmp_generation(const struct ihmp *ih);
+/* After a restore: a signed HELLO to every restored dime peer, so both
+ * ends confirm what they hold. Returns how many were sent. */
+unsigned ihmp_reconfirm(struct ihmp *ih);
+
 #endif

@@ -15,8 +15,9 @@ struct rules_cfg {
 	uint32_t mark;		/* the mark bit the xtables fallback classifies with */
 };
 
-/* Removes leftovers of an earlier run, loads the table, picks native or xt. */
-int rules_install(const struct rules_cfg *cfg, enum rules_mode *mode);
+/* Loads the table, with elements (nft(8) input, or NULL) in the same
+ * transaction, replacing what an earlier run left; picks native or xt. */
+int rules_install(const struct rules_cfg *cfg, const char *elements, enum rules_mode *mode);
 void rules_remove(const struct rules_cfg *cfg, enum rules_mode mode);
 const char *rules_mode_name(enum rules_mode mode);
 

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "addr.h"
 #include "out.h"
@@ -85,6 +86,16 @@ void st_set_injector(struct stacktrans *st, st_inject_fn fn, void *arg);
 
 /* Re-adds every set element, after the table was loaded afresh. */
 void st_rebuild_sets(struct stacktrans *st);
+
+/* Restarts (src/state.c): a counter bumped by every change worth saving;
+ * a saved flow put back with its HID's new handle (0, -EEXIST, -ENOSPC,
+ * -ENOENT for no such HID, -EINVAL for unusable locators); and every set
+ * element as nft(8) input, so that a new table and its elements load in
+ * one transaction (rules_install). */
+uint64_t st_generation(const struct stacktrans *st);
+struct flow;
+int st_restore_flow(struct stacktrans *st, const struct flow *saved, uint32_t hid);
+int st_nft_elements(struct stacktrans *st, FILE *out);
 
 /* Learns flows that existed before dimed started (sock_diag). */
 int st_learn_sockets(struct stacktrans *st);

@@ -15,6 +15,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/netfilter.h>
@@ -35,6 +36,7 @@
 #include "rtnl.h"
 #include "rules.h"
 #include "stacktrans.h"
+#include "state.h"
 #include "tunnel.h"
 
 #define DIMED_QUEUE_MAXLEN	4096
@@ -53,6 +55,7 @@ struct dimed {
 	enum rules_mode rmode;
 	const struct options *opts;
 	struct config cfg;
+	struct state_writer saver;	/* what a restart must find (src/state.c) */
 	bool quit;
 };
 
@@ -469,6 +472,25 @@ static void on_signal(struct dimed *d)
 	}
 }
 
+/* The table with every element our flows need, in one transaction. */
+static int install_rules(struct dimed *d, enum rules_mode *mode)
+{
+	char *elements = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&elements, &len);
+
+	if (!f || st_nft_elements(d->st, f) < 0) {
+		if (f)
+			fclose(f);
+		free(elements);
+		return -ENOMEM;
+	}
+	fclose(f);
+	int r = rules_install(&d->rcfg, elements, mode);
+	free(elements);
+	return r;
+}
+
 /* Someone removed our table (nftables.service reload/stop flushes the whole
  * ruleset): put it back with every element, so translated flows go on. */
 static void on_nft_event(struct dimed *d)
@@ -484,7 +506,7 @@ static void on_nft_event(struct dimed *d)
 	}
 	log_warnx("dimed's nftables rules were removed (nft flush ruleset?): restoring them");
 	enum rules_mode mode;
-	int r = rules_install(&d->rcfg, &mode);
+	int r = install_rules(d, &mode);
 	nftwatch_drain(d->watch);
 	if (r < 0) {
 		log_warnx("cannot restore the rules: %s; translated flows are stalled", strerror(-r));
@@ -492,6 +514,13 @@ static void on_nft_event(struct dimed *d)
 	}
 	d->rmode = mode;
 	st_rebuild_sets(d->st);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void run(struct dimed *d)
@@ -549,6 +578,9 @@ static void run(struct dimed *d)
 		}
 		st_tick(d->st);
 		wait_ms = d->ihmp ? ihmp_tick(d->ihmp) : -1;
+		int save_ms = state_tick(&d->saver, d->cfg.state_dir, d->st, d->ihmp, mono_ms());
+		if (save_ms >= 0 && (wait_ms < 0 || save_ms < wait_ms))
+			wait_ms = save_ms;
 	}
 }
 
@@ -683,12 +715,11 @@ int main(int argc, char **argv)
 	struct st_cfg scfg = { .max_flows = cfg->max_flows, .max_hids = cfg->max_peers,
 			       .ihmp_port = o.no_ihmp ? 0 : cfg->port };
 	d.rmode = RULES_NONE;
-	if (cfg->rules != CONFIG_RULES_NONE) {
-		if (!nft_privileged())
-			fatalx("dimed: %s", NFT_UNPRIVILEGED);
-		if ((r = rules_install(&d.rcfg, &d.rmode)) < 0)
-			fatalx("dimed: cannot install nftables rules: %s", strerror(-r));
-	}
+	/* Before anything: a second dimed would replace the first one's table. */
+	if (ctl_in_use(cfg->control_socket))
+		fatalx("dimed: another dimed is running (it answers on %s)", cfg->control_socket);
+	if (cfg->rules != CONFIG_RULES_NONE && !nft_privileged())
+		fatalx("dimed: %s", NFT_UNPRIVILEGED);
 	/* The mark bit only means something with the xtables fallback, but an
 	 * administrator's ruleset (--no-rules) may use it too: always clear it. */
 	scfg.clear_mark = cfg->xt_mark;
@@ -725,21 +756,37 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	/* A restart: the identifiers an earlier run held on lo, then its
+	 * peers and flows, so translation resumes with the first packet. */
+	make_parent_dir(&d, cfg->control_socket);
+	char held_path[300];
+	held_file(cfg, held_path, sizeof(held_path));
+	rtnl_set_state_file(d.rt, held_path);
+	struct state_loaded sl;
+	if ((r = state_load(cfg->state_dir, d.st, d.ihmp, &sl, err, sizeof(err))) < 0)
+		log_warnx("state file %s/" STATE_FILE " refused, starting clean: %s", cfg->state_dir, err);
+	else if (sl.peers || sl.flows)
+		log_info("restored %u peers and %u flows from %s/" STATE_FILE "%s", sl.peers, sl.flows,
+			 cfg->state_dir, sl.skipped ? " (some records no longer fit: skipped)" : "");
+	/* The table and the restored flows' elements in one transaction: no
+	 * moment where a packet of a translated flow meets neither. */
+	if (cfg->rules != CONFIG_RULES_NONE && (r = install_rules(&d, &d.rmode)) < 0)
+		start_fail(&d, "cannot install nftables rules: %s", strerror(-r));
+	if (d.rmode == RULES_NONE && sl.flows)
+		st_rebuild_sets(d.st);	/* the administrator's table */
 	if ((r = queue_open(&d.q, d.rcfg.queue_num, DIMED_QUEUE_MAXLEN)) < 0) {
 		start_fail(&d, "nfqueue %u: %s (is the nfnetlink_queue module available?)",
 			   d.rcfg.queue_num, strerror(-r));
 	}
-	make_parent_dir(&d, cfg->control_socket);
 	if ((r = ctl_open(&d.ctl, cfg->control_socket, ctl_dispatch, &d)) < 0) {
 		start_fail(&d, "control socket %s: %s", cfg->control_socket,
 			   r == -EADDRINUSE ? "another dimed is running" : strerror(-r));
 	}
 	ctl_set_watch(d.ctl, ctl_watch, &d);
-	char held_path[300];
-	held_file(cfg, held_path, sizeof(held_path));
-	rtnl_set_state_file(d.rt, held_path);
 	if ((r = st_learn_sockets(d.st)) < 0)
 		log_warnx("cannot list existing sockets: %s", strerror(-r));
+	if (d.ihmp && sl.peers)
+		ihmp_reconfirm(d.ihmp);
 
 	ep_add(&d, queue_fd(d.q), EV_QUEUE);
 	ep_add(&d, rtnl_fd(d.rt), EV_RTNL);
@@ -766,6 +813,8 @@ int main(int argc, char **argv)
 
 	run(&d);
 	notify("STOPPING=1\nSTATUS=removing rules and identifiers");
+	if ((r = state_save(cfg->state_dir, d.st, d.ihmp)) < 0)
+		log_warnx("cannot write %s/" STATE_FILE ": %s", cfg->state_dir, strerror(-r));
 
 	/* Rules first: traffic goes back to the plain kernel path, then the
 	 * identifiers we held on lo go. */

@@ -31,8 +31,10 @@ int ihmp_new_env(struct ihmp **out, const struct ihmp_cfg *cfg, const struct ihm
 		return r;
 	}
 	ih->have_key = cfg->state_dir != NULL;
-	/* Never repeats across restarts while the clock moves forward (§7.2). */
-	ih->counter = (uint64_t)time(NULL) << 32;
+	/* Never repeats across restarts while the clock moves forward (§7.2):
+	 * the next second's, since an earlier run may have started in this
+	 * one; a saved counter raises it further (ihmp_counter_floor). */
+	ih->counter = ((uint64_t)time(NULL) + 1) << 32;
 	ihmp_auth_init(ih);
 	*out = ih;
 	return 0;
@@ -100,6 +102,7 @@ void ihmp_peer_set_state(struct ihmp *ih, struct hid *h, enum peer_state s)
 		break;
 	}
 	if (p->state != s) {
+		ih->gen++;
 		const struct dime_addr *a = hid_primary(h, AF_UNSPEC);
 		log_debug("IHMP: peer %s: %s -> %s", a ? addr_fmt(a, b) : "-", peer_state_names[p->state],
 			  peer_state_names[s]);
@@ -290,6 +293,55 @@ int ihmp_tick(struct ihmp *ih)
 		next = ih->peer_due;
 	ih->kick = false;
 	return next == UINT64_MAX ? -1 : (int)(next > now ? next - now : 0);
+}
+
+/* ---- restarts (src/state.c) ---- */
+
+void ihmp_peer_save(const struct hid *h, struct ihmp_saved_peer *s)
+{
+	const struct ihmp_peer *p = h->ihmp;
+
+	*s = (struct ihmp_saved_peer){ 0 };
+	if (!p)
+		return;
+	s->answered = p->state == PEER_OK;
+	s->have_counter = p->have_counter;
+	s->last_counter = p->last_counter;
+}
+
+int ihmp_peer_restore(struct ihmp *ih, struct hid *h, const struct ihmp_saved_peer *s)
+{
+	struct ihmp_peer *p = ihmp_peer_get(ih, h);
+
+	if (!p)
+		return -ENOMEM;
+	/* A replayed message from before the restart stays a replay. */
+	p->have_counter = s->have_counter;
+	p->last_counter = s->last_counter;
+	if (s->answered)
+		ihmp_peer_set_state(ih, h, PEER_OK);
+	return 0;
+}
+
+uint64_t ihmp_counter(const struct ihmp *ih)
+{
+	return ih->counter;
+}
+
+void ihmp_counter_floor(struct ihmp *ih, uint64_t c)
+{
+	if (c > ih->counter)
+		ih->counter = c;
+}
+
+const uint8_t *ihmp_host_pk(const struct ihmp *ih)
+{
+	return ih->have_key ? ih->key.pk : NULL;
+}
+
+uint64_t ihmp_generation(const struct ihmp *ih)
+{
+	return ih->gen;
 }
 
 /* ---- show ---- */

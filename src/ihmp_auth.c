@@ -551,6 +551,7 @@ bool ihmp_authenticate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 	if (p) {
 		p->have_counter = true;
 		p->last_counter = m->counter;
+		ih->gen++;
 	}
 	*bound = true;
 	return true;
@@ -569,4 +570,5 @@ void ihmp_bind_new(struct ihmp *ih, struct hid *h, const uint8_t *key, const str
 		p->have_counter = true;
 		p->last_counter = m->counter;
 	}
+	ih->gen++;
 }

@@ -35,6 +35,46 @@ void ihmp_peer_flow(void *arg, struct hid *h, const struct dime_addr *local,
 	ihmp_tx_start(ih, h, &m, local, remote);
 }
 
+/* After a restart (ihmp_peer_restore): each peer that answered before is
+ * greeted again, signed, from where it knows us. Its state stays "dime":
+ * a peer that moved while we were down does not answer here, and its own
+ * HANDOFF, retransmitted, is what reaches us then. */
+unsigned ihmp_reconfirm(struct ihmp *ih)
+{
+	uint32_t cur = 0;
+	unsigned n = 0;
+	struct hid *h;
+
+	while ((h = hid_table_next(ih->ht, &cur))) {
+		struct ihmp_peer *p = h->ihmp;
+		if (!p || p->state != PEER_OK)
+			continue;
+		for (int i = 0; i < 2; i++) {
+			int af = i ? AF_INET6 : AF_INET;
+			const struct hid_nat *nat = hid_nat_c(h, af);
+			const struct dime_addr *to = nat->have_ep ? &nat->ep : hid_primary(h, af);
+			struct dime_addr from;
+			if (!to || (!ihmp_local_live(ih, h, af, NULL, &from) &&
+				    ih->env.route_src(ih->env.arg, to, &from) < 0))
+				continue;
+			struct ihmp_msg m;
+			ihmp_msg_init(&m, IHMP_HELLO, &from);
+			ihmp_put_addrs(ih, &m);
+			sign_random(m.nonce, IHMP_NONCE_LEN);
+			m.has |= IHMP_HAS(IHMP_T_NONCE);
+			p->challenges = 0;
+			ihmp_tx_start(ih, h, &m, &from, to);
+			n++;
+			break;
+		}
+		/* Our senders to it backed off while we were down (its ACKs
+		 * met our table without us): they resume now. */
+		ihmp_kick(ih, h, AF_INET);
+		ihmp_kick(ih, h, AF_INET6);
+	}
+	return n;
+}
+
 /* A path probe of a with a fresh nonce: its echo from a proves it (T1). */
 static void probe(struct ihmp *ih, struct hid *h, const struct dime_addr *host_id,
 		  const struct dime_addr *src, const struct dime_addr *a)
@@ -225,6 +265,7 @@ void ihmp_on_hello(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, con
 		ihmp_nat_peer_at(ih, h, src, port, !own, claimed_addr(m, src->af));
 	else if (hid_where(h, src) == HID_ACTIVE && !own)
 		ihmp_nat_moved(ih, h, src, dst, port);
+	bool again = ih->rx_bound && p->state == PEER_OK;
 	ihmp_peer_set_state(ih, h, PEER_OK);
 	ihmp_send_ack(ih, h, m, dst, src, port, flags | (m->flags & IHMP_F_NF), true);
 	if (!(m->flags & IHMP_F_NF))	/* NAT forced: a plain one-to-one mapping, no more signalling */
@@ -232,6 +273,11 @@ void ihmp_on_hello(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, con
 	fold_same_host(ih, h, m);
 	ihmp_route_moves(ih, h);	/* where our packets to it leave from, for later moves */
 	ih_hid_changed(ih, h);
+	/* A signed greeting from a peer we knew: its dimed restarted
+	 * (ihmp_reconfirm), and what it dropped meanwhile left our senders
+	 * to it backing off. They resume now, not on their timers. */
+	if (again)
+		ihmp_kick(ih, h, src->af);
 }
 
 static void hello_timeout(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req);

@@ -189,6 +189,7 @@ struct ihmp {
 	struct sign_key old_key;	/* kept while a peer has not ACKed the rotation */
 	bool have_old_key;
 	uint32_t halfopen;		/* HIDs only a HELLO made */
+	uint64_t gen;			/* bumped by what a restart must keep (src/state.c) */
 	/* ihmp_nat.c */
 	uint64_t peer_last;		/* ms: last pass over the peers' timers */
 	uint64_t peer_due;		/* ms: the next keepalive or re-kick due, or UINT64_MAX */

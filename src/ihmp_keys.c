@@ -40,6 +40,7 @@ void ihmp_key_rotate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m)
 	enum hid_key_origin origin = (enum hid_key_origin)h->key_origin;
 	hid_clear_key(h);
 	hid_set_key(h, m->rot_pubkey, origin);
+	ih->gen++;
 	log_info("IHMP: peer HID %u rotated its key", h->handle);
 }
 
@@ -106,6 +107,7 @@ int ihmp_key_pin(struct ihmp *ih, const struct dime_addr *peer, const char *b64,
 	}
 	hid_clear_key(h);
 	hid_set_key(h, pk, HID_KEY_PINNED);
+	ih->gen++;
 	struct ihmp_peer *p = ihmp_peer_get(ih, h);
 	if (p)
 		p->have_counter = false;	/* a new key starts a new counter */
@@ -120,6 +122,7 @@ int ihmp_key_remove(struct ihmp *ih, const struct dime_addr *peer, char *err, si
 		return -ENOENT;
 	}
 	hid_clear_key(h);
+	ih->gen++;
 	struct ihmp_peer *p = h->ihmp;
 	if (p)
 		p->have_counter = false;

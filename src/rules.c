@@ -94,21 +94,39 @@ static int xt_rules(const struct rules_cfg *cfg, const char *op, bool quiet)
 	return failed;
 }
 
-static void rules_cleanup(const struct rules_cfg *cfg)
+static void xt_cleanup(const struct rules_cfg *cfg)
 {
-	nft("destroy table inet dimed\n", true);
-	nft("delete table inet dimed\n", true);
 	/* Delete until none is left: a crashed run may have left duplicates. */
 	for (int i = 0; i < 8 && xt_rules(cfg, "-C", true) < 6; i++)
 		xt_rules(cfg, "-D", true);
 }
 
-int rules_install(const struct rules_cfg *cfg, enum rules_mode *mode)
+static void rules_cleanup(const struct rules_cfg *cfg)
 {
-	char rule[160];
+	nft("destroy table inet dimed\n", true);
+	nft("delete table inet dimed\n", true);
+	xt_cleanup(cfg);
+}
 
-	rules_cleanup(cfg);
-	int ret = nft(ruleset_text, false);
+int rules_install(const struct rules_cfg *cfg, const char *elements, enum rules_mode *mode)
+{
+	/* One transaction replaces a table an earlier run left (its elements
+	 * keep dropping what would draw a RST: nft/dimed.nft, inbound_guard)
+	 * with the new one and its elements: no moment without them. */
+	static const char replace[] = "table inet dimed\ndelete table inet dimed\n";
+	size_t ne = elements ? strlen(elements) : 0, nr = strlen(ruleset_text);
+	char rule[160], *text = malloc(sizeof(replace) + nr + 1 + ne);
+
+	if (!text)
+		return -ENOMEM;
+	memcpy(text, replace, sizeof(replace) - 1);
+	memcpy(text + sizeof(replace) - 1, ruleset_text, nr);
+	text[sizeof(replace) - 1 + nr] = '\n';
+	memcpy(text + sizeof(replace) + nr, elements ? elements : "", ne);
+	text[sizeof(replace) + nr + ne] = '\0';
+	xt_cleanup(cfg);
+	int ret = nft(text, false);
+	free(text);
 	if (ret < 0) {
 		log_warnx("cannot run nft: %s", strerror(-ret));
 		return ret;

@@ -57,6 +57,7 @@ struct stacktrans {
 	bool resync;		/* addresses or routes changed */
 	bool set_dirty;		/* batch holds uncommitted calls */
 	bool ids_dirty;		/* a flow's need for its identifier on lo changed */
+	uint64_t gen;		/* bumped by what a restart must keep (src/state.c) */
 	uint32_t nenc;		/* flows in the tunnel (FLOW_F_ENC_SET) */
 	uint32_t last_expire, last_sweep;
 	uint8_t sweep_mark;
@@ -158,30 +159,44 @@ static void set_call(struct stacktrans *st, bool add, enum st_set which, const s
 		st->stats.set_errors++;
 	else
 		st->set_dirty = true;
+	st->gen++;
 }
 
-/* out set: identifier tuple as the packet leaves the socket; the enc set
- * holds the same tuple for flows routed into the tunnel instead. */
-static void set_ids(struct stacktrans *st, const struct flow *f, bool add, enum st_set which)
+/* A flow's tuple in a set. in: locators as the packet arrives (source is
+ * the peer); out: identifiers as the packet leaves the socket; enc: the
+ * same, for flows routed into the tunnel instead. */
+static void set_tuple(const struct flow *f, enum st_set which, struct dime_addr *s, struct dime_addr *d,
+		      uint16_t *sport, uint16_t *dport)
 {
-	struct dime_addr lid, rid;
-	flow_lid(f, &lid);
-	flow_rid(f, &rid);
-	set_call(st, add, which, &lid, &rid, f->key.proto, f->key.lport, f->key.rport);
+	if (which == SET_IN) {
+		addr_set(s, f->key.af, f->rloc);
+		addr_set(d, f->key.af, f->lloc);
+		*sport = f->key.rport;
+		*dport = f->key.lport;
+	} else {
+		flow_lid(f, s);
+		flow_rid(f, d);
+		*sport = f->key.lport;
+		*dport = f->key.rport;
+	}
+}
+
+static void set_flow(struct stacktrans *st, const struct flow *f, bool add, enum st_set which)
+{
+	struct dime_addr s, d;
+	uint16_t sport, dport;
+	set_tuple(f, which, &s, &d, &sport, &dport);
+	set_call(st, add, which, &s, &d, f->key.proto, sport, dport);
 }
 
 static void set_out(struct stacktrans *st, const struct flow *f, bool add)
 {
-	set_ids(st, f, add, SET_OUT);
+	set_flow(st, f, add, SET_OUT);
 }
 
-/* in set: locator tuple as the packet arrives (source is the peer). */
 static void set_in(struct stacktrans *st, const struct flow *f, bool add)
 {
-	struct dime_addr lloc, rloc;
-	addr_set(&lloc, f->key.af, f->lloc);
-	addr_set(&rloc, f->key.af, f->rloc);
-	set_call(st, add, SET_IN, &rloc, &lloc, f->key.proto, f->key.rport, f->key.lport);
+	set_flow(st, f, add, SET_IN);
 }
 
 static void st_commit(struct stacktrans *st)
@@ -438,11 +453,11 @@ static void flow_encap(struct stacktrans *st, struct flow *f, bool out_ok, const
 	f->flags &= (uint8_t)~(FLOW_F_IN_SET | FLOW_F_OUT_SET);
 	flow_table_clear_locators(st->ft, f);
 	if (out_ok && !(f->flags & FLOW_F_ENC_SET)) {
-		set_ids(st, f, true, SET_ENC);
+		set_flow(st, f, true, SET_ENC);
 		f->flags |= FLOW_F_ENC_SET;
 		st->nenc++;
 	} else if (!out_ok && (f->flags & FLOW_F_ENC_SET)) {
-		set_ids(st, f, false, SET_ENC);
+		set_flow(st, f, false, SET_ENC);
 		f->flags &= (uint8_t)~FLOW_F_ENC_SET;
 		st->nenc--;
 	}
@@ -499,7 +514,7 @@ static void flow_sync(struct stacktrans *st, struct flow *f)
 		return;
 	}
 	if (f->flags & FLOW_F_ENC_SET) {
-		set_ids(st, f, false, SET_ENC);
+		set_flow(st, f, false, SET_ENC);
 		f->flags &= (uint8_t)~FLOW_F_ENC_SET;
 		st->nenc--;
 	}
@@ -596,6 +611,7 @@ static void st_resync_all(struct stacktrans *st)
 
 static void st_resync_hid(struct stacktrans *st, uint32_t hid)
 {
+	st->gen++;	/* its sets changed */
 	st->nrc = 0;
 	for (struct flow *f = flow_table_hid_first(st->ft, hid); f; f = flow_table_hid_next(st->ft, f))
 		flow_sync(st, f);
@@ -614,9 +630,79 @@ void st_rebuild_sets(struct stacktrans *st)
 		if (f->flags & FLOW_F_OUT_SET)
 			set_out(st, f, true);
 		if (f->flags & FLOW_F_ENC_SET)
-			set_ids(st, f, true, SET_ENC);
+			set_flow(st, f, true, SET_ENC);
 	}
 	st_commit(st);
+}
+
+/* ---- restarts (src/state.c) ---- */
+
+uint64_t st_generation(const struct stacktrans *st)
+{
+	return st->gen;
+}
+
+int st_restore_flow(struct stacktrans *st, const struct flow *saved, uint32_t hid)
+{
+	const uint8_t keep = FLOW_F_LEARNED | FLOW_F_ID_ON_LO | FLOW_F_OUT_SET | FLOW_F_IN_SET |
+			     FLOW_F_SND_BASE | FLOW_F_RCV_BASE | FLOW_F_ENC_SET;
+	struct hid *h = hid_table_get(st->ht, hid);
+	uint32_t now = now_s();
+	struct flow *f;
+	int r;
+
+	if (!h)
+		return -ENOENT;
+	/* The monotonic clock runs on across a restart: the saved time holds. */
+	if ((r = flow_table_insert(st->ft, &saved->key, hid,
+				   saved->last_seen < now ? saved->last_seen : now, &f)) < 0)
+		return r;
+	f->state = saved->state;
+	f->nat_born = saved->nat_born;
+	f->flags = saved->flags & keep;
+	f->snd_base = saved->snd_base;
+	f->rcv_base = saved->rcv_base;
+	if (f->flags & FLOW_F_IN_SET) {
+		struct dime_addr lloc, rloc;
+		addr_set(&lloc, f->key.af, saved->lloc);
+		addr_set(&rloc, f->key.af, saved->rloc);
+		if (flow_table_set_locators(st->ft, f, &lloc, &rloc) < 0 || !flow_is_translated(f)) {
+			flow_table_remove(st->ft, f);
+			return -EINVAL;
+		}
+	}
+	if (f->flags & FLOW_F_ENC_SET)
+		st->nenc++;
+	if (f->flags & FLOW_F_ID_ON_LO)
+		st->ids_dirty = true;
+	h->nflows++;
+	st->gen++;
+	return 0;
+}
+
+int st_nft_elements(struct stacktrans *st, FILE *out)
+{
+	static const struct { uint8_t flag; enum st_set set; } sets[] = {
+		{ FLOW_F_IN_SET, SET_IN }, { FLOW_F_OUT_SET, SET_OUT }, { FLOW_F_ENC_SET, SET_ENC },
+	};
+	uint32_t cur = 0;
+	struct flow *f;
+
+	while ((f = flow_table_next(st->ft, &cur)))
+		for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+			struct dime_addr s, d;
+			uint16_t sport, dport;
+			char a[ADDR_STRLEN], b[ADDR_STRLEN];
+			if (!(f->flags & sets[i].flag))
+				continue;
+			set_tuple(f, sets[i].set, &s, &d, &sport, &dport);
+			/* The table nft/dimed.nft defines (rules.c loads it). */
+			if (fprintf(out, "add element inet dimed %s { %s . %s . %u . %u . %u }\n",
+				    set_name(f->key.af, sets[i].set), addr_fmt(&s, a), addr_fmt(&d, b),
+				    f->key.proto, ntohs(sport), ntohs(dport)) < 0)
+				return -EIO;
+		}
+	return 0;
 }
 
 /* ---- learning ---- */
@@ -656,12 +742,13 @@ static void flow_unlink(void *arg, struct flow *f)
 	if (f->flags & FLOW_F_OUT_SET)
 		set_out(st, f, false);
 	if (f->flags & FLOW_F_ENC_SET) {
-		set_ids(st, f, false, SET_ENC);
+		set_flow(st, f, false, SET_ENC);
 		st->nenc--;
 	}
 	st->ids_dirty |= (f->flags & FLOW_F_ID_ON_LO) != 0;
 	if (h && h->nflows)
 		h->nflows--;
+	st->gen++;
 	/* The last flow of a peer the signalling layer never took up, nor an
 	 * administrator mapped: nothing needs the HID (docs/ihmp.md T4). */
 	if (h && !h->nflows && !h->ihmp && !(h->flags & HID_F_MANUAL))
@@ -710,6 +797,7 @@ static struct flow *flow_learn(struct stacktrans *st, const struct flow_key *k, 
 	if (h)
 		h->nflows++;
 	st->stats.learned++;
+	st->gen++;
 	st->nrc = 0;	/* routes may have changed since the last pass */
 	flow_sync(st, f);
 	st_commit(st);
