@@ -211,6 +211,7 @@ static void received(struct ihmp *ih, const uint8_t *buf, size_t len, const stru
 	struct ihmp_peer *p = h ? ihmp_peer_get(ih, h) : NULL;
 	if (p && ih->rx_bound) {
 		p->last_seen = ih_now(ih);
+		p->restored_at = 0;	/* it knows us as we are: nothing stale to fear */
 		/* Whoever signs with the key we hold runs dime, whatever a
 		 * lost HELLO made us believe. */
 		if (p->state != PEER_OK && m.type != IHMP_HELLO)
@@ -318,8 +319,10 @@ int ihmp_peer_restore(struct ihmp *ih, struct hid *h, const struct ihmp_saved_pe
 	/* A replayed message from before the restart stays a replay. */
 	p->have_counter = s->have_counter;
 	p->last_counter = s->last_counter;
-	if (s->answered)
+	if (s->answered) {
 		ihmp_peer_set_state(ih, h, PEER_OK);
+		p->restored_at = ih_now(ih);
+	}
 	return 0;
 }
 

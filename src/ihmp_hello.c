@@ -49,6 +49,12 @@ unsigned ihmp_reconfirm(struct ihmp *ih)
 		struct ihmp_peer *p = h->ihmp;
 		if (!p || p->state != PEER_OK)
 			continue;
+		/* Our addresses that went while we were down: handed off from
+		 * now, as if they went now (ihmp_process_events). */
+		const struct hid_addrs *l = &h->set[HID_LOCAL];
+		for (unsigned i = 0; i < l->n; i++)
+			if (!ih_is_local(ih, &l->a[i]))
+				ihmp_addr_event(ih, &(struct rtnl_addr){ .addr = l->a[i] }, false);
 		for (int i = 0; i < 2; i++) {
 			int af = i ? AF_INET6 : AF_INET;
 			const struct hid_nat *nat = hid_nat_c(h, af);
@@ -329,6 +335,21 @@ static void hello_timeout(struct ihmp *ih, struct hid *h, const struct ihmp_tx *
 	struct ihmp_peer *p = h->ihmp;
 	char b[ADDR_STRLEN];
 
+	if (p->restored_at) {
+		/* Restored after our restart, and silent where we knew it: it
+		 * moved while we were down. What we knew of its addresses
+		 * must not steer packets: none is active until it tells us. */
+		p->restored_at = 0;
+		while (h->set[HID_ACTIVE].n) {
+			struct dime_addr a = h->set[HID_ACTIVE].a[0];
+			if (hid_table_move_addr(ih->ht, h, &a, HID_UNREACH, ih_now_s(ih)) < 0)
+				hid_table_del_addr(ih->ht, h, HID_ACTIVE, &a, ih_now_s(ih));
+		}
+		log_info("IHMP: %s does not answer since our restart: its addresses are no longer used",
+			 addr_fmt(&req->dst, b));
+		ih_hid_changed(ih, h);
+		return;
+	}
 	if (p->state == PEER_OK) {	/* it answered something else meanwhile: a dime peer */
 		ihmp_rotation_retry(ih, h, ih_now(ih));
 		return;
@@ -338,7 +359,7 @@ static void hello_timeout(struct ihmp *ih, struct hid *h, const struct ihmp_tx *
 		 addr_fmt(&req->dst, b), p->silent_s);
 }
 
-const struct ihmp_exchange ihmp_x_hello = { IHMP_RTO_MS, hello_acked, hello_timeout };
+const struct ihmp_exchange ihmp_x_hello = { IHMP_RTO_MS, hello_acked, hello_timeout, 0, 0 };
 
 /* ---- PATH_PROBE ---- */
 
@@ -423,4 +444,4 @@ static void probe_timeout(struct ihmp *ih, struct hid *h, const struct ihmp_tx *
 	}
 }
 
-const struct ihmp_exchange ihmp_x_probe = { IHMP_RTO_MS, probe_acked, probe_timeout };
+const struct ihmp_exchange ihmp_x_probe = { IHMP_RTO_MS, probe_acked, probe_timeout, 0, 0 };

@@ -101,6 +101,7 @@ struct ihmp_peer {
 	struct dime_addr pub_from;	/* our source when it last told us our binding */
 	uint32_t ka_ms;			/* NAT keepalive interval toward it (0: the configured one) */
 	uint64_t ka_last;		/* ms: last keepalive, or last exchange that held the binding */
+	uint64_t restored_at;		/* ms: restored after our restart, not heard from since (0: no) */
 	uint64_t rekick_at[2];		/* ms, per family: look again at senders we restarted (0: no) */
 	uint8_t rekicks[2];		/* looks left */
 };
@@ -228,6 +229,8 @@ struct ihmp_exchange {
 	void (*on_ack)(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req,
 		       const struct ihmp_msg *ack, const struct dime_addr *src, const uint8_t *tofu);
 	void (*on_timeout)(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req);
+	unsigned max_rto_ms;	/* the backoff stops here (0: none) */
+	uint8_t tries;		/* transmissions (0: IHMP_TRIES) */
 };
 extern const struct ihmp_exchange ihmp_x_hello, ihmp_x_probe;	/* ihmp_hello.c */
 extern const struct ihmp_exchange ihmp_x_addr_up, ihmp_x_addr_down, ihmp_x_handoff,

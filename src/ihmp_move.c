@@ -504,7 +504,11 @@ static void report_timeout(struct ihmp *ih, struct hid *h, const struct ihmp_tx 
 
 /* A claim of a new address is answered only after the peer has probed it
  * (one more round trip and the switch itself): its timeouts start doubled. */
-const struct ihmp_exchange ihmp_x_addr_up = { 2 * IHMP_RTO_MS, addr_up_acked, addr_up_timeout };
-const struct ihmp_exchange ihmp_x_handoff = { 2 * IHMP_RTO_MS, handoff_acked, handoff_timeout };
-const struct ihmp_exchange ihmp_x_addr_down = { IHMP_RTO_MS, addr_down_acked, report_timeout };
-const struct ihmp_exchange ihmp_x_report = { IHMP_RTO_MS, report_acked, report_timeout };
+const struct ihmp_exchange ihmp_x_addr_up = { 2 * IHMP_RTO_MS, addr_up_acked, addr_up_timeout, 0, 0 };
+/* A HANDOFF is what a restarted peer (or a healed path) waits for: past
+ * the first timeout it goes every second, not ever later, and gives up
+ * when four doubling ones would (§6.1). */
+const struct ihmp_exchange ihmp_x_handoff = { 2 * IHMP_RTO_MS, handoff_acked, handoff_timeout,
+					     4 * IHMP_RTO_MS, 8 };
+const struct ihmp_exchange ihmp_x_addr_down = { IHMP_RTO_MS, addr_down_acked, report_timeout, 0, 0 };
+const struct ihmp_exchange ihmp_x_report = { IHMP_RTO_MS, report_acked, report_timeout, 0, 0 };

@@ -27,7 +27,14 @@ static const struct ihmp_exchange *exchange(uint8_t type)
 
 static uint64_t rto_ms(uint8_t type, uint8_t tries)
 {
-	return (uint64_t)exchange(type)->rto_ms << (tries ? tries - 1 : 0);
+	const struct ihmp_exchange *x = exchange(type);
+	uint64_t rto = (uint64_t)x->rto_ms << (tries ? (tries < 16 ? tries - 1 : 15) : 0);
+	return x->max_rto_ms && rto > x->max_rto_ms ? x->max_rto_ms : rto;
+}
+
+static uint8_t max_tries(uint8_t type)
+{
+	return exchange(type)->tries ? exchange(type)->tries : IHMP_TRIES;
 }
 
 /* An answer to a sender not yet authenticated may not exceed what is left
@@ -244,7 +251,7 @@ static void tx_due(struct ihmp *ih, struct hid *h, struct ihmp_tx *t, uint64_t n
 		 * it would look like a NAT to the peer (§8). */
 		ihmp_put_addrs(ih, &t->msg);
 	}
-	if (t->tries >= IHMP_TRIES || t->fails >= IHMP_SEND_FAILS_MAX || !ih_is_local(ih, &t->src)) {
+	if (t->tries >= max_tries(t->msg.type) || t->fails >= IHMP_SEND_FAILS_MAX || !ih_is_local(ih, &t->src)) {
 		struct ihmp_tx req = *t;
 		ih->stats.timeouts++;
 		t->used = false;

@@ -1179,7 +1179,19 @@ int st_learn_sockets(struct stacktrans *st)
 	int r = sockdiag_dump(sock_cb, &w);
 	if (r < 0)
 		return r;
-	log_info("learned %u existing connections", w.found);
+	/* At start every TCP flow is restored or just found: a restored one
+	 * no socket owns ended while we were down. */
+	uint32_t cur = 0, gone = 0;
+	struct flow *f;
+	while ((f = flow_table_next(st->ft, &cur)))
+		if (f->key.proto == IPPROTO_TCP && !(f->flags & FLOW_F_CONFIRMED)) {
+			flow_unlink(st, f);
+			flow_table_remove(st->ft, f);
+			gone++;
+		}
+	st_commit(st);
+	log_info("learned %u existing connections%s", w.found,
+		 gone ? " (restored ones that ended meanwhile dropped)" : "");
 	st->resync = true;	/* and release identifiers an earlier run left behind */
 	return 0;
 }

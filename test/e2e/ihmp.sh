@@ -45,6 +45,15 @@
 #               MH records the HELLO's timeout
 #   garble      garbled datagrams at CH's IHMP port: daemon up, `show hids`
 #               unchanged, rejected counters up, the flow goes on
+#   restart-mh  MH hands off (its flows translated at both ends), then MH's
+#               dimed is killed (SIGKILL) and started again 1 s later, under
+#               a socat stream and a UDP stream: the stream intact (sha256),
+#               not one TCP RST at either end (nft counters at the wire),
+#               both streams move again within 1 s of the restart
+#   restart-ch  ... CH's dimed killed and started again
+#   restart-move ... CH's dimed killed, then MH hands off while it is down
+#   state-file  MH's state file restored as written; then corrupt, then
+#               CH's (another host key): a clean start, one log line each
 #
 # Output: "ok N - name" / "not ok N - name" with "# " details and
 # "# metric NAME VALUE" lines (timings, never asserted), then
@@ -67,7 +76,7 @@ IHMP_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 IHMP_ROOT=$(cd "$IHMP_HERE/../.." && pwd)
 # shellcheck source=../lab/dime.sh
 source "$IHMP_ROOT/test/lab/dime.sh"
-IHMP_TESTS=${IHMP_TESTS:-soft hard5 persist download back offline chmove both inflight inflight-lost stream renumber straggler conns1000 nodime garble}
+IHMP_TESTS=${IHMP_TESTS:-soft hard5 persist download back offline chmove both inflight inflight-lost stream renumber straggler conns1000 nodime garble restart-mh restart-ch restart-move state-file}
 IHMP_FAMILIES=${IHMP_FAMILIES:-4 6}
 IHMP_JOBS=${IHMP_JOBS:-2}
 IHMP_PORT=3463			# dimed's default IHMP port (include/ihmp_wire.h)
@@ -93,6 +102,10 @@ declare -A IHMP_TITLE=(
 	[conns1000]="1000 connections, one hard move: one HANDOFF and one ACK per family, all still echo"
 	[nodime]="peer without dimed: flows untouched, at most $IHMP_HELLO_MAX HELLOs, HELLO timed out"
 	[garble]="garbled datagrams at CH's IHMP port: no crash, no state change, counted, flow goes on"
+	[restart-mh]="kill -9 and restart of MH's dimed under translated TCP and UDP: bytes intact, no RST, flows move within 1 s"
+	[restart-ch]="kill -9 and restart of CH's dimed under translated TCP and UDP: bytes intact, no RST, flows move within 1 s"
+	[restart-move]="MH hands off while CH's dimed is down: bytes intact, no RST, flows move within 1 s of CH's restart"
+	[state-file]="the state file restored as written; a corrupt one and another host's: a clean start, one log line each"
 )
 
 # ================================================== inside one family ===
@@ -156,7 +169,7 @@ nft_counter() {
 drop_my_tables() {
 	local h t
 	for h in mh ch; do
-		for t in ihmp_wire ihmp_drop ihmp_count; do
+		for t in ihmp_wire ihmp_drop ihmp_count ihmp_rst; do
 			! nft_in "$h" list tables 2>/dev/null | grep -q " $t\$" || nft_in "$h" delete table inet "$t"
 		done
 	done
@@ -862,6 +875,165 @@ t_garble() {
 	dime_alive mh || fail "MH's dimed is gone"
 }
 jq_noflows() { "${TOOL[@]}" hids <<<"{\"hids\": $1}"; }
+
+# --- restarts (docs/datapath.md "Restarts")
+# rst_watch: every TCP RST MH and CH receive or send, counted at the wire
+# (inbound before dimed's table, outbound after it).
+rst_watch() {
+	local h
+	for h in mh ch; do
+		nft_in "$h" -f - <<-EOF
+			table inet ihmp_rst {
+				chain in {
+					type filter hook prerouting priority -500; policy accept;
+					tcp flags & rst == rst counter comment "rst_in"
+				}
+				chain out {
+					type filter hook postrouting priority 500; policy accept;
+					tcp flags & rst == rst counter comment "rst_out"
+				}
+			}
+		EOF
+	done
+}
+rsts() { echo $(($(nft_counter "$1" ihmp_rst rst_in) + $(nft_counter "$1" ihmp_rst rst_out))); }
+
+# kill9 HOST : SIGKILL, as a crash; the pid file goes with it.
+kill9() {
+	local p i
+	p=$(dime_pid "$1")
+	kill -KILL "$p"
+	for ((i = 0; i < 100; i++)); do lab_alive "$p" || break; sleep 0.02; done
+	rm -f "$(dime_dir)/$1.pid"
+	lab_stamp "kill9 $1"
+}
+
+fsize() { stat -c %s "$1" 2>/dev/null || echo 0; }
+
+# grows_within FILE SIZE T0 SECS : seconds from T0 until FILE is bigger
+# than SIZE, polled every 20 ms for SECS; "none" if it never grew.
+grows_within() {
+	local i
+	for ((i = 0; i < $4 * 50; i++)); do
+		(($(fsize "$1") > $2)) && { since "$3"; return 0; }
+		sleep 0.02
+	done
+	echo none
+}
+
+# restart_case WHO MOVE : a socat stream and a UDP stream MH -> CH; with
+# MOVE=before MH hands off, then WHO's dimed is killed; with MOVE=while
+# WHO's dimed is killed, then MH hands off. WHO's dimed is started again
+# 1 s after the kill, and both streams must grow within 1 s of that.
+restart_case() {
+	local who=$1 move=$2 spid upid t0 tcp0 udp0 dt du rs i
+	link_rate A 50mbit
+	link_rate B 50mbit
+	FL_FAM=$FAM
+	rst_watch
+	# 60 MB at 50 Mbit/s: about 10 s, the kill 1-2 s in.
+	stream_check "$FAM" 60000000 rs 60 >"$LAB_DIR/rs.out" 2>&1 &
+	spid=$!
+	udp_stream "$FAM" 14 rsu >"$LAB_DIR/rsu.out" 2>&1 &
+	upid=$!
+	flows_known 1 1 0.3
+	if [[ $move == before ]]; then
+		move_hard 0.2
+		# Translated at both ends before the kill: CH sends to MH's B.
+		for ((i = 0; i < 60; i++)); do
+			primary_of "$(dime_ctl ch -j show hids)" "$(lab_addr "$FAM" B)" && break
+			sleep 0.05
+		done
+		((i < 60)) || fail "CH did not take MH's handoff before the kill"
+		sleep 0.3
+		kill9 "$who"
+	else
+		kill9 "$who"
+		move_hard 0.2
+	fi
+	sleep 1
+	note "state file of $who: $(grep -c '^flow' "$(dime_state "$who")/state" 2>/dev/null || true) flows, $(grep -c '^peer' "$(dime_state "$who")/state" 2>/dev/null || true) peers"
+	tcp0=$(fsize "$LAB_DIR/rs.rx") udp0=$(fsize "$LAB_DIR/rsu.rx")
+	t0=$(now)
+	dime_start "$who" -l debug || { fail "restart of $who: $DIME_ERR"; return 0; }
+	lab_stamp "restart $who"
+	note "started again in $(since "$t0") s: $(grep -m1 'restored\|refused' "$(dime_log "$who")" | sed 's/^<[0-9]>//')"
+	dt=$(grows_within "$LAB_DIR/rs.rx" "$tcp0" "$t0" 5)
+	du=$(grows_within "$LAB_DIR/rsu.rx" "$udp0" "$t0" 5)
+	metric "restart_$who.tcp_resume_s" "$dt"
+	metric "restart_$who.udp_resume_s" "$du"
+	[[ $dt != none ]] && awk -v t="$dt" 'BEGIN { exit !(t <= 1.0) }' ||
+		fail "the TCP stream moved again $dt s after $who's restart (want <= 1 s)"
+	[[ $du != none ]] && awk -v t="$du" 'BEGIN { exit !(t <= 1.0) }' ||
+		fail "the UDP stream moved again $du s after $who's restart (want <= 1 s)"
+	if grep -q '^FAIL' "$IHMP_SETUP_LOG" 2>/dev/null || [[ $dt == none || $du == none ]]; then
+		note "$who's flows: $(dime_ctl "$who" -j show flows | tr -d '\n' | cut -c1-1500)"
+		note "$who's stats: $(dime_ctl "$who" -j stats | tr -d '\n' | cut -c1-1500)"
+		note "$who's sets: $(nft_in "$who" list table inet dimed | grep -A3 'set \(in\|out\)' | tr -s ' \t\n' ' ' | cut -c1-1500)"
+	fi
+	sleep 1
+	rs="MH $(rsts mh) CH $(rsts ch)"
+	note "TCP RSTs at the wire since the stream began: $rs"
+	[[ $rs == "MH 0 CH 0" ]] || fail "TCP RSTs at the wire: $rs"
+	lab_wait "$spid" || true
+	lab_wait "$upid" || true
+	stream_verdict rs
+	expect_survived rsu "UDP stream across the restart"
+	note "$who after: $(dime_ctl "$who" -j show hids | "${TOOL[@]}" hids)"
+	# Started by this subshell: stopped here (SIGTERM, sanitizer report checked).
+	dime_stop "$who" || fail "$DIME_ERR"
+}
+
+t_restart_mh() { restart_case mh before; }
+t_restart_ch() { restart_case ch before; }
+t_restart_move() { restart_case ch while; }
+
+# refused_start WHAT WHY : MH's dimed, started on its state file as it is
+# now, says once that it refused it (WHY in that line) and knows no peer.
+refused_start() {
+	local n
+	dime_start mh -l debug || { fail "start on $1: $DIME_ERR"; return 0; }
+	n=$(grep -c 'refused, starting clean' "$(dime_log mh)" || true)
+	note "$1: $(grep 'refused, starting clean' "$(dime_log mh)" | sed 's/^<[0-9]>//' | tail -n1)"
+	((n == 1)) || fail "$n 'refused' log lines for $1 (want 1)"
+	grep 'refused, starting clean' "$(dime_log mh)" | grep -q "$2" || fail "$1: the log line does not say '$2'"
+	[[ $(dime_ctl mh -j show hids | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["hids"]))') == 0 ]] || fail "MH knows peers after refusing $1: $(dime_ctl mh -j show hids)"
+	dime_stop mh || fail "$DIME_ERR"
+	: >"$(dime_log mh)"
+}
+
+t_state_file() {
+	local p i f
+	# A first run that knows CH (a HELLO, its key bound), written at SIGTERM.
+	lab_mh "$LAB_PYTHON" -c 'import socket, sys
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], 9))
+s.send(b"x")' "$(lab_ch_addr "$FAM")"
+	for ((i = 0; i < 100; i++)); do
+		[[ $(dime_ctl mh -j show hids) == *'"key":"tofu"'* ]] && break
+		sleep 0.05
+	done
+	((i < 100)) || fail "MH did not bind CH's key: $(dime_ctl mh -j show hids)"
+	p=$(dime_pid mh)
+	kill -TERM "$p"
+	for ((i = 0; i < 200; i++)); do lab_alive "$p" || break; sleep 0.05; done
+	rm -f "$(dime_dir)/mh.pid"
+	f=$(dime_state mh)/state
+	grep -q '^peer .* tofu ' "$f" || fail "MH's state file has no peer with a key: $(head -c 300 "$f")"
+	DIME_LOG=$(dime_dir)/sf.
+	# Started again on it as it was: restored, nothing refused.
+	dime_start mh -l debug || { fail "$DIME_ERR"; return 0; }
+	grep -q 'restored 1 peers' "$(dime_log mh)" || fail "not restored: $(grep -m3 'state\|restored' "$(dime_log mh)")"
+	[[ $(dime_ctl mh -j show hids) == *'"key":"tofu"'* ]] || fail "CH's key binding not restored: $(dime_ctl mh -j show hids)"
+	dime_stop mh || fail "$DIME_ERR"
+	: >"$(dime_log mh)"
+	# One byte changed.
+	printf 'X' | dd of="$f" bs=1 seek=40 conv=notrunc status=none
+	refused_start "a corrupt file" "checksum mismatch"
+	# CH's file: another host key.
+	cp "$(dime_state ch)/state" "$f"
+	refused_start "CH's file" "another host key"
+}
 
 # ------------------------------------------------------ family runner ---
 declare -A IHMP_DAEMONS=([nodime]="mh")

@@ -332,8 +332,9 @@ static void test_handoff_rekick(void)
 	teardown();
 }
 
-/* No ACK after IHMP_TRIES sends (500+1000+2000+4000 ms): the peer cannot
- * reach us in this family; applications are told (abort). */
+/* No ACK after 8 sends (at 0, 500 ms, then every second: the same 7.5 s
+ * four doubling timeouts took): the peer cannot reach us in this family;
+ * applications are told (abort). */
 static void test_handoff_timeout(void)
 {
 	setup(true);
@@ -341,11 +342,29 @@ static void test_handoff_timeout(void)
 	S.black[S.nblack++] = sim_addr(B1);
 	move_hard(A1, A2);
 	sim_run(&S, 7499);
-	CHECK_EQ(S.sent[IHMP_HANDOFF], IHMP_TRIES);
+	CHECK_EQ(S.sent[IHMP_HANDOFF], 8);
 	CHECK_EQ(ha->aborted, 0);
 	sim_run(&S, 2);
 	CHECK_EQ(ha->aborted, 1);
 	CHECK_EQ(ha->ih->stats.timeouts, 1);
+	teardown();
+}
+
+/* The peer is gone for 3.6 s (its dimed restarting), then back: it hears
+ * the HANDOFF within a second of its return, not when a doubling backoff
+ * would have sent it again (at 7.5 s: never). */
+static void test_handoff_peer_back(void)
+{
+	setup(true);
+	greet();
+	S.black[S.nblack++] = sim_addr(B1);
+	move_hard(A1, A2);
+	sim_run(&S, 3600);
+	unsigned before = hb->hid_changed;
+	S.nblack = 0;
+	sim_run(&S, 1000);
+	CHECK(hb->hid_changed > before);	/* applied at B */
+	CHECK_EQ(ha->aborted, 0);
 	teardown();
 }
 
@@ -710,6 +729,7 @@ int main(void)
 	RUN(test_handoff_retransmit);
 	RUN(test_handoff_rekick);
 	RUN(test_handoff_timeout);
+	RUN(test_handoff_peer_back);
 	RUN(test_handoff_unproven);
 	RUN(test_handoff_route);
 	RUN(test_addr_up);
