@@ -647,6 +647,16 @@ static int dimed_cleanup(const struct config *cfg, const struct rules_cfg *rcfg)
 			  cfg->control_socket);
 		return 1;
 	}
+	/* systemd's ExecStopPost= after a crash: Restart=on-failure starts
+	 * dimed again at once, and that start takes the table over with its
+	 * elements in one transaction. Removed now, the gap between would
+	 * turn every packet of a translated flow into a RST. */
+	const char *result = getenv("SERVICE_RESULT");
+	if (result && *result && strcmp(result, "success") != 0) {
+		log_info("dimed --cleanup: dimed failed (%s): its table and identifiers are left to "
+			 "its restart (run dimed --cleanup if it does not come back)", result);
+		return 0;
+	}
 	if (cfg->rules != CONFIG_RULES_NONE)
 		rules_remove(rcfg, RULES_XT);	/* the table, and the xtables rules if any */
 	if ((r = rtnl_open(&rt, NULL, NULL)) < 0) {

@@ -118,8 +118,14 @@ wait "$mh_pid" 2>/dev/null || true
 rm -f "$(dime_dir)/mh.pid"
 check "after kill -9 MH's table, identifier on lo and tunnel rule are still there" \
 	bash -c "ip netns exec $LAB_NS_MH nft list table inet dimed >/dev/null && ip -n $LAB_NS_MH addr show dev lo | grep -q ' ${A_OLD}/' && ip -n $LAB_NS_MH rule | grep -q 'lookup 3463'"
+# As the unit's ExecStopPost= after a crash: left for the restart.
 rc=0
-out=$(cleanup_mh 2>&1) || rc=$?
+out=$(SERVICE_RESULT=signal cleanup_mh 2>&1) || rc=$?
+check "dimed --cleanup after a crash (SERVICE_RESULT=signal) exits 0 ($out)" test "$rc" = 0
+check "  ... and leaves the table and the identifier on lo to the restart" \
+	bash -c "ip netns exec $LAB_NS_MH nft list table inet dimed >/dev/null && ip -n $LAB_NS_MH addr show dev lo | grep -q ' ${A_OLD}/'"
+rc=0
+out=$(SERVICE_RESULT=success cleanup_mh 2>&1) || rc=$?
 check "dimed --cleanup as nobody with CAP_NET_ADMIN exits 0 ($out)" test "$rc" = 0
 check "  ... MH has no table inet dimed" bash -c "! ip netns exec $LAB_NS_MH nft list table inet dimed >/dev/null 2>&1"
 check "  ... no xtables rule" \
