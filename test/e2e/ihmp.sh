@@ -955,7 +955,7 @@ restart_case() {
 	note "state file of $who: $(grep -c '^flow' "$(dime_state "$who")/state" 2>/dev/null || true) flows, $(grep -c '^peer' "$(dime_state "$who")/state" 2>/dev/null || true) peers"
 	tcp0=$(fsize "$LAB_DIR/rs.rx") udp0=$(fsize "$LAB_DIR/rsu.rx")
 	t0=$(now)
-	dime_start "$who" -l debug || { fail "restart of $who: $DIME_ERR"; return 0; }
+	DIME_KEEP_STATE=1 dime_start "$who" -l debug || { fail "restart of $who: $DIME_ERR"; return 0; }
 	lab_stamp "restart $who"
 	note "started again in $(since "$t0") s: $(grep -m1 'restored\|refused' "$(dime_log "$who")" | sed 's/^<[0-9]>//')"
 	dt=$(grows_within "$LAB_DIR/rs.rx" "$tcp0" "$t0" 5)
@@ -992,7 +992,7 @@ t_restart_move() { restart_case ch while; }
 # now, says once that it refused it (WHY in that line) and knows no peer.
 refused_start() {
 	local n
-	dime_start mh -l debug || { fail "start on $1: $DIME_ERR"; return 0; }
+	DIME_KEEP_STATE=1 dime_start mh -l debug || { fail "start on $1: $DIME_ERR"; return 0; }
 	n=$(grep -c 'refused, starting clean' "$(dime_log mh)" || true)
 	note "$1: $(grep 'refused, starting clean' "$(dime_log mh)" | sed 's/^<[0-9]>//' | tail -n1)"
 	((n == 1)) || fail "$n 'refused' log lines for $1 (want 1)"
@@ -1022,7 +1022,7 @@ s.send(b"x")' "$(lab_ch_addr "$FAM")"
 	grep -q '^peer .* tofu ' "$f" || fail "MH's state file has no peer with a key: $(head -c 300 "$f")"
 	DIME_LOG=$(dime_dir)/sf.
 	# Started again on it as it was: restored, nothing refused.
-	dime_start mh -l debug || { fail "$DIME_ERR"; return 0; }
+	DIME_KEEP_STATE=1 dime_start mh -l debug || { fail "$DIME_ERR"; return 0; }
 	grep -q 'restored 1 peers' "$(dime_log mh)" || fail "not restored: $(grep -m3 'state\|restored' "$(dime_log mh)")"
 	[[ $(dime_ctl mh -j show hids) == *'"key":"tofu"'* ]] || fail "CH's key binding not restored: $(dime_ctl mh -j show hids)"
 	dime_stop mh || fail "$DIME_ERR"

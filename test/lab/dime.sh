@@ -28,6 +28,8 @@
 #   DIME_STAMP      1: each log line prefixed with the wall time it was
 #                   written ("%.6f "), for benchmarks that time log lines
 #   DIME_WAIT       seconds dime_start waits for the control socket (10)
+#   DIME_KEEP_STATE 1: dime_start keeps HOST-state/state, what the last run
+#                   saved (a restart); default: removed, every start fresh
 #   DIME_STOP_WAIT  seconds dime_stop waits after SIGTERM before SIGKILL (30)
 #
 # Daemons (HOST: mh, ch, r1, r2, sw, or the name of a namespace of the lab's):
@@ -124,6 +126,7 @@ dime_start() {
 	d=$(dime_dir) log=$(dime_log "$h")
 	out=$log
 	DIME_ERR=''
+	[[ ${DIME_KEEP_STATE:-0} == 1 ]] || rm -f "$(dime_state "$h")/state"
 	if [[ ${DIME_STAMP:-0} == 1 ]]; then
 		out=$d/$h.log.fifo
 		[[ -p $out ]] || mkfifo "$out"
