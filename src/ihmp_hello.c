@@ -282,8 +282,10 @@ void ihmp_on_hello(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, con
 	/* A signed greeting from a peer we knew: its dimed restarted
 	 * (ihmp_reconfirm), and what it dropped meanwhile left our senders
 	 * to it backing off. They resume now, not on their timers. */
-	if (again)
-		ihmp_kick(ih, h, src->af);
+	if (again) {
+		ihmp_kick(ih, h, AF_INET);	/* both: one HELLO greets for all families */
+		ihmp_kick(ih, h, AF_INET6);
+	}
 }
 
 static void hello_timeout(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req);
