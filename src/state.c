@@ -317,7 +317,7 @@ static int load_peer(struct loader *l, unsigned ln, char **w, int nw)
 
 static int load_addrs(struct loader *l, unsigned ln, char **w, int nw)
 {
-	int set = name_index(w[1], set_names, 4);
+	int set = nw >= 2 ? name_index(w[1], set_names, 4) : -1;
 	struct dime_addr a[HID_ADDRS_MAX];
 
 	if (!l->have_peer || set < 0 || nw < 3 || nw - 2 > HID_ADDRS_MAX)
