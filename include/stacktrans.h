@@ -97,7 +97,8 @@ struct flow;
 int st_restore_flow(struct stacktrans *st, const struct flow *saved, uint32_t hid);
 int st_nft_elements(struct stacktrans *st, FILE *out);
 
-/* Learns flows that existed before dimed started (sock_diag). */
+/* At start: learns flows that existed before dimed started (sock_diag),
+ * and drops restored TCP flows no socket owns any more. */
 int st_learn_sockets(struct stacktrans *st);
 
 /* Manual HID-table edits (tests, debugging; IHMP does this in normal use).

@@ -58,6 +58,10 @@
 #                (/dev/net/tun as Debian's udev makes it, 0666: a node of
 #                our own bind-mounted in dimed's mount namespace only, since
 #                a container may have it 0600)
+#   restart-mh   rnd-hard, then (the flows encapsulated) MH's dimed is killed
+#                with SIGKILL and started again 1 s later on its saved state:
+#                every flow carries data after the restart
+#   restart-ch   ... CH's dimed
 #   idle         an idle TCP connection behind port-randomising NATs whose UDP
 #                timeout is 10 s: an exchange before and after a NAT1 -> NAT2
 #                move, 60 s of silence, then CH sends first (only a binding
@@ -81,7 +85,7 @@ NAT_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lab/dime.sh
 source "$NAT_HERE/../lab/dime.sh"
 
-NAT_ALL="lab control pp-hard pp-soft rnd-hard rnd-soft pub-nat pub-nat-soft nat-pub nat-pub-soft pub-nat-pub rebind v6-fw v6-nat66 v6-nat66-soft forged capnet idle"
+NAT_ALL="lab control pp-hard pp-soft rnd-hard rnd-soft pub-nat pub-nat-soft nat-pub nat-pub-soft pub-nat-pub rebind v6-fw v6-nat66 v6-nat66-soft forged capnet restart-mh restart-ch idle"
 NAT_CASES=${NAT_CASES:-$NAT_ALL}
 IHMP_PORT=3463			# dimed's default IHMP port
 SECS=8				# each flow's length (a case may say otherwise)
@@ -109,6 +113,8 @@ declare -A CASE=(
 	[v6-nat66-soft]="IPv6 through NAT66 (masquerade), soft|on v6 nat66|on v6 nat66|6|soft|"
 	[forged]="NAT1 -> NAT2 port-preserving, hard, forged encapsulation from a third host|on|on|4|hard|forged|9"
 	[capnet]="NAT1 -> NAT2 port-randomising, hard, dimed with only CAP_NET_ADMIN|on random|on random|4|hard|capnet"
+	[restart-mh]="NAT1 -> NAT2 port-randomising, hard, then MH's dimed killed (SIGKILL) and started again|on random|on random|4|hard|restart-mh|13"
+	[restart-ch]="NAT1 -> NAT2 port-randomising, hard, then CH's dimed killed (SIGKILL) and started again|on random|on random|4|hard|restart-ch|13"
 )
 
 # ============================================================ tools ===
@@ -551,6 +557,15 @@ else: r = find(v, k)
 print("missing" if r is None else r)' "$2"
 }
 
+flow_modes() {	# HOST : its flows counted by protocol and mode (tcp/encap=2 ...)
+	dime_ctl "$1" -j show flows 2>/dev/null | "$PY" -c '
+import collections, json, sys
+try: fl = json.load(sys.stdin)["flows"]
+except (ValueError, KeyError): print("?"); sys.exit()
+c = collections.Counter("%s/%s" % (f.get("proto"), f.get("mode", "no-mode-key")) for f in fl)
+print(" ".join("%s=%d" % kv for kv in sorted(c.items())) or "none")'
+}
+
 # what dimectl says (notes, never asserted): per HID its active addresses,
 # nat_endpoint and public_endpoint; flows by mode; encapsulation counters.
 dime_view() {
@@ -562,12 +577,7 @@ try: hs = json.load(sys.stdin)["hids"]
 except (ValueError, KeyError): print("?"); sys.exit()
 print("; ".join("active=%s nat_endpoint=%s public_endpoint=%s" % (",".join(h.get("active", [])),
       h.get("nat_endpoint", "-"), h.get("public_endpoint", "-")) for h in hs) or "none")')"
-		note "  $h: flows by mode $(dime_ctl "$h" -j show flows 2>/dev/null | "$PY" -c '
-import collections, json, sys
-try: fl = json.load(sys.stdin)["flows"]
-except (ValueError, KeyError): print("?"); sys.exit()
-c = collections.Counter("%s/%s" % (f.get("proto"), f.get("mode", "no-mode-key")) for f in fl)
-print(" ".join("%s=%d" % kv for kv in sorted(c.items())) or "none")'); stats encap_out=$(stat_of "$h" encap_out) encap_in=$(stat_of "$h" encap_in) encap_bad_source=$(stat_of "$h" encap_bad_source) encap_unknown_flow=$(stat_of "$h" encap_unknown_flow) nat_keepalives=$(stat_of "$h" nat_keepalives)"
+		note "  $h: flows by mode $(flow_modes "$h"); stats encap_out=$(stat_of "$h" encap_out) encap_in=$(stat_of "$h" encap_in) encap_bad_source=$(stat_of "$h" encap_bad_source) encap_unknown_flow=$(stat_of "$h" encap_unknown_flow) nat_keepalives=$(stat_of "$h" nat_keepalives)"
 	done
 }
 
@@ -754,6 +764,10 @@ run_case() {	# NAME
 		sleep 0.5
 		forged_attack "$name"
 		;;
+	restart-mh | restart-ch)	# the flows encapsulated, then a crash and a restart
+		sleep 1.5
+		nat_restart "${extra#restart-}" "$name"
+		;;
 	back)	# and back to the public link A: no NAT on the path any more
 		sleep 2.5
 		move_hard 2
@@ -774,6 +788,25 @@ run_case() {	# NAME
 	DIME_ERR=''
 	case_end "$mark"
 	note "  $name: $((SECONDS - t0)) s"
+}
+
+# nat_restart HOST CASE : SIGKILL HOST's dimed (as a crash), start it again
+# 1 s later on its saved state (docs/datapath.md "Restarts").
+nat_restart() {
+	local h=$1 p
+	note "  $h's flows before the kill: $(flow_modes "$h")"
+	p=$(dime_pid "$h")
+	kill -KILL "$p"
+	wait "$p" 2>/dev/null || true
+	rm -f "$(dime_dir)/$h.pid"
+	lab_stamp "kill9 $h"
+	sleep 1
+	if DIME_LOG=$NAT_OUT/$2. DIME_KEEP_STATE=1 dime_start "$h" -l debug 2>/dev/null; then
+		note "  $h: $(grep -m1 'restored\|refused' "$NAT_OUT/$2.$h.log" | sed 's/^<[0-9]>//')"
+	else
+		note "  $h's dimed did not start again: $DIME_ERR"
+	fi
+	lab_stamp "restart $h"
 }
 
 case_end() {	# MARK : what the case started stopped, MH on A, plain routers
