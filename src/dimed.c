@@ -774,7 +774,9 @@ int main(int argc, char **argv)
 	rtnl_set_state_file(d.rt, held_path);
 	struct state_loaded sl;
 	if ((r = state_load(cfg->state_dir, d.st, d.ihmp, &sl, err, sizeof(err))) < 0)
-		log_warnx("state file %s/" STATE_FILE " refused, starting clean: %s", cfg->state_dir, err);
+		/* After every reboot the file is stale: that is no warning. */
+		log_msg(r == -ESTALE ? LOG_INFO : LOG_WARNING, "state file %s/" STATE_FILE
+			" refused, starting clean: %s", cfg->state_dir, err);
 	else if (sl.peers || sl.flows)
 		log_info("restored %u peers and %u flows from %s/" STATE_FILE "%s", sl.peers, sl.flows,
 			 cfg->state_dir, sl.skipped ? " (some records no longer fit: skipped)" : "");
