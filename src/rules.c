@@ -20,11 +20,12 @@
 
 extern char **environ;
 
-/* Runs argv with `input` on stdin; quiet silences its stderr. Returns its exit status or -errno. */
-static int run(const char *const argv[], const char *input, bool quiet)
+/* Starts argv with `input` on stdin (all of it written before returning);
+ * quiet silences its stderr. Its pid, or -errno. */
+static pid_t spawn(const char *const argv[], const char *input, bool quiet)
 {
 	posix_spawn_file_actions_t fa;
-	int pipefd[2] = { -1, -1 }, status, ret;
+	int pipefd[2] = { -1, -1 }, ret;
 	pid_t pid;
 
 	if (input && pipe2(pipefd, O_CLOEXEC) < 0)
@@ -53,12 +54,25 @@ static int run(const char *const argv[], const char *input, bool quiet)
 		}
 		close(pipefd[1]);
 	}
-	if (ret != 0)
-		return -ret;
+	return ret != 0 ? -ret : pid;
+}
+
+/* Its exit status, or -errno. */
+static int reap(pid_t pid)
+{
+	int status;
+
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return -errno;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* Runs argv to its end: its exit status or -errno. */
+static int run(const char *const argv[], const char *input, bool quiet)
+{
+	pid_t pid = spawn(argv, input, quiet);
+	return pid < 0 ? pid : reap(pid);
 }
 
 static int nft(const char *text, bool quiet)
@@ -72,11 +86,17 @@ static const char *const xt_hooks[][2] = {
 	{ "raw", "PREROUTING" }, { "mangle", "PREROUTING" }, { "mangle", "OUTPUT" },
 };
 
-/* op is "-I", "-D" or "-C". Returns the number of rules that failed. */
+#define XT_RULES 6
+
+/* op is "-I", "-D" or "-C". Returns the number of rules that failed. The
+ * checks (-C) run side by side: a restart's look at what is there costs
+ * one program's start, not six. */
 static int xt_rules(const struct rules_cfg *cfg, const char *op, bool quiet)
 {
 	char mark[32], qnum[8];
-	int failed = 0;
+	pid_t pids[XT_RULES];
+	int failed = 0, n = 0;
+	bool together = strcmp(op, "-C") == 0;
 
 	snprintf(mark, sizeof(mark), "0x%x/0x%x", cfg->mark, cfg->mark);
 	snprintf(qnum, sizeof(qnum), "%u", cfg->queue_num);
@@ -88,16 +108,24 @@ static int xt_rules(const struct rules_cfg *cfg, const char *op, bool quiet)
 				"-m", "comment", "--comment", "dimed",
 				"-j", "NFQUEUE", "--queue-num", qnum, "--queue-bypass", NULL,
 			};
-			if (run(argv, NULL, quiet) != 0)
+			pid_t pid = spawn(argv, NULL, quiet);
+			if (pid < 0)
+				failed++;
+			else if (together)
+				pids[n++] = pid;
+			else if (reap(pid) != 0)
 				failed++;
 		}
+	for (int i = 0; i < n; i++)
+		if (reap(pids[i]) != 0)
+			failed++;
 	return failed;
 }
 
 static void xt_cleanup(const struct rules_cfg *cfg)
 {
 	/* Delete until none is left: a crashed run may have left duplicates. */
-	for (int i = 0; i < 8 && xt_rules(cfg, "-C", true) < 6; i++)
+	for (int i = 0; i < 8 && xt_rules(cfg, "-C", true) < XT_RULES; i++)
 		xt_rules(cfg, "-D", true);
 }
 
@@ -124,7 +152,11 @@ int rules_install(const struct rules_cfg *cfg, const char *elements, enum rules_
 	text[sizeof(replace) - 1 + nr] = '\n';
 	memcpy(text + sizeof(replace) + nr, elements ? elements : "", ne);
 	text[sizeof(replace) + nr + ne] = '\0';
-	xt_cleanup(cfg);
+	/* All six xtables rules an earlier run left stay (a restart needs
+	 * them as they are); some of them go, to be put in whole. */
+	bool have_xt = xt_rules(cfg, "-C", true) == 0;
+	if (!have_xt)
+		xt_cleanup(cfg);
 	int ret = nft(text, false);
 	free(text);
 	if (ret < 0) {
@@ -138,13 +170,15 @@ int rules_install(const struct rules_cfg *cfg, const char *elements, enum rules_
 	snprintf(rule, sizeof(rule), "add rule inet dimed enqueue queue num %u bypass\n",
 		 cfg->queue_num);
 	if (nft(rule, true) == 0) {
+		if (have_xt)
+			xt_cleanup(cfg);	/* an xtables run's: not ours now */
 		*mode = RULES_NATIVE;
 		return 0;
 	}
 	/* No nft queue expression on this kernel: mark, and let xtables queue. */
 	snprintf(rule, sizeof(rule),
 		 "add rule inet dimed enqueue meta mark set meta mark or 0x%x\n", cfg->mark);
-	if (nft(rule, false) != 0 || xt_rules(cfg, "-I", false) != 0) {
+	if (nft(rule, false) != 0 || (!have_xt && xt_rules(cfg, "-I", false) != 0)) {
 		log_warnx("kernel lacks nft queue and the xtables NFQUEUE fallback failed "
 			  "(need nft_compat, xt_NFQUEUE, xt_mark, xt_comment)");
 		rules_cleanup(cfg);
