@@ -12,6 +12,7 @@ struct out {
 	char *buf;
 	size_t len, cap;
 	bool json, oom;
+	bool hide_zero;		/* text only: out_u64 of 0 and empty arrays print nothing */
 	int depth;
 	bool first[OUT_MAXDEPTH];
 	bool in_array[OUT_MAXDEPTH];
@@ -22,6 +23,10 @@ void out_free(struct out *o);
 /* key is NULL inside arrays and for the top-level object. */
 void out_obj_begin(struct out *o, const char *key);
 void out_obj_end(struct out *o);
+/* An object in an array that text mode heads with "title" on a line of its
+ * own after a blank line (a `wg show` block) instead of "-"; JSON ignores
+ * the title: put what it says in fields too. */
+void out_obj_begin_titled(struct out *o, const char *title);
 void out_arr_begin(struct out *o, const char *key);
 void out_arr_end(struct out *o);
 void out_str(struct out *o, const char *key, const char *v);

@@ -23,6 +23,7 @@
 #include "build_config.h"
 #include "ctl.h"
 #include "ctl_proto.h"
+#include "events.h"
 #include "encap.h"
 #include "log.h"
 #include "nftset.h"
@@ -174,14 +175,33 @@ struct command {
 	int (*fn)(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t errlen);
 };
 
+/* Like `wg show`: this host first, then a block per peer; zero counters
+ * only in JSON. */
 static int cmd_show(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
 {
+	o->hide_zero = true;
 	out_obj_begin(o, NULL);
 	out_str(o, "version", DIME_VERSION);
 	out_str(o, "rules", rules_mode_name(d->rmode));
+	if (d->ihmp)
+		ihmp_show_self(d->ihmp, o);
 	st_show_summary(d->st, o);
+	st_show_peers(d->st, o);
 	out_obj_end(o);
 	return 0;
+}
+
+/* The client stays and is sent events (events.h) until it goes. */
+static int cmd_monitor(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
+{
+	return CTL_MONITOR;
+}
+
+static void events_to_ctl(void *arg, const char *text, const char *json)
+{
+	struct dimed *d = arg;
+	if (d->ctl)
+		ctl_monitor_push(d->ctl, text, json);
 }
 
 static int cmd_show_hids(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
@@ -324,6 +344,7 @@ static const struct command commands[] = {
 	{ "show", "flows", cmd_show_flows },
 	{ "show", "keys", cmd_show_keys },
 	{ "show", NULL, cmd_show },
+	{ "monitor", NULL, cmd_monitor },
 	{ "stats", NULL, cmd_stats },
 	{ "map", NULL, cmd_map },
 	{ "map-local", NULL, cmd_map_local },
@@ -735,6 +756,7 @@ int main(int argc, char **argv)
 			   r == -EADDRINUSE ? "another dimed is running" : strerror(-r));
 	}
 	ctl_set_watch(d.ctl, ctl_watch, &d);
+	ev_set_sink(events_to_ctl, &d);
 	char held_path[300];
 	held_file(cfg, held_path, sizeof(held_path));
 	rtnl_set_state_file(d.rt, held_path);
@@ -771,6 +793,7 @@ int main(int argc, char **argv)
 	 * identifiers we held on lo go. */
 	nftwatch_close(d.watch);
 	rules_remove(&d.rcfg, d.rmode);
+	ev_set_sink(NULL, NULL);
 	ctl_close(d.ctl);
 	queue_close(d.q);
 	ihmp_free(d.ihmp);

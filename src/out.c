@@ -136,6 +136,23 @@ void out_obj_begin(struct out *o, const char *key)
 	out_push(o, false);
 }
 
+void out_obj_begin_titled(struct out *o, const char *title)
+{
+	if (o->json || !(o->depth > 0 && o->in_array[o->depth])) {
+		out_obj_begin(o, NULL);
+		return;
+	}
+	int d = o->depth;
+	if (o->first[d])
+		out_newline(o);
+	if (o->len)
+		out_raw(o, "\n", 1);
+	out_indent(o, d - 1);
+	out_printf(o, "%s\n", title);
+	o->first[d] = false;
+	out_push(o, false);
+}
+
 void out_obj_end(struct out *o)
 {
 	if (o->json)
@@ -174,6 +191,8 @@ void out_str(struct out *o, const char *key, const char *v)
 
 void out_u64(struct out *o, const char *key, uint64_t v)
 {
+	if (v == 0 && o->hide_zero && !o->json && key)
+		return;
 	out_key(o, key, false);
 	out_printf(o, "%" PRIu64 "%s", v, !o->json && !o->in_array[o->depth] ? "\n" : "");
 }
