@@ -51,7 +51,7 @@ enum ev_handoff {
 };
 const char *ev_handoff_name(unsigned kind);
 void ev_handoff_begin(struct hid *h, enum ev_handoff kind, const struct dime_addr *to);
-/* Call for a translated packet of h while h->ho.pending. */
+/* Call for a translated packet of h while h->ho[its family].pending. */
 void ev_handoff_seen(struct hid *h, const struct dime_addr *src, const struct dime_addr *dst);
 
 /* A message rejected as hostile or bogus (reason: "bad-signature", "replay",

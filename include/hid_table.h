@@ -55,7 +55,8 @@ struct hid_nat {
 	uint16_t pub_port;
 };
 
-/* The last handoff with this peer (events.h), for `dimectl show`. */
+/* The last handoff with this peer (events.h), per family as hid.ho[af ==
+ * AF_INET6]: both families move at once and each ends on its own data. */
 struct hid_handoff {
 	bool pending;		/* no data on the new locator yet */
 	uint8_t kind;		/* enum ev_handoff */
@@ -75,7 +76,7 @@ struct hid {
 	struct hid_addrs moved;	/* ours, still configured, that we handed off from */
 	struct hid_nat nat[2];
 	uint64_t bytes_in, bytes_out;	/* translated and encapsulated data, IP lengths */
-	struct hid_handoff ho;
+	struct hid_handoff ho[2];
 	void *ihmp;		/* signalling state; the caller frees it */
 	uint8_t gen_;		/* private */
 	uint32_t next_free_;	/* private */

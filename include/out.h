@@ -16,6 +16,8 @@ struct out {
 	int depth;
 	bool first[OUT_MAXDEPTH];
 	bool in_array[OUT_MAXDEPTH];
+	size_t key_at[OUT_MAXDEPTH];	/* text: where an array's "key:" line starts */
+	int dedent, titled;		/* text: inside a titled block at depth titled */
 };
 
 void out_init(struct out *o, bool json);
@@ -24,8 +26,9 @@ void out_free(struct out *o);
 void out_obj_begin(struct out *o, const char *key);
 void out_obj_end(struct out *o);
 /* An object in an array that text mode heads with "title" on a line of its
- * own after a blank line (a `wg show` block) instead of "-"; JSON ignores
- * the title: put what it says in fields too. */
+ * own at the left margin after a blank line, its fields indented once (a
+ * `wg show` block), instead of "-"; the array's own "key:" line is left
+ * out. JSON ignores the title: put what it says in fields too. */
 void out_obj_begin_titled(struct out *o, const char *title);
 void out_arr_begin(struct out *o, const char *key);
 void out_arr_end(struct out *o);

@@ -141,7 +141,7 @@ void ev_handoff_begin(struct hid *h, enum ev_handoff kind, const struct dime_add
 {
 	struct ev e;
 
-	h->ho = (struct hid_handoff){ .pending = true, .kind = (uint8_t)kind, .to = *to,
+	h->ho[to->af == AF_INET6] = (struct hid_handoff){ .pending = true, .kind = (uint8_t)kind, .to = *to,
 				      .event_ms = ev_now_ms() };
 	ev_begin(&e, "handoff-start");
 	ev_peer(&e, h);
@@ -152,17 +152,18 @@ void ev_handoff_begin(struct hid *h, enum ev_handoff kind, const struct dime_add
 
 void ev_handoff_seen(struct hid *h, const struct dime_addr *src, const struct dime_addr *dst)
 {
+	struct hid_handoff *ho = &h->ho[src->af == AF_INET6];
 	struct ev e;
 
-	if (!addr_eq(src, &h->ho.to) && !addr_eq(dst, &h->ho.to))
+	if (!ho->pending || (!addr_eq(src, &ho->to) && !addr_eq(dst, &ho->to)))
 		return;		/* still on the old locator */
-	h->ho.pending = false;
-	h->ho.done_ms = ev_now_ms();
+	ho->pending = false;
+	ho->done_ms = ev_now_ms();
 	ev_begin(&e, "handoff-done");
 	ev_peer(&e, h);
-	ev_str(&e, "kind", ev_handoff_name(h->ho.kind));
-	ev_addr(&e, "to", &h->ho.to);
-	ev_u64(&e, "duration_ms", h->ho.done_ms - h->ho.event_ms);
+	ev_str(&e, "kind", ev_handoff_name(ho->kind));
+	ev_addr(&e, "to", &ho->to);
+	ev_u64(&e, "duration_ms", ho->done_ms - ho->event_ms);
 	ev_end(&e);
 }
 

@@ -69,6 +69,7 @@ static void out_newline(struct out *o)
 
 static void out_indent(struct out *o, int depth)
 {
+	depth -= o->dedent;
 	for (int i = 0; i < depth; i++)
 		out_raw(o, "  ", 2);
 }
@@ -138,25 +139,31 @@ void out_obj_begin(struct out *o, const char *key)
 
 void out_obj_begin_titled(struct out *o, const char *title)
 {
-	if (o->json || !(o->depth > 0 && o->in_array[o->depth])) {
+	if (o->json || !(o->depth > 0 && o->in_array[o->depth]) || o->titled) {
 		out_obj_begin(o, NULL);
 		return;
 	}
 	int d = o->depth;
-	if (o->first[d])
-		out_newline(o);
+	if (o->first[d] && o->key_at[d] <= o->len) {
+		o->len = o->key_at[d];	/* the blocks are headed enough */
+		if (o->buf)
+			o->buf[o->len] = '\0';
+	}
 	if (o->len)
 		out_raw(o, "\n", 1);
-	out_indent(o, d - 1);
 	out_printf(o, "%s\n", title);
 	o->first[d] = false;
 	out_push(o, false);
+	o->titled = o->depth;
+	o->dedent = o->depth - 2;
 }
 
 void out_obj_end(struct out *o)
 {
 	if (o->json)
 		out_raw(o, "}", 1);
+	if (o->titled && o->depth == o->titled)
+		o->titled = o->dedent = 0;
 	if (o->depth > 0)
 		o->depth--;
 }
@@ -164,7 +171,10 @@ void out_obj_end(struct out *o)
 void out_arr_begin(struct out *o, const char *key)
 {
 	bool text_scalar_line = !o->json;
+	size_t at = o->len;
 	out_key(o, key, !text_scalar_line);
+	if (o->depth + 1 < OUT_MAXDEPTH)
+		o->key_at[o->depth + 1] = at;
 	if (o->json)
 		out_raw(o, "[", 1);
 	out_push(o, true);
@@ -174,7 +184,7 @@ void out_arr_end(struct out *o)
 {
 	if (o->json)
 		out_raw(o, "]", 1);
-	else if (!o->buf || o->buf[o->len - 1] != '\n')
+	else if (!o->buf || !o->len || o->buf[o->len - 1] != '\n')
 		out_newline(o);
 	if (o->depth > 0)
 		o->depth--;

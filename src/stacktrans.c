@@ -814,7 +814,7 @@ static void st_count(struct stacktrans *st, const struct flow *f, uint32_t len, 
 		h->bytes_out += len;
 	else
 		h->bytes_in += len;
-	if (h->ho.pending)
+	if (h->ho[src->af == AF_INET6].pending)
 		ev_handoff_seen(h, src, dst);
 }
 
@@ -1323,14 +1323,17 @@ static const char *fmt_bytes(uint64_t v, char *b, size_t n)
 	return b;
 }
 
+/* The later of the two families' last handoffs. */
 static void out_handoff(struct out *o, const struct hid *h)
 {
-	const struct hid_handoff *ho = &h->ho;
+	const struct hid_handoff *ho = &h->ho[h->ho[1].kind && h->ho[1].event_ms > h->ho[0].event_ms];
 	uint64_t now = ev_now_ms();
 
 	if (o->json) {
 		out_obj_begin(o, "last_handoff");
+		char b[ADDR_STRLEN];
 		out_str(o, "kind", ev_handoff_name(ho->kind));
+		out_str(o, "to", ho->kind ? addr_fmt(&ho->to, b) : "");
 		out_u64(o, "ago_s", ho->kind ? (now - ho->event_ms) / 1000 : 0);
 		out_bool(o, "pending", ho->pending);
 		out_u64(o, "duration_ms", ho->pending ? 0 : ho->done_ms - ho->event_ms);

@@ -223,7 +223,7 @@ static void send_one(struct tunnel *t, size_t len, const struct encap_offload *o
 	socklen_t tolen = addr_sockaddr(&ep, port, &to);
 	t->stats.out += send_dgrams(t, t->fd[ep.af == AF_INET6], &to, tolen, t->out, (size_t)total, dgram);
 	h->bytes_out += len;
-	if (h->ho.pending)	/* the first data to the peer's new endpoint ends a handoff */
+	if (h->ho[ep.af == AF_INET6].pending)	/* the first data to the peer's new endpoint ends a handoff */
 		ev_handoff_seen(h, &ep, &ep);
 	st_flow_seen(t->st, f, pkt, &pi, true);
 }
@@ -325,7 +325,7 @@ void tunnel_input(void *arg, const uint8_t *buf, size_t len, const struct dime_a
 	}
 	st_flow_seen(t->st, f, pkt, &pi, false);
 	h->bytes_in += n;
-	if (h->ho.pending)
+	if (h->ho[src->af == AF_INET6].pending)
 		ev_handoff_seen(h, src, src);
 	/* Join the super-packet being gathered, or start one, or go alone. */
 	if (encap_gro_append(&t->gro, pkt, n, &pi))
