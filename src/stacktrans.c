@@ -315,6 +315,8 @@ int st_fold_hid(struct stacktrans *st, struct hid *into, struct hid *from)
 			into->moved.a[into->moved.n++] = from->moved.a[i];
 	if (from->key_origin > into->key_origin)	/* a pin is stronger than TOFU */
 		hid_set_key(into, from->key, (enum hid_key_origin)from->key_origin);
+	into->bytes_in += from->bytes_in;	/* one host's traffic, counted under two HIDs until now */
+	into->bytes_out += from->bytes_out;
 	into->updated = now;
 	hid_table_remove(st->ht, from);
 	return 0;
