@@ -108,9 +108,7 @@ void ihmp_peer_set_state(struct ihmp *ih, struct hid *h, enum peer_state s)
 			/* A dime peer answered (signed, if we hold its key): up. */
 			struct ev e;
 			ev_begin(&e, "peer-up");
-			ev_peer(&e, h);
-			ev_str(&e, "key_origin", h->key_origin == HID_KEY_PINNED ? "pinned" :
-						 h->key_origin == HID_KEY_TOFU ? "tofu" : "none");
+			ev_peer(&e, h);	/* its key, if bound yet: key-bound says when */
 			ev_end(&e);
 			p->was_up = true;
 		}

@@ -1325,10 +1325,23 @@ static const char *fmt_bytes(uint64_t v, char *b, size_t n)
 	return b;
 }
 
-/* The later of the two families' last handoffs. */
+/* The later of the two families' last handoffs, preferring one that
+ * finished: a hard handoff moves both, and a family without flows never
+ * sees data on its new locator. */
+static const struct hid_handoff *last_handoff(const struct hid *h)
+{
+	const struct hid_handoff *a = &h->ho[0], *b = &h->ho[1];
+
+	if (!a->kind || !b->kind)
+		return a->kind ? a : b;
+	if (a->pending != b->pending)
+		return a->pending ? b : a;
+	return b->event_ms > a->event_ms ? b : a;
+}
+
 static void out_handoff(struct out *o, const struct hid *h)
 {
-	const struct hid_handoff *ho = &h->ho[h->ho[1].kind && h->ho[1].event_ms > h->ho[0].event_ms];
+	const struct hid_handoff *ho = last_handoff(h);
 	uint64_t now = ev_now_ms();
 
 	if (o->json) {

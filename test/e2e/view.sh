@@ -44,6 +44,7 @@ done
 sleep 0.5
 
 FLOW_PORT=$(lab_port)
+# (its receiver sees a reset when the daemons stop at the end: not a failure)
 FLOW_COUNT=$LAB_DIR/flow.count
 lab_bg lab_ch "$PY" "$HERE/ctl_flow.py" recv "$CH4" "$FLOW_PORT" "$FLOW_COUNT"
 for i in $(seq 50); do lab_ch ss -Hltn "sport = :$FLOW_PORT" | grep -q . && break; sleep 0.1; done
@@ -96,10 +97,17 @@ case_show() {
 	done
 }
 case_monitor_end() {
-	local h
+	local h i
+	# SIGTERM by PID: dime_stop waits for its child, and in this subshell
+	# the daemons are not ours.
 	for h in mh ch; do
-		dime_stop $h || die "$h: $DIME_ERR"
+		kill -TERM "$(dime_pid $h)" || die "$h: dimed not running"
 	done
+	for i in $(seq 50); do
+		dime_alive mh || dime_alive ch || break
+		sleep 0.1
+	done
+	! dime_alive mh && ! dime_alive ch || die "dimed did not stop on SIGTERM"
 	for i in $(seq 30); do
 		pgrep -f -- "$DIMECTL -s $LAB_DIR/.* monitor" >/dev/null || break
 		sleep 0.1

@@ -101,15 +101,37 @@ def show(h, tpath, jpath):
           f"{p['bytes_out']} B out, last handoff {lh}")
 
 
+# A peer is named by its primary address, which of its families that is
+# depends on which family's handoff came first: the host is what is fixed.
+HOSTS = {"198.18.1.2": "<mh>", "198.18.1.150": "<mh>", "2001:db8:1::2": "<mh>",
+         "2001:db8:1::150": "<mh>", "198.18.0.10": "<ch>", "2001:db8::10": "<ch>"}
+
+
+def same_kind_sorted(lines, kind):
+    """The two families' events of one kind come in either order."""
+    out, run = [], []
+    for k, line in lines + [(None, None)]:
+        if run and k != run[0][0]:
+            out.extend(sorted(l for _, l in run))
+            run = []
+        if k is not None:
+            run.append((k, line))
+    return out
+
+
 def norm_monitor():
+    lines = []
     for line in sys.stdin:
         line = re.sub(r"\bkey=[A-Za-z0-9+/]{8}\b", "key=<fp>", line)
         line = re.sub(r"\bduration_ms=\d+", "duration_ms=<ms>", line)
         line = re.sub(r"\bmore=\d+", "more=<n>", line)
-        sys.stdout.write(line)
+        line = re.sub(r"\bpeer=(\S+)", lambda m: "peer=" + HOSTS.get(m.group(1), m.group(1)), line)
+        lines.append((line.split(" ")[0], line))
+    sys.stdout.writelines(same_kind_sorted(lines, None))
 
 
 def norm_monitor_json():
+    lines = []
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -118,14 +140,20 @@ def norm_monitor_json():
         for k, v in (("key", "<fp>"), ("duration_ms", "<ms>"), ("more", "<n>")):
             if k in e:
                 e[k] = v
-        print(json.dumps(e, sort_keys=True))
+        if "peer" in e:
+            e["peer"] = HOSTS.get(e["peer"], e["peer"])
+        lines.append((e["event"], json.dumps(e, sort_keys=True) + "\n"))
+    sys.stdout.writelines(same_kind_sorted(lines, None))
 
 
 def norm_show():
     for line in sys.stdin:
-        line = re.sub(r"^(peer: \S+) \([A-Za-z0-9+/]{8}\)", r"\1 (<fp>)", line)
+        line = re.sub(r"^peer: (\S+) \([A-Za-z0-9+/]{8}\)", lambda m: f"peer: {HOSTS.get(m.group(1), m.group(1))} (<fp>)", line)
+        # the order of a set's two families is the order they moved in
+        line = re.sub(r"^(  (?:active|unreachable|local):) (.*)", lambda m: m.group(1) + " " + " ".join(sorted(m.group(2).split())), line)
         line = re.sub(r"^(\s*fingerprint:) [A-Za-z0-9+/]{8}$", r"\1 <fp>", line)
         line = re.sub(r"^(version:) .*", r"\1 <version>", line)
+        line = re.sub(r"^(rules:) nft(\+xtables)?$", r"\1 <nft>", line)  # the kernel's choice
         line = re.sub(r"^(flow_table_bytes:) \d+", r"\1 <n>", line)
         line = re.sub(r"^(\s*transfer:) [\d.]+ \S+ received, [\d.]+ \S+ sent", r"\1 <n> received, <n> sent", line)
         line = re.sub(r"\b\d+ s ago", "<n> s ago", line)
@@ -136,10 +164,15 @@ def norm_show():
 def norm_show_json():
     j = json.load(sys.stdin)
     j["version"] = "<version>"
+    if j["rules"] in ("nft", "nft+xtables"):
+        j["rules"] = "<nft>"
     j["fingerprint"] = "<fp>"
     j["flow_table_bytes"] = "<n>"
     for p in j["peers"]:
         p["hid"] = "<hid>"
+        p["address"] = HOSTS.get(p["address"], p["address"])
+        for k in ("active", "unreachable", "local"):
+            p[k] = sorted(p[k])
         if p["fingerprint"]:
             p["fingerprint"] = "<fp>"
         for k in ("bytes_in", "bytes_out"):
