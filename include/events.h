@@ -58,6 +58,8 @@ void ev_handoff_seen(struct hid *h, const struct dime_addr *src, const struct di
  * ...). At most one event per reason per second: a flood cannot make the
  * stream unbounded; the next one says how many were folded into it. */
 void ev_reject(const char *reason, const struct dime_addr *src);
+/* Forgets what was coalesced: a test starts with every reason's budget. */
+void ev_reject_reset(void);
 
 /* A monitor client's bounded queue of lines. A line that does not fit is
  * lost and counted; before the next line that fits, one "events lost: N"

@@ -203,6 +203,11 @@ void ev_reject(const char *reason, const struct dime_addr *src)
 	rej[i].folded = 0;
 }
 
+void ev_reject_reset(void)
+{
+	memset(rej, 0, sizeof(rej));
+}
+
 /* ---- a monitor client's queue ---- */
 
 static bool evq_put(struct evq *q, const char *s, size_t n)

@@ -97,6 +97,7 @@ static void test_reject(void)
 	struct dime_addr a;
 
 	addr4(&a, "198.18.0.66");
+	ev_reject_reset();
 	ev_set_sink(capture, NULL);
 	nevents = 0;
 	for (int i = 0; i < 1000; i++)
