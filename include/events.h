@@ -58,6 +58,9 @@ void ev_handoff_seen(struct hid *h, const struct dime_addr *src, const struct di
  * ...). At most one event per reason per second: a flood cannot make the
  * stream unbounded; the next one says how many were folded into it. */
 void ev_reject(const char *reason, const struct dime_addr *src);
+/* Reports what was folded once its second is over, so the count of a
+ * flood that stopped is not lost; call it about once a second. */
+void ev_tick(void);
 /* Forgets what was coalesced: a test starts with every reason's budget. */
 void ev_reject_reset(void);
 

@@ -562,6 +562,7 @@ static void run(struct dimed *d)
 				uint64_t x;
 				(void)!read(d->timerfd, &x, sizeof(x));
 				ctl_expire(d->ctl);
+				ev_tick();	/* the count of a rejection flood that stopped */
 				break;
 			}
 			default:

@@ -203,6 +203,23 @@ void ev_reject(const char *reason, const struct dime_addr *src)
 	rej[i].folded = 0;
 }
 
+void ev_tick(void)
+{
+	uint64_t now = ev_now_ms();
+
+	for (size_t i = 0; i < EV_REASONS && rej[i].reason; i++) {
+		if (!rej[i].folded || now - rej[i].last_ms < 1000)
+			continue;
+		struct ev e;
+		ev_begin(&e, "rejected");
+		ev_str(&e, "reason", rej[i].reason);
+		ev_u64(&e, "more", rej[i].folded);
+		ev_end(&e);
+		rej[i].last_ms = now;
+		rej[i].folded = 0;
+	}
+}
+
 void ev_reject_reset(void)
 {
 	memset(rej, 0, sizeof(rej));

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "events.h"
@@ -106,6 +107,14 @@ static void test_reject(void)
 	CHECK(!strcmp(last_text, "rejected reason=bad-signature from=198.18.0.66\n"));
 	ev_reject("replay", &a);	/* another reason has its own budget */
 	CHECK_EQ(nevents, 2);
+	ev_tick();	/* within the second: nothing yet */
+	CHECK_EQ(nevents, 2);
+	usleep(1100 * 1000);
+	ev_tick();	/* the flood stopped: its count is not lost */
+	CHECK_EQ(nevents, 3);
+	CHECK(!strcmp(last_text, "rejected reason=bad-signature more=999\n"));
+	ev_tick();
+	CHECK_EQ(nevents, 3);
 	ev_set_sink(NULL, NULL);
 }
 
