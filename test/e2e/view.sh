@@ -116,6 +116,8 @@ case_monitor_end() {
 	grep -q 'AddressSanitizer\|runtime error' "$LAB_DIR/mh.log" "$LAB_DIR/ch.log" && die "sanitizer report in a log"
 	true
 }
+# The measured handoffs, for the log (TAP comments).
+for h in mh ch; do note "$h: $(grep -m1 '^handoff-done' "$LAB_DIR/mon-$h.txt" || echo 'no handoff-done')"; done
 check "monitor: peer-up, key-bound, handoff-start/done with a duration in 0..1000 ms (MH, CH; text = JSON; golden)" case_monitor
 check "show: wg-like blocks, text and -j against golden files (MH, CH)" case_show
 check "monitors stay past the idle expiry and end with their daemon; no sanitizer reports" case_monitor_end
