@@ -6,7 +6,9 @@
 
 #include "out.h"
 
-/* Runs one command. Returns 0, or -errno with a one-line reason in err. */
+/* Runs one command. Returns 0, CTL_MONITOR (answer "ok" and keep the
+ * client as an event monitor), or -errno with a one-line reason in err. */
+#define CTL_MONITOR 1
 typedef int (*ctl_fn)(void *arg, int argc, char **argv, bool privileged,
 		      struct out *o, char *err, size_t errlen);
 
@@ -21,7 +23,14 @@ void ctl_accept(struct ctl *c);
 /* The daemon's loop polls client fds too: ctl_client_fds lists them. */
 int ctl_client_ready(struct ctl *c, int fd);
 
-/* Drops clients that made no progress for 2 s; call it from a timer. */
+/* Queues one event line (text or JSON, as each monitor asked) for every
+ * monitor client and sends what it can; never blocks, never grows beyond
+ * each client's bounded queue (events.h, struct evq). */
+void ctl_monitor_push(struct ctl *c, const char *text, const char *json);
+unsigned ctl_monitors(const struct ctl *c);
+
+/* Drops clients that made no progress for 2 s (monitors excepted); call it
+ * from a timer. */
 void ctl_expire(struct ctl *c);
 
 /* epoll registration hook set by the loop owner: poll fd for these events

@@ -34,8 +34,8 @@ struct hid_addrs {
 	struct dime_addr a[HID_ADDRS_MAX];
 };
 
-/* Callers may read every field and write flags, nflows, ihmp, updated and
- * moved; address sets and the key change only through the functions below.
+/* Callers may read every field and write flags, nflows, ihmp, updated,
+ * moved, bytes_in, bytes_out and ho; address sets and the key change only through the functions below.
  * Pointers stay valid until hid_table_remove. */
 /* hid.flags, by their owners. */
 #define HID_F_HELLO_ONLY	0x100	/* ihmp: made by a HELLO, no flow yet */
@@ -55,6 +55,16 @@ struct hid_nat {
 	uint16_t pub_port;
 };
 
+/* The last handoff with this peer (events.h), per family as hid.ho[af ==
+ * AF_INET6]: both families move at once and each ends on its own data. */
+struct hid_handoff {
+	bool pending;		/* no data on the new locator yet */
+	uint8_t kind;		/* enum ev_handoff */
+	struct dime_addr to;	/* the new locator, ours or the peer's */
+	uint64_t event_ms;	/* monotonic: our address change seen, or its HANDOFF */
+	uint64_t done_ms;	/* first translated data packet on the new locator */
+};
+
 struct hid {
 	uint32_t handle;	/* 24-bit slot, 8-bit generation; never 0 */
 	uint32_t flags;		/* free for the caller */
@@ -65,6 +75,8 @@ struct hid {
 	struct hid_addrs set[HID_NSETS];	/* by enum hid_set_id */
 	struct hid_addrs moved;	/* ours, still configured, that we handed off from */
 	struct hid_nat nat[2];
+	uint64_t bytes_in, bytes_out;	/* translated and encapsulated data, IP lengths */
+	struct hid_handoff ho[2];
 	void *ihmp;		/* signalling state; the caller frees it */
 	uint8_t gen_;		/* private */
 	uint32_t next_free_;	/* private */

@@ -89,6 +89,8 @@ void ihmp_set_config(struct ihmp *ih, const struct config *cfg);
 
 /* Keys (paper III-C): show, pin or forget a peer's, replace ours. */
 void ihmp_show_keys(struct ihmp *ih, struct out *o);
+/* Our key's fingerprint and the IHMP port, for `dimectl show`. */
+void ihmp_show_self(struct ihmp *ih, struct out *o);
 int ihmp_key_pin(struct ihmp *ih, const struct dime_addr *peer, const char *b64, char *err, size_t n);
 int ihmp_key_remove(struct ihmp *ih, const struct dime_addr *peer, char *err, size_t n);
 /* set_local_key (III-C): path is a secret key file or "generate"; with no

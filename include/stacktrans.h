@@ -111,6 +111,7 @@ int st_map_local(struct stacktrans *st, const struct dime_addr *peer, const stru
 
 void st_show_summary(struct stacktrans *st, struct out *o);
 void st_show_hids(struct stacktrans *st, struct out *o);
+void st_show_peers(struct stacktrans *st, struct out *o);
 void st_show_flows(struct stacktrans *st, struct out *o, uint32_t limit);
 void st_show_stats(struct stacktrans *st, struct out *o);
 

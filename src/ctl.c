@@ -4,7 +4,9 @@
  * event loop (docs/ihmp.md T6): reads and writes are non-blocking, a
  * response the client does not take at once waits in that client's buffer
  * (at most CTL_MAX_OUT) while the loop polls for it, and a client that
- * makes no progress for CTL_IDLE_MS is dropped.
+ * makes no progress for CTL_IDLE_MS is dropped. A monitor client (at most
+ * CTL_MAX_MONITORS) stays after its "ok" and is sent event lines from a
+ * bounded queue: a slow one loses events, it never holds the loop or memory.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,9 +21,11 @@
 #include "build_config.h"
 #include "ctl.h"
 #include "ctl_proto.h"
+#include "events.h"
 #include "log.h"
 
 #define CTL_MAX_CLIENTS 16
+#define CTL_MAX_MONITORS 8	/* the rest stay for commands */
 
 #define CTL_IDLE_MS 2000	/* a client that makes no progress is dropped after this */
 #define CTL_MAX_OUT (64u << 20)	/* one response, buffered for a slow reader */
@@ -36,6 +40,7 @@ struct ctl_client {
 	char buf[CTL_MAX_LINE];
 	char *out;		/* the response still to send, from out_off */
 	size_t out_len, out_off;
+	struct evq *mon;	/* a monitor: its queue of event lines */
 };
 
 struct ctl {
@@ -120,6 +125,8 @@ static void ctl_drop(struct ctl *c, struct ctl_client *cl)
 		c->watch(c->watch_arg, cl->fd, 0);
 	close(cl->fd);
 	free(cl->out);
+	free(cl->mon);
+	cl->mon = NULL;
 	cl->out = NULL;
 	cl->out_len = cl->out_off = 0;
 	cl->fd = -1;
@@ -166,7 +173,7 @@ void ctl_accept(struct ctl *c)
 			 * operators out. */
 			static const char busy[] = "error: too many control clients\n";
 			for (int i = 0; i < CTL_MAX_CLIENTS; i++)
-				if (!cl || c->clients[i].since < cl->since)
+				if (!c->clients[i].mon && (!cl || c->clients[i].since < cl->since))
 					cl = &c->clients[i];
 			(void)!send(cl->fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 			ctl_drop(c, cl);
@@ -219,6 +226,64 @@ static bool ctl_flush(struct ctl *c, struct ctl_client *cl)
 		ctl_drop(c, cl);
 	}
 	return true;
+}
+
+static void ctl_reply(struct ctl *c, struct ctl_client *cl, const char *head, const char *body);
+
+/* Sends what it can of a monitor's queue; polls for the rest. */
+static void ctl_mon_flush(struct ctl *c, struct ctl_client *cl)
+{
+	struct evq *q = cl->mon;
+
+	while (q->len) {
+		ssize_t n = send(cl->fd, q->buf + q->off, q->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (n <= 0) {
+			ctl_drop(c, cl);
+			return;
+		}
+		evq_consumed(q, (size_t)n);
+	}
+	/* Reading too: the client closing is how a monitor ends. */
+	if (c->watch)
+		c->watch(c->watch_arg, cl->fd, CTL_WATCH_READ | (q->len ? CTL_WATCH_WRITE : 0));
+}
+
+unsigned ctl_monitors(const struct ctl *c)
+{
+	unsigned n = 0;
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
+		n += c->clients[i].mon != NULL;
+	return n;
+}
+
+void ctl_monitor_push(struct ctl *c, const char *text, const char *json)
+{
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
+		struct ctl_client *cl = &c->clients[i];
+		if (!cl->mon)
+			continue;
+		evq_push(cl->mon, cl->mon->json ? json : text);
+		ctl_mon_flush(c, cl);
+	}
+}
+
+/* Turns cl into a monitor, its "ok" the first line of its queue. */
+static void ctl_subscribe(struct ctl *c, struct ctl_client *cl, bool json)
+{
+	if (ctl_monitors(c) >= CTL_MAX_MONITORS) {
+		ctl_reply(c, cl, "error: too many monitors\n", NULL);
+		return;
+	}
+	if (!(cl->mon = calloc(1, sizeof(*cl->mon)))) {
+		ctl_reply(c, cl, "error: out of memory\n", NULL);
+		return;
+	}
+	cl->mon->json = json;
+	cl->len = 0;
+	evq_push(cl->mon, "ok\n");
+	ctl_mon_flush(c, cl);
 }
 
 /* Queues head and body as the client's response and starts sending it. */
@@ -276,7 +341,9 @@ static void ctl_run(struct ctl *c, struct ctl_client *cl)
 	out_init(&o, json);
 	int ret = c->fn(c->arg, argc, argv, cl->privileged, &o, err, sizeof(err));
 	const char *body = out_done(&o);
-	if (ret < 0 || !body) {
+	if (ret == CTL_MONITOR) {
+		ctl_subscribe(c, cl, json);
+	} else if (ret < 0 || !body) {
 		char head[300];
 		snprintf(head, sizeof(head), "error: %s\n", body ? err : "out of memory");
 		ctl_reply(c, cl, head, NULL);
@@ -295,6 +362,18 @@ int ctl_client_ready(struct ctl *c, int fd)
 			cl = &c->clients[i];
 	if (!cl)
 		return -ENOENT;
+	if (cl->mon) {
+		/* Whatever a monitor sends is ignored; its EOF or error ends it. */
+		char sink[256];
+		ssize_t d;
+		while ((d = read(fd, sink, sizeof(sink))) > 0)
+			;
+		if (d == 0 || (errno != EAGAIN && errno != EINTR))
+			ctl_drop(c, cl);
+		else
+			ctl_mon_flush(c, cl);
+		return 0;
+	}
 	if (cl->out) {
 		ctl_flush(c, cl);
 		return 0;
@@ -335,6 +414,6 @@ void ctl_expire(struct ctl *c)
 	/* Idle clients, and readers that stopped taking their response, must
 	 * not lock everyone else out or hold memory. */
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
-		if (c->clients[i].fd >= 0 && now - c->clients[i].since > CTL_IDLE_MS)
+		if (c->clients[i].fd >= 0 && !c->clients[i].mon && now - c->clients[i].since > CTL_IDLE_MS)
 			ctl_drop(c, &c->clients[i]);
 }

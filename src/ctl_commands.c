@@ -6,10 +6,11 @@
 #include "ctl_proto.h"
 
 const struct ctl_command ctl_commands[] = {
-	{ "show", NULL, "", false, 0, "summary: local addresses, peers, flow counts" },
+	{ "show", NULL, "", false, 0, "this host, then one block per peer: addresses, key, flows, bytes, last handoff" },
 	{ "show", "hids", "", false, 0, "the HID table: each peer's active, unreachable and local addresses" },
 	{ "show", "flows", "", false, 0, "the socket table" },
 	{ "show", "keys", "", false, 0, "our public key and every peer's key binding (tofu or pinned)" },
+	{ "monitor", NULL, "", false, 0, "print events as they happen (peers, handoffs, keys, rejected messages)" },
 	{ "stats", NULL, "", false, 0, "packet, table and signalling counters" },
 	{ "map", NULL, " PEER NEW-LOCATOR", true, 2, "manual: the peer known by PEER is now at NEW-LOCATOR" },
 	{ "map-local", NULL, " PEER LOCAL", true, 2, "manual: the peer known by PEER reaches us at LOCAL" },

@@ -91,7 +91,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dimectl: sending to dimed: %s\n", strerror(errno));
 		return 1;
 	}
-	shutdown(fd, SHUT_WR);
+	/* A monitor stays connected: closing is how it ends, so keep our
+	 * side open; every other command is one request. */
+	bool monitor = optind < argc && !strcmp(argv[optind], "monitor");
+	if (!monitor)
+		shutdown(fd, SHUT_WR);
 
 	/* The first line is the status; the rest is the body. */
 	char buf[65536], head[CTL_MAX_LINE];
@@ -109,8 +113,11 @@ int main(int argc, char **argv)
 				head[hlen++] = ch;
 			}
 		}
-		if (in_body && strcmp(head, "ok") == 0)
+		if (in_body && strcmp(head, "ok") == 0) {
 			fwrite(buf + off, 1, (size_t)n - off, stdout);
+			if (monitor)	/* a pipe sees each event at once */
+				fflush(stdout);
+		}
 	}
 	if (n < 0) {
 		fprintf(stderr, "dimectl: reading from dimed: %s\n", strerror(errno));

@@ -24,6 +24,7 @@
 #include "build_config.h"
 #include "ctl.h"
 #include "ctl_proto.h"
+#include "events.h"
 #include "encap.h"
 #include "log.h"
 #include "nftset.h"
@@ -177,14 +178,33 @@ struct command {
 	int (*fn)(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t errlen);
 };
 
+/* Like `wg show`: this host first, then a block per peer; zero counters
+ * only in JSON. */
 static int cmd_show(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
 {
+	o->hide_zero = true;
 	out_obj_begin(o, NULL);
 	out_str(o, "version", DIME_VERSION);
 	out_str(o, "rules", rules_mode_name(d->rmode));
+	if (d->ihmp)
+		ihmp_show_self(d->ihmp, o);
 	st_show_summary(d->st, o);
+	st_show_peers(d->st, o);
 	out_obj_end(o);
 	return 0;
+}
+
+/* The client stays and is sent events (events.h) until it goes. */
+static int cmd_monitor(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
+{
+	return CTL_MONITOR;
+}
+
+static void events_to_ctl(void *arg, const char *text, const char *json)
+{
+	struct dimed *d = arg;
+	if (d->ctl)
+		ctl_monitor_push(d->ctl, text, json);
 }
 
 static int cmd_show_hids(struct dimed *d, int argc, char **argv, struct out *o, char *err, size_t n)
@@ -327,6 +347,7 @@ static const struct command commands[] = {
 	{ "show", "flows", cmd_show_flows },
 	{ "show", "keys", cmd_show_keys },
 	{ "show", NULL, cmd_show },
+	{ "monitor", NULL, cmd_monitor },
 	{ "stats", NULL, cmd_stats },
 	{ "map", NULL, cmd_map },
 	{ "map-local", NULL, cmd_map_local },
@@ -570,6 +591,7 @@ static void run(struct dimed *d)
 				uint64_t x;
 				(void)!read(d->timerfd, &x, sizeof(x));
 				ctl_expire(d->ctl);
+				ev_tick();	/* the count of a rejection flood that stopped */
 				break;
 			}
 			default:
@@ -795,6 +817,7 @@ int main(int argc, char **argv)
 			   r == -EADDRINUSE ? "another dimed is running" : strerror(-r));
 	}
 	ctl_set_watch(d.ctl, ctl_watch, &d);
+	ev_set_sink(events_to_ctl, &d);
 	if ((r = st_learn_sockets(d.st)) < 0)
 		log_warnx("cannot list existing sockets: %s", strerror(-r));
 	if (d.ihmp && sl.peers)
@@ -832,6 +855,7 @@ int main(int argc, char **argv)
 	 * identifiers we held on lo go. */
 	nftwatch_close(d.watch);
 	rules_remove(&d.rcfg, d.rmode);
+	ev_set_sink(NULL, NULL);
 	ctl_close(d.ctl);
 	queue_close(d.q);
 	ihmp_free(d.ihmp);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "events.h"
 #include "ihmp_int.h"
 
 static const char *const peer_state_names[] = { "new", "hello-sent", "dime", "silent" };
@@ -106,6 +107,14 @@ void ihmp_peer_set_state(struct ihmp *ih, struct hid *h, enum peer_state s)
 		const struct dime_addr *a = hid_primary(h, AF_UNSPEC);
 		log_debug("IHMP: peer %s: %s -> %s", a ? addr_fmt(a, b) : "-", peer_state_names[p->state],
 			  peer_state_names[s]);
+		if (s == PEER_OK && !p->was_up) {
+			/* A dime peer answered (signed, if we hold its key): up. */
+			struct ev e;
+			ev_begin(&e, "peer-up");
+			ev_peer(&e, h);	/* its key, if bound yet: key-bound says when */
+			ev_end(&e);
+			p->was_up = true;
+		}
 	}
 	p->state = (uint8_t)s;
 }

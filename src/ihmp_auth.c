@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "events.h"
 #include "ihmp_int.h"
 
 #define IHMP_RL_RATE		50	/* datagrams per second per source prefix */
@@ -149,6 +150,13 @@ bool ihmp_half_open_ok(struct ihmp *ih)
 
 static void hid_free(struct ihmp *ih, struct hid *h)
 {
+	struct ihmp_peer *p = h->ihmp;
+	if (p && p->was_up) {
+		struct ev e;
+		ev_begin(&e, "peer-down");
+		ev_peer(&e, h);
+		ev_end(&e);
+	}
 	if (h->flags & HID_F_HELLO_ONLY)
 		ih->halfopen--;
 	ihmp_rotation_done(ih, h);
@@ -249,6 +257,7 @@ bool ihmp_cookie_ok(struct ihmp *ih, const struct ihmp_msg *m, const struct dime
 			return true;
 	}
 	ih->stats.rx_bad_cookie++;
+	ev_reject("bad-cookie", src);
 	return false;
 }
 
@@ -509,6 +518,7 @@ bool ihmp_authenticate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 	if (!sig) {
 		if (key || require_signatures(ih)) {
 			ih->stats.rx_unsigned++;
+			ev_reject("unsigned", src);
 			return false;
 		}
 		return true;		/* a keyless peer: proof comes from return routability */
@@ -516,6 +526,7 @@ bool ihmp_authenticate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 	if (!key) {
 		if (require_signatures(ih)) {
 			ih->stats.rx_unsigned++;
+			ev_reject("unsigned", src);
 			return false;
 		}
 		return true;		/* signed by a key we cannot know yet */
@@ -525,6 +536,7 @@ bool ihmp_authenticate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 	if (pin && (m->has & IHMP_HAS(IHMP_T_PUBKEY)) && !sign_equal(m->pubkey, pin, IHMP_KEY_LEN) &&
 	    !(h && h->key_origin == HID_KEY_TOFU)) {
 		ih->stats.rx_pin_mismatch++;
+		ev_reject("pin-mismatch", src);
 		return false;
 	}
 	uint8_t in[IHMP_SIG_CONTEXT_LEN + IHMP_MAX_MSG];
@@ -535,8 +547,10 @@ bool ihmp_authenticate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		if (keyed && (m->has & IHMP_HAS(IHMP_T_KEY_ROTATE)) &&
 		    sign_equal(m->rot_pubkey, h->key, IHMP_KEY_LEN))
 			ih->stats.rx_replay++;
-		else
+		else {
 			ih->stats.rx_bad_signature++;
+			ev_reject("bad-signature", src);
+		}
 		return false;
 	}
 	if (!keyed) {
@@ -546,6 +560,7 @@ bool ihmp_authenticate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 	struct ihmp_peer *p = ihmp_peer_get(ih, h);
 	if (p && p->have_counter && m->counter <= p->last_counter) {
 		ih->stats.rx_replay++;
+		ev_reject("replay", src);
 		return false;
 	}
 	if (p) {
@@ -563,8 +578,15 @@ void ihmp_bind_new(struct ihmp *ih, struct hid *h, const uint8_t *key, const str
 {
 	if (!key || h->key_origin != HID_KEY_NONE)
 		return;
-	if (hid_set_key(h, key, pinned_key(ih, &m->host_id, src) ? HID_KEY_PINNED : HID_KEY_TOFU) == 0)
+	if (hid_set_key(h, key, pinned_key(ih, &m->host_id, src) ? HID_KEY_PINNED : HID_KEY_TOFU) == 0) {
 		ih->stats.keys_bound++;
+		struct ev e;
+		ev_begin(&e, "key-bound");
+		ev_peer(&e, h);
+		ev_addr(&e, "address", src);
+		ev_str(&e, "origin", h->key_origin == HID_KEY_PINNED ? "pinned" : "tofu");
+		ev_end(&e);
+	}
 	struct ihmp_peer *p = ihmp_peer_get(ih, h);
 	if (p) {
 		p->have_counter = true;

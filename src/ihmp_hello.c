@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
 #include "ihmp_int.h"
 
 /* ---- HELLO ---- */
@@ -251,6 +252,7 @@ void ihmp_on_hello(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, con
 		}
 		if (ihmp_prove(ih, h, src) < 0) {
 			ih->stats.rx_rejected++;
+			ev_reject("address-taken", src);
 			return;
 		}
 		ihmp_bind_new(ih, h, proved, m, src);
@@ -423,8 +425,10 @@ static void probe_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *re
 	}
 	/* Every probe carries a nonce, echoed from the probed address (the
 	 * exchange checked it): that address is the peer's (T1). */
-	if (hid_where(h, &req->dst) != HID_ACTIVE && ihmp_prove(ih, h, &req->dst) < 0)
+	if (hid_where(h, &req->dst) != HID_ACTIVE && ihmp_prove(ih, h, &req->dst) < 0) {
 		ih->stats.rx_rejected++;
+		ev_reject("address-taken", &req->dst);
+	}
 	if (hid_where(h, &req->src) < 0)
 		ihmp_set_add(ih, h, HID_LOCAL, &req->src);
 	ih_hid_changed(ih, h);

@@ -72,6 +72,7 @@ struct ihmp_rr {
 /* Per peer (hid->ihmp). */
 struct ihmp_peer {
 	uint8_t state;			/* enum peer_state: only through ihmp_peer_set_state */
+	bool was_up;			/* peer-up reported (events.h): peer-down when it goes */
 	uint16_t seq;
 	uint32_t silent_s;
 	uint64_t silent_until;

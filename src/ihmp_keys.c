@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "events.h"
 #include "ihmp_int.h"
 
 /* What a KEY_ROTATE proof signs (§7.5): context || old || new || counter. */
@@ -35,6 +36,7 @@ void ihmp_key_rotate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m)
 	ihmp_rot_input(in, h->key, m->rot_pubkey, m->counter);
 	if (!sign_verify(m->rot_pubkey, in, sizeof(in), m->rot_proof)) {
 		ih->stats.rx_bad_signature++;
+		ev_reject("bad-rotation-proof", hid_primary(h, AF_UNSPEC));
 		return;
 	}
 	enum hid_key_origin origin = (enum hid_key_origin)h->key_origin;
@@ -49,6 +51,18 @@ void ihmp_key_rotate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m)
 static const char *origin_name(uint8_t o)
 {
 	return o == HID_KEY_PINNED ? "pinned" : o == HID_KEY_TOFU ? "tofu" : "none";
+}
+
+void ihmp_show_self(struct ihmp *ih, struct out *o)
+{
+	char b64[45];
+
+	if (ih->have_key) {
+		sign_pk_b64(ih->key.pk, b64);
+		b64[8] = '\0';	/* as peers' keys are named: comparable at a glance */
+		out_str(o, "fingerprint", b64);
+	}
+	out_u64(o, "listen_port", ih->cfg.port);
 }
 
 void ihmp_show_keys(struct ihmp *ih, struct out *o)
@@ -108,6 +122,11 @@ int ihmp_key_pin(struct ihmp *ih, const struct dime_addr *peer, const char *b64,
 	hid_clear_key(h);
 	hid_set_key(h, pk, HID_KEY_PINNED);
 	ih->gen++;
+	struct ev e;
+	ev_begin(&e, "key-bound");
+	ev_peer(&e, h);
+	ev_str(&e, "origin", "pinned");
+	ev_end(&e);
 	struct ihmp_peer *p = ihmp_peer_get(ih, h);
 	if (p)
 		p->have_counter = false;	/* a new key starts a new counter */

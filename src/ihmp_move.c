@@ -16,6 +16,7 @@
  */
 #include <string.h>
 
+#include "events.h"
 #include "ihmp_int.h"
 
 /* ---- the mover: our own addresses ---- */
@@ -87,6 +88,7 @@ void ihmp_addr_up(struct ihmp *ih, struct hid *h, const struct dime_addr *a)
 		send_change(ih, h, IHMP_ADDR_UP, &known, a, a, NULL);
 	} else if (local_first(h, a->af, &old)) {
 		/* Everything the peer knew of us in this family is gone: hand off. */
+		ev_handoff_begin(h, EV_HO_HARD, a);
 		send_change(ih, h, IHMP_HANDOFF, &old, a, a, &old);
 	}
 }
@@ -102,9 +104,10 @@ static void addr_down(struct ihmp *ih, struct hid *h, const struct dime_addr *a)
 	if (ihmp_local_live(ih, h, a->af, a, &other)) {
 		/* The peer also knows another of our addresses. If it used the
 		 * lost one, it must switch: that is a handoff to the other. */
-		if (local_first(h, a->af, &first) && addr_eq(&first, a))
+		if (local_first(h, a->af, &first) && addr_eq(&first, a)) {
+			ev_handoff_begin(h, EV_HO_SOFT, &other);
 			send_change(ih, h, IHMP_HANDOFF, &other, &other, &other, a);
-		else
+		} else
 			send_change(ih, h, IHMP_ADDR_DOWN, &other, &other, NULL, a);
 		return;
 	}
@@ -112,6 +115,7 @@ static void addr_down(struct ihmp *ih, struct hid *h, const struct dime_addr *a)
 		if (la[i].addr.af == a->af) {
 			/* A new address the peer does not know yet (soft handoff
 			 * before its ADDR_UP went through). */
+			ev_handoff_begin(h, EV_HO_SOFT, &la[i].addr);
 			send_change(ih, h, IHMP_HANDOFF, a, &la[i].addr, &la[i].addr, a);
 			return;
 		}
@@ -173,6 +177,7 @@ void ihmp_route_moves(struct ihmp *ih, struct hid *only)
 			char b[ADDR_STRLEN], c[ADDR_STRLEN], d[ADDR_STRLEN];
 			log_info("IHMP: route to %s now leaves from %s, not %s: handing off",
 				 addr_fmt(peer, b), addr_fmt(&via, c), addr_fmt(&first, d));
+			ev_handoff_begin(h, EV_HO_SOFT, &via);
 			send_change(ih, h, IHMP_HANDOFF, &first, &via, &via, &first);
 		}
 		if (only)
@@ -259,6 +264,7 @@ static void change_apply(struct ihmp *ih, struct hid *h, const struct ihmp_msg *
 		if (via_nat) {
 			if (hid_where(h, src) != HID_ACTIVE && ihmp_prove(ih, h, src) < 0) {
 				ih->stats.rx_rejected++;
+				ev_reject("address-taken", src);
 				return;
 			}
 			if (hid_where(h, &m->new_addr) < 0)
@@ -277,6 +283,7 @@ static void change_apply(struct ihmp *ih, struct hid *h, const struct ihmp_msg *
 			/* An address another peer holds: the caller must not be
 			 * able to steal its flows. */
 			ih->stats.rx_rejected++;
+			ev_reject("address-taken", src);
 			return;
 		} else if (m->type == IHMP_HANDOFF) {
 			hid_promote(h, &m->new_addr);
@@ -313,6 +320,10 @@ static void change_apply(struct ihmp *ih, struct hid *h, const struct ihmp_msg *
 	 * (socket lookups) is no part of the switch: after the ACK, so the
 	 * mover does not wait for it. */
 	ih_hid_changed(ih, h);
+	if (m->type == IHMP_HANDOFF && has_new && !unreach_type) {
+		const struct dime_addr *to = hid_primary(h, m->new_addr.af);
+		ev_handoff_begin(h, EV_HO_PEER, to ? to : &m->new_addr);
+	}
 	ihmp_send_ack(ih, h, m, dst, src, port, flags, false);
 	if (has_new && !unreach_type)	/* our senders to it may sit in backoff */
 		ihmp_kick(ih, h, m->new_addr.af);
@@ -353,6 +364,7 @@ static bool proof_needed(struct ihmp *ih, struct hid *h, const struct ihmp_peer 
 		const struct dime_addr *cur = hid_primary(h, m->old_addr.af);
 		if (!cur || !addr_eq(cur, src) || m->type == IHMP_HANDOFF) {
 			ih->stats.rx_unproven++;
+			ev_reject("unproven-address", src);
 			return false;
 		}
 		*at = src;
@@ -386,6 +398,7 @@ void ihmp_on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		return;
 	if ((m->has & IHMP_HAS(IHMP_T_NEW_ADDR)) && !ihmp_can_claim(ih, h, &m->new_addr)) {
 		ih->stats.rx_rejected++;
+		ev_reject("address-taken", src);
 		return;
 	}
 	if (!at) {

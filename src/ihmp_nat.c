@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "events.h"
 #include "ihmp_int.h"
 
 #define IHMP_KEEPALIVE_MIN_MS	5000	/* adapting down stops here */
@@ -143,9 +144,11 @@ void ihmp_nat_rebind_apply(struct ihmp *ih, struct hid *h, const struct ihmp_rr 
 
 	if (hid_where(h, &rr->addr) != HID_ACTIVE && ihmp_prove(ih, h, &rr->addr) < 0) {
 		ih->stats.rx_rejected++;
+		ev_reject("address-taken", &rr->addr);
 		return;
 	}
 	hid_promote(h, &rr->addr);
+	ev_handoff_begin(h, EV_HO_NAT, &rr->addr);
 	ihmp_nat_peer_at(ih, h, &rr->addr, rr->at_port, true, &host);
 	ih->stats.nat_rebinds++;
 	log_info("IHMP: peer's NAT binding is now %s port %u (proven): following it",

@@ -69,6 +69,7 @@ static void out_newline(struct out *o)
 
 static void out_indent(struct out *o, int depth)
 {
+	depth -= o->dedent;
 	for (int i = 0; i < depth; i++)
 		out_raw(o, "  ", 2);
 }
@@ -136,10 +137,33 @@ void out_obj_begin(struct out *o, const char *key)
 	out_push(o, false);
 }
 
+void out_obj_begin_titled(struct out *o, const char *title)
+{
+	if (o->json || !(o->depth > 0 && o->in_array[o->depth]) || o->titled) {
+		out_obj_begin(o, NULL);
+		return;
+	}
+	int d = o->depth;
+	if (o->first[d] && o->key_at[d] <= o->len) {
+		o->len = o->key_at[d];	/* the blocks are headed enough */
+		if (o->buf)
+			o->buf[o->len] = '\0';
+	}
+	if (o->len)
+		out_raw(o, "\n", 1);
+	out_printf(o, "%s\n", title);
+	o->first[d] = false;
+	out_push(o, false);
+	o->titled = o->depth;
+	o->dedent = o->depth - 2;
+}
+
 void out_obj_end(struct out *o)
 {
 	if (o->json)
 		out_raw(o, "}", 1);
+	if (o->titled && o->depth == o->titled)
+		o->titled = o->dedent = 0;
 	if (o->depth > 0)
 		o->depth--;
 }
@@ -147,7 +171,10 @@ void out_obj_end(struct out *o)
 void out_arr_begin(struct out *o, const char *key)
 {
 	bool text_scalar_line = !o->json;
+	size_t at = o->len;
 	out_key(o, key, !text_scalar_line);
+	if (o->depth + 1 < OUT_MAXDEPTH)
+		o->key_at[o->depth + 1] = at;
 	if (o->json)
 		out_raw(o, "[", 1);
 	out_push(o, true);
@@ -157,7 +184,7 @@ void out_arr_end(struct out *o)
 {
 	if (o->json)
 		out_raw(o, "]", 1);
-	else if (!o->buf || o->buf[o->len - 1] != '\n')
+	else if (!o->buf || !o->len || o->buf[o->len - 1] != '\n')
 		out_newline(o);
 	if (o->depth > 0)
 		o->depth--;
@@ -174,6 +201,8 @@ void out_str(struct out *o, const char *key, const char *v)
 
 void out_u64(struct out *o, const char *key, uint64_t v)
 {
+	if (v == 0 && o->hide_zero && !o->json && key)
+		return;
 	out_key(o, key, false);
 	out_printf(o, "%" PRIu64 "%s", v, !o->json && !o->in_array[o->depth] ? "\n" : "");
 }

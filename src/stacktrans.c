@@ -34,6 +34,7 @@
 #include "tcpkick.h"
 #include "xlate.h"
 #include "encap.h"
+#include "events.h"
 
 #define FLOW_F_OUT_SET	0x04	/* its identifier tuple is in out4/out6 */
 #define FLOW_F_IN_SET	0x08	/* its locator tuple is in in4/in6 */
@@ -329,6 +330,8 @@ int st_fold_hid(struct stacktrans *st, struct hid *into, struct hid *from)
 			into->moved.a[into->moved.n++] = from->moved.a[i];
 	if (from->key_origin > into->key_origin)	/* a pin is stronger than TOFU */
 		hid_set_key(into, from->key, (enum hid_key_origin)from->key_origin);
+	into->bytes_in += from->bytes_in;	/* one host's traffic, counted under two HIDs until now */
+	into->bytes_out += from->bytes_out;
 	into->updated = now;
 	hid_table_remove(st->ht, from);
 	return 0;
@@ -887,6 +890,24 @@ static bool do_xlate(struct stacktrans *st, struct queue_pkt *p, const struct pk
 	return true;
 }
 
+/* A translated data packet of f, as it is on the wire: the peer's bytes
+ * for `dimectl show`, and the end of a handoff if it is the first on the
+ * new locator. One O(1) lookup per translated packet. */
+static void st_count(struct stacktrans *st, const struct flow *f, uint32_t len, bool out,
+		     const struct dime_addr *src, const struct dime_addr *dst)
+{
+	struct hid *h = hid_table_get(st->ht, f->hid);
+
+	if (!h)
+		return;
+	if (out)
+		h->bytes_out += len;
+	else
+		h->bytes_in += len;
+	if (h->ho[src->af == AF_INET6].pending)
+		ev_handoff_seen(h, src, dst);
+}
+
 static bool st_icmp_error(struct stacktrans *st, struct queue_pkt *p, const struct pkt_info *pi,
 			  bool out)
 {
@@ -1043,8 +1064,10 @@ void st_packet(void *arg, struct queue *q, struct queue_pkt *p)
 				.src = addr_eq(&lloc, &src) ? NULL : &lloc,
 				.dst = addr_eq(&rloc, &dst) ? NULL : &rloc,
 			};
-			if ((modified = do_xlate(st, p, &pi, &xa)))
+			if ((modified = do_xlate(st, p, &pi, &xa))) {
 				st->stats.translated_out++;
+				st_count(st, f, p->len, true, &lloc, &rloc);
+			}
 		}
 	} else {
 		flow_key_init(&k, pi.ip.family, pi.ip.proto, dst.a, pi.ip.dport, src.a, pi.ip.sport);
@@ -1059,8 +1082,10 @@ void st_packet(void *arg, struct queue *q, struct queue_pkt *p)
 			};
 			f->last_seen = now_s();
 			tcp_track(f, p->data, &pi, false);
-			if ((modified = do_xlate(st, p, &pi, &xa)))
+			if ((modified = do_xlate(st, p, &pi, &xa))) {
 				st->stats.translated_in++;
+				st_count(st, f, p->len, false, &src, &dst);
+			}
 		} else if ((f = flow_table_lookup(st->ft, &k))) {
 			tcp_track(f, p->data, &pi, false);	/* the SYN-ACK of a flow we opened */
 		} else if (!opens_flow(st, p->data, &pi, &src, &dst)) {
@@ -1378,12 +1403,121 @@ void st_show_summary(struct stacktrans *st, struct out *o)
 	for (size_t i = 0; i < n; i++)
 		out_str(o, NULL, addr_fmt(&la[i].addr, b));
 	out_arr_end(o);
-	out_u64(o, "peers", hid_table_count(st->ht));
 	out_u64(o, "flows", flow_table_count(st->ft));
 	out_u64(o, "translated_flows", flow_table_count_translated(st->ft));
 	out_u64(o, "encapsulated_flows", st->nenc);
 	out_u64(o, "flow_table_bytes", flow_table_memory(st->ft));
-	st_show_hids(st, o);
+}
+
+/* "1.5 MiB": wg's way of making byte counts readable. */
+static const char *fmt_bytes(uint64_t v, char *b, size_t n)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double x = (double)v;
+	unsigned u = 0;
+
+	while (x >= 1024 && u < 4)
+		x /= 1024, u++;
+	if (u)
+		snprintf(b, n, "%.2f %s", x, unit[u]);
+	else
+		snprintf(b, n, "%llu B", (unsigned long long)v);
+	return b;
+}
+
+/* The later of the two families' last handoffs, preferring one that
+ * finished: a hard handoff moves both, and a family without flows never
+ * sees data on its new locator. */
+static const struct hid_handoff *last_handoff(const struct hid *h)
+{
+	const struct hid_handoff *a = &h->ho[0], *b = &h->ho[1];
+
+	if (!a->kind || !b->kind)
+		return a->kind ? a : b;
+	if (a->pending != b->pending)
+		return a->pending ? b : a;
+	return b->event_ms > a->event_ms ? b : a;
+}
+
+static void out_handoff(struct out *o, const struct hid *h)
+{
+	const struct hid_handoff *ho = last_handoff(h);
+	uint64_t now = ev_now_ms();
+
+	if (o->json) {
+		out_obj_begin(o, "last_handoff");
+		char b[ADDR_STRLEN];
+		out_str(o, "kind", ev_handoff_name(ho->kind));
+		out_str(o, "to", ho->kind ? addr_fmt(&ho->to, b) : "");
+		out_u64(o, "ago_s", ho->kind ? (now - ho->event_ms) / 1000 : 0);
+		out_bool(o, "pending", ho->pending);
+		out_u64(o, "duration_ms", ho->pending ? 0 : ho->done_ms - ho->event_ms);
+		out_obj_end(o);
+		return;
+	}
+	if (!ho->kind)
+		return;
+	char t[128];
+	if (ho->pending)
+		snprintf(t, sizeof(t), "%s, %llu s ago, no data on the new locator yet", ev_handoff_name(ho->kind),
+			 (unsigned long long)((now - ho->event_ms) / 1000));
+	else
+		snprintf(t, sizeof(t), "%s, %llu s ago, %llu ms to first data", ev_handoff_name(ho->kind),
+			 (unsigned long long)((now - ho->event_ms) / 1000),
+			 (unsigned long long)(ho->done_ms - ho->event_ms));
+	out_str(o, "last_handoff", t);
+}
+
+/* `dimectl show`'s peer blocks, like `wg show`: named by the primary
+ * address and the key's fingerprint; the handle only in JSON. */
+void st_show_peers(struct stacktrans *st, struct out *o)
+{
+	uint32_t cur = 0;
+	struct hid *h;
+	char b[ADDR_STRLEN], fp[9], title[ADDR_STRLEN + 32];
+
+	out_arr_begin(o, "peers");
+	while ((h = hid_table_next(st->ht, &cur))) {
+		const struct dime_addr *a = hid_primary(h, AF_UNSPEC);
+		uint32_t nf = 0, nt = 0;
+		for (const struct flow *f = flow_table_hid_first(st->ft, h->handle); f;
+		     f = flow_table_hid_next(st->ft, f)) {
+			nf++;
+			nt += flow_is_translated(f);
+		}
+		ev_fingerprint(h, fp);
+		snprintf(title, sizeof(title), "peer: %s%s%s%s", a ? addr_fmt(a, b) : "-",
+			 fp[0] ? " (" : "", fp, fp[0] ? ")" : "");
+		out_obj_begin_titled(o, title);
+		if (o->json) {
+			out_u64(o, "hid", h->handle);
+			out_str(o, "address", a ? addr_fmt(a, b) : "");
+			out_str(o, "fingerprint", fp);
+		}
+		if (h->set[HID_ACTIVE].n || o->json)
+			out_addrs(o, "active", &h->set[HID_ACTIVE]);
+		if (h->set[HID_UNREACH].n || o->json)
+			out_addrs(o, "unreachable", &h->set[HID_UNREACH]);
+		if (h->set[HID_LOCAL].n || o->json)
+			out_addrs(o, "local", &h->set[HID_LOCAL]);
+		out_nat(o, h);
+		out_str(o, "key", h->key_origin == HID_KEY_PINNED ? "pinned" :
+				  h->key_origin == HID_KEY_TOFU ? "tofu" : "none");
+		out_u64(o, "flows", nf);
+		out_u64(o, "translated_flows", nt);
+		if (o->json) {
+			out_u64(o, "bytes_in", h->bytes_in);
+			out_u64(o, "bytes_out", h->bytes_out);
+		} else if (h->bytes_in || h->bytes_out) {
+			char bi[32], bo[32], t[80];
+			snprintf(t, sizeof(t), "%s received, %s sent", fmt_bytes(h->bytes_in, bi, sizeof(bi)),
+				 fmt_bytes(h->bytes_out, bo, sizeof(bo)));
+			out_str(o, "transfer", t);
+		}
+		out_handoff(o, h);
+		out_obj_end(o);
+	}
+	out_arr_end(o);
 }
 
 void st_show_stats(struct stacktrans *st, struct out *o)

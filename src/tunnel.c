@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "encap.h"
+#include "events.h"
 #include "flow_table.h"
 #include "hid_table.h"
 #include "log.h"
@@ -221,6 +222,9 @@ static void send_one(struct tunnel *t, size_t len, const struct encap_offload *o
 	struct sockaddr_storage to;
 	socklen_t tolen = addr_sockaddr(&ep, port, &to);
 	t->stats.out += send_dgrams(t, t->fd[ep.af == AF_INET6], &to, tolen, t->out, (size_t)total, dgram);
+	h->bytes_out += len;
+	if (h->ho[ep.af == AF_INET6].pending)	/* the first data to the peer's new endpoint ends a handoff */
+		ev_handoff_seen(h, &ep, &ep);
 	st_flow_seen(t->st, f, pkt, &pi, true);
 }
 
@@ -320,6 +324,9 @@ void tunnel_input(void *arg, const uint8_t *buf, size_t len, const struct dime_a
 		return;
 	}
 	st_flow_seen(t->st, f, pkt, &pi, false);
+	h->bytes_in += n;
+	if (h->ho[src->af == AF_INET6].pending)
+		ev_handoff_seen(h, src, src);
 	/* Join the super-packet being gathered, or start one, or go alone. */
 	if (encap_gro_append(&t->gro, pkt, n, &pi))
 		return;

@@ -109,11 +109,18 @@ cmd_case() {
 }
 jget() { chk get "$LAB_DIR/c.json" "$1"; }
 
+# show's text is its own (wg-like blocks, no zero counters: test/e2e/view.sh
+# has its goldens), so only the JSON keys here.
 case_show() {
+	local rc=0
 	for h in mh ch; do
-		cmd_case $h show version rules local_addresses peers flows translated_flows hids \
-			hids[].hid hids[].active hids[].unreachable hids[].local hids[].key hids[].flows
-		(($(jget peers) >= 1)) || die "$h: no peers"
+		dime_ctl $h show >"$LAB_DIR/c.txt" 2>"$LAB_DIR/c.err" || rc=$?
+		((rc == 0)) && [[ -s $LAB_DIR/c.txt ]] || die "$h: dimectl show: exit $rc: $(cat "$LAB_DIR/c.err")"
+		dime_ctl $h -j show >"$LAB_DIR/c.json" 2>"$LAB_DIR/c.err" || die "$h: dimectl -j show: $(cat "$LAB_DIR/c.err")"
+		chk keys "$LAB_DIR/c.json" version rules fingerprint listen_port local_addresses flows translated_flows \
+			peers peers[].hid peers[].address peers[].active peers[].unreachable peers[].local peers[].key \
+			peers[].flows peers[].bytes_in peers[].bytes_out peers[].last_handoff || die "$h: dimectl -j show"
+		[[ " $(jget 'peers[].flows') " =~ \ [1-9] ]] || die "$h: no peer with flows"
 		(($(jget flows) >= 1)) || die "$h: no flows"
 	done
 	[[ " $(dime_ctl mh -j show | chk get /dev/stdin local_addresses) " == *" $MH_A4 "* ]] ||
@@ -221,7 +228,7 @@ case_state_json() {
 	flow_grows
 }
 
-check "show: text and -j, keys, text = rendered JSON (MH, CH)" case_show
+check "show: text and -j, keys (MH, CH)" case_show
 check "show hids: text and -j, keys, text = rendered JSON" case_show_hids
 check "show flows: text and -j, lists the running TCP flow on both hosts" case_show_flows
 check "show keys: text and -j; MH's binding for CH is CH's public key" case_show_keys

@@ -33,6 +33,8 @@ static void watch(void *arg, int fd, unsigned events)
 static int big(void *arg, int argc, char **argv, bool privileged, struct out *o, char *err, size_t n)
 {
 	(void)arg, (void)privileged, (void)err, (void)n;
+	if (argc == 1 && !strcmp(argv[0], "monitor"))
+		return CTL_MONITOR;
 	if (argc == 1 && !strcmp(argv[0], "big")) {
 		char chunk[CHUNK + 1];
 		memset(chunk, 'x', CHUNK);
@@ -122,8 +124,97 @@ static void test_slow_reader(void)
 	rmdir(dir);
 }
 
+/* Reads what is there now, serving the daemon side meanwhile. */
+static size_t read_some(int fd, struct ctl *c, char *buf, size_t cap)
+{
+	size_t got = 0;
+	for (int i = 0; i < 50; i++) {
+		serve(c);
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 10) <= 0) {
+			if (got)
+				break;
+			continue;
+		}
+		ssize_t n = read(fd, buf + got, cap - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	return got;
+}
+
+/* A monitor stays after its "ok", gets each event in the form it asked
+ * for, outlives the idle expiry, and a slow one loses events instead of
+ * holding memory: it is told how many when it reads again. */
+static void test_monitor(void)
+{
+	char dir[] = "/tmp/test-ctl-XXXXXX", path[64], buf[1 << 17];
+	struct ctl *c;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	CHECK_EQ(ctl_open(&c, path, big, NULL), 0);
+	ctl_set_watch(c, watch, NULL);
+
+	int t = client(path, "monitor"), j = client(path, "-j monitor");
+	for (int i = 0; i < 10; i++)
+		serve(c);
+	CHECK_EQ(ctl_monitors(c), 2);
+	read_some(t, c, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "ok\n"));
+	read_some(j, c, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "ok\n"));
+	ctl_monitor_push(c, "peer-up peer=x\n", "{\"event\":\"peer-up\"}\n");
+	read_some(t, c, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "peer-up peer=x\n"));
+	read_some(j, c, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "{\"event\":\"peer-up\"}\n"));
+
+	/* Past the idle time, still there. */
+	usleep(2100 * 1000);
+	ctl_expire(c);
+	CHECK_EQ(ctl_monitors(c), 2);
+
+	/* j stops reading: far more than its queue and the socket hold. */
+	char line[401];
+	memset(line, 'e', 399);
+	line[399] = '\n';
+	line[400] = '\0';
+	for (int i = 0; i < 2000; i++)
+		ctl_monitor_push(c, line, line);
+	size_t n = 0;
+	for (;;) {
+		size_t k = read_some(j, c, buf, sizeof(buf));
+		if (!k)
+			break;
+		n += k;
+		if (strstr(buf, "events lost"))
+			break;
+	}
+	CHECK(n < 2000 * 400);
+	ctl_monitor_push(c, "last\n", "last\n");
+	size_t k = read_some(j, c, buf, sizeof(buf));
+	(void)k;
+	char *lost = strstr(buf, "{\"event\":\"events-lost\",\"count\":");
+	CHECK(lost != NULL);
+	CHECK(lost && strstr(lost, "}\nlast\n") != NULL);
+
+	/* A monitor that goes frees its slot. */
+	close(t);
+	close(j);
+	for (int i = 0; i < 10; i++)
+		serve(c);
+	CHECK_EQ(ctl_monitors(c), 0);
+	ctl_close(c);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	RUN(test_slow_reader);
+	RUN(test_monitor);
 	return check_done();
 }

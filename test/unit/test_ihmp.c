@@ -10,6 +10,7 @@
 
 #include "../../src/ihmp_int.h"
 #include "check.h"
+#include "events.h"
 #include "ihmp_sim.h"
 
 #define A1 "198.18.1.2"
@@ -366,6 +367,46 @@ static void test_handoff_peer_back(void)
 	CHECK(hb->hid_changed > before);	/* applied at B */
 	CHECK_EQ(ha->aborted, 0);
 	teardown();
+}
+
+/* What `dimectl monitor` would print, both hosts' events in one log. */
+static char evlog[8192];
+static size_t evlen;
+
+static void capture(void *arg, const char *text, const char *json)
+{
+	(void)arg, (void)json;
+	size_t n = strlen(text);
+	if (evlen + n < sizeof(evlog)) {
+		memcpy(evlog + evlen, text, n + 1);
+		evlen += n;
+	}
+}
+
+/* The engine reports peers, keys and handoffs as events: A's hard handoff
+ * is "hard", B's side of it "peer-moved"; a bad signature is "rejected". */
+static void test_events(void)
+{
+	evlen = 0;
+	evlog[0] = '\0';
+	ev_set_sink(capture, NULL);
+	setup(true);
+	greet();
+	CHECK(strstr(evlog, "peer-up peer=") != NULL);
+	CHECK(strstr(evlog, "key-bound peer=") != NULL);
+	CHECK(strstr(evlog, " origin=tofu\n") != NULL);
+	move_hard(A1, A2);
+	sim_run(&S, 5);
+	CHECK(strstr(evlog, "handoff-start peer=" B1) != NULL);
+	CHECK(strstr(evlog, "kind=hard to=" A2 "\n") != NULL);
+	CHECK(strstr(evlog, "kind=peer-moved to=" A2 "\n") != NULL);
+	struct hid *ab = sim_hid(ha, B1), *ba = sim_hid(hb, A2);
+	CHECK(ab && ab->ho[0].pending && ab->ho[0].kind == EV_HO_HARD);
+	CHECK(ba && ba->ho[0].pending && ba->ho[0].kind == EV_HO_PEER);
+	teardown();
+	ev_set_sink(NULL, NULL);
+	if (check_failures)
+		fprintf(stderr, "events:\n%s", evlog);
 }
 
 /* The claimed address never answers B's probe: no switch (§7.4). */
@@ -726,6 +767,7 @@ int main(void)
 	RUN(test_probe);
 	RUN(test_probe_retransmit_and_timeout);
 	RUN(test_handoff);
+	RUN(test_events);
 	RUN(test_handoff_retransmit);
 	RUN(test_handoff_rekick);
 	RUN(test_handoff_timeout);

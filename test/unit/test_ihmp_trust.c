@@ -15,6 +15,7 @@
 
 #include "../../src/ihmp_int.h"
 #include "check.h"
+#include "events.h"
 #include "ihmp_sim.h"
 
 #define A1 "198.18.1.2"
@@ -246,6 +247,50 @@ static void test_keyless_takeover(void)
 	CHECK(goes_to(S1, S1));
 	CHECK(sim_hid(hb, M1) == NULL);
 	CHECK_EQ(bs->key_origin, HID_KEY_NONE);
+	teardown();
+}
+
+static char evlog[4096];
+static size_t evlen;
+static unsigned nrejected;
+
+static void capture(void *arg, const char *text, const char *json)
+{
+	(void)arg, (void)json;
+	size_t n = strlen(text);
+	nrejected += !strncmp(text, "rejected ", 9);
+	if (evlen + n < sizeof(evlog)) {
+		memcpy(evlog + evlen, text, n + 1);
+		evlen += n;
+	}
+}
+
+/* A HANDOFF for A that M signed with its own key, 50 times: B refuses
+ * each, and `dimectl monitor` hears of it once, not 50 times. */
+static void test_rejected_event(void)
+{
+	setup();
+	struct ihmp *mk = m_engine();
+	struct ihmp_msg m;
+	uint64_t bad = hb->ih->stats.rx_bad_signature;
+
+	evlen = nrejected = 0;
+	evlog[0] = '\0';
+	ev_reject_reset();	/* earlier cases were refused too, maybe within the second */
+	ev_set_sink(capture, NULL);
+	for (int i = 0; i < 50; i++) {
+		msg(&m, IHMP_HANDOFF, (uint16_t)(100 + i), A1);
+		set_new(&m, M1);
+		set_old(&m, A1);
+		send_from(M1, &m, mk);
+	}
+	ev_set_sink(NULL, NULL);
+	CHECK_EQ(hb->ih->stats.rx_bad_signature, bad + 50);
+	CHECK(goes_to(A1, A1));
+	CHECK_EQ(nrejected, 1);
+	CHECK(strstr(evlog, "rejected reason=bad-signature from=" M1 "\n") != NULL);
+	if (check_failures)
+		fprintf(stderr, "events:\n%s", evlog);
 	teardown();
 }
 
@@ -485,6 +530,7 @@ int main(void)
 	RUN(test_squat_proven_peer);
 	RUN(test_squat_ack_addrs);
 	RUN(test_keyless_takeover);
+	RUN(test_rejected_event);
 	RUN(test_probe_redirect);
 	RUN(test_many_handoffs);
 	RUN(test_handoff_onto_spoofed);
