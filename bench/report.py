@@ -58,6 +58,8 @@ EV = {
     "tcp-unpriv": ("meson.build", "e2e-ihmp-capnetadmin", "e2e-ihmp-capnetadmin"),
     "nat": ("e2e/nat.sh", "NAT1 -> NAT2 port-randomising, hard, then NAT2 rebinds (conntrack -F)", "e2e-nat"),
     "tcp-download": ("e2e/ihmp.sh", "CH's dimed restarted no TCP sender", "e2e-ihmp (download)"),
+    "restart": ("e2e/ihmp.sh", "kill -9 and restart of CH's dimed under translated TCP and UDP: bytes intact, no RST",
+                "e2e-ihmp (restart-mh, restart-ch, restart-move)"),
     "fold": ("e2e/dualstack.sh", "CH holds one HID for MH: both families' addresses", "e2e-dualstack"),
 }
 
@@ -465,6 +467,8 @@ def section_tables():
                ["signed signalling, return routability", "-", "yes", "keys optional",
                 "yes (Ed25519, counters, nonce probes)", ev("signed")],
                ["daemon crash keeps traffic", "-", "-", "-", "yes (queue bypass)", ev("crash")],
+               ["daemon restart resumes translated flows, no RST", "-", "-", "-",
+                "yes (state file, table and elements in one transaction)", ev("restart")],
                ["new connections after a move untouched", "-", "-", "-", "yes", ev("native-new")],
                ["path MTU change after a move", "-", "-", "-", "yes", ev("pmtu")],
                ["soft handoff when the route moves (before the old address goes)", "-", "-", "-", "yes",
