@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "build_config.h"
 #include "ctl.h"
 #include "ctl_proto.h"
@@ -112,13 +113,6 @@ fail:
 	return ret;
 }
 
-static uint64_t ctl_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void ctl_drop(struct ctl *c, struct ctl_client *cl)
 {
 	if (c->watch)
@@ -182,7 +176,7 @@ void ctl_accept(struct ctl *c)
 		socklen_t len = sizeof(cred);
 		cl->fd = fd;
 		cl->len = 0;
-		cl->since = ctl_now_ms();
+		cl->since = clock_ms();
 		/* Anyone the socket's file mode lets in may look; only root and
 		 * our own user may change state. */
 		cl->privileged = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
@@ -209,7 +203,7 @@ static bool ctl_flush(struct ctl *c, struct ctl_client *cl)
 			return true;
 		}
 		cl->out_off += (size_t)n;
-		cl->since = ctl_now_ms();
+		cl->since = clock_ms();
 	}
 	free(cl->out);
 	cl->out = NULL;
@@ -409,7 +403,7 @@ int ctl_client_ready(struct ctl *c, int fd)
 
 void ctl_expire(struct ctl *c)
 {
-	uint64_t now = ctl_now_ms();
+	uint64_t now = clock_ms();
 
 	/* Idle clients, and readers that stopped taking their response, must
 	 * not lock everyone else out or hold memory. */

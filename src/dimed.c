@@ -21,6 +21,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
 
+#include "clock.h"
 #include "build_config.h"
 #include "ctl.h"
 #include "ctl_proto.h"
@@ -537,13 +538,6 @@ static void on_nft_event(struct dimed *d)
 	st_rebuild_sets(d->st);
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void run(struct dimed *d)
 {
 	struct epoll_event evs[32];
@@ -600,7 +594,7 @@ static void run(struct dimed *d)
 		}
 		st_tick(d->st);
 		wait_ms = d->ihmp ? ihmp_tick(d->ihmp) : -1;
-		int save_ms = state_tick(&d->saver, d->cfg.state_dir, d->st, d->ihmp, mono_ms());
+		int save_ms = state_tick(&d->saver, d->cfg.state_dir, d->st, d->ihmp, clock_ms());
 		if (save_ms >= 0 && (wait_ms < 0 || save_ms < wait_ms))
 			wait_ms = save_ms;
 	}

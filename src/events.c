@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "events.h"
 #include "hid_table.h"
 #include "sign.h"
@@ -23,9 +24,7 @@ void ev_set_sink(ev_sink_fn fn, void *arg)
 
 uint64_t ev_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return clock_ms();
 }
 
 /* Appends, truncating at the line's end (the closing bytes are reserved). */

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "encap.h"
 #include "ihmp_int.h"
 #include "st_peer.h"
@@ -205,10 +206,8 @@ static void io_free(void *arg)
 
 static uint64_t env_now_ms(void *arg)
 {
-	struct timespec ts;
 	(void)arg;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return clock_ms();
 }
 
 static size_t env_local_addrs(void *arg, const struct rtnl_addr **out)

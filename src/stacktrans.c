@@ -22,6 +22,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "clock.h"
 #include "flow_table.h"
 #include "hid_table.h"
 #include "log.h"
@@ -88,13 +89,6 @@ static int route_src_cached(struct stacktrans *st, const struct dime_addr *dst, 
 	return r;
 }
 
-static uint32_t now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint32_t)ts.tv_sec;
-}
-
 int st_new(struct stacktrans **out, const struct st_cfg *cfg, struct rtnl *rt, struct nftset *ns)
 {
 	struct stacktrans *st = calloc(1, sizeof(*st));
@@ -114,7 +108,7 @@ int st_new(struct stacktrans **out, const struct st_cfg *cfg, struct rtnl *rt, s
 		st_free(st);
 		return -ENOMEM;
 	}
-	st->last_expire = st->last_sweep = now_s();
+	st->last_expire = st->last_sweep = clock_s();
 	*out = st;
 	return 0;
 }
@@ -207,7 +201,7 @@ static void st_commit(struct stacktrans *st)
 	st->set_dirty = false;
 	if (nftset_commit(st->ns) < 0) {
 		st->stats.set_errors++;
-		if (log_allow(&st->lim_set, now_s(), 5))
+		if (log_allow(&st->lim_set, clock_s(), 5))
 			log_warnx("updating nft sets: %s", nftset_errmsg(st->ns));
 	}
 }
@@ -236,7 +230,7 @@ static bool hid_live_local(struct stacktrans *st, const struct hid *h, int af, s
 int st_local_first(struct stacktrans *st, struct hid *h, const struct dime_addr *a)
 {
 	struct hid_addrs keep = h->set[HID_LOCAL];
-	uint32_t now = now_s();
+	uint32_t now = clock_s();
 	int r;
 
 	/* Rebuild the set with a first: hid_table keeps insertion order. */
@@ -299,7 +293,7 @@ unsigned st_abort_peer(struct stacktrans *st, uint32_t handle, int af)
 
 int st_fold_hid(struct stacktrans *st, struct hid *into, struct hid *from)
 {
-	uint32_t now = now_s();
+	uint32_t now = clock_s();
 	struct flow *f, *next;
 
 	for (int s = 0; s < HID_NSETS; s++) {
@@ -650,7 +644,7 @@ int st_restore_flow(struct stacktrans *st, const struct flow *saved, uint32_t hi
 	const uint8_t keep = FLOW_F_LEARNED | FLOW_F_ID_ON_LO | FLOW_F_OUT_SET | FLOW_F_IN_SET |
 			     FLOW_F_SND_BASE | FLOW_F_RCV_BASE | FLOW_F_ENC_SET;
 	struct hid *h = hid_table_get(st->ht, hid);
-	uint32_t now = now_s();
+	uint32_t now = clock_s();
 	struct flow *f;
 	int r;
 
@@ -716,7 +710,7 @@ static uint32_t hid_for(struct stacktrans *st, const struct dime_addr *peer, con
 			bool *created)
 {
 	struct hid *h = hid_table_lookup(st->ht, peer);
-	uint32_t now = now_s();
+	uint32_t now = clock_s();
 
 	*created = !h;
 	if (!h) {
@@ -769,7 +763,7 @@ static struct flow *flow_learn(struct stacktrans *st, const struct flow_key *k, 
 {
 	struct dime_addr lid, rid;
 	struct flow *f;
-	uint32_t now = now_s();
+	uint32_t now = clock_s();
 
 	addr_set(&lid, k->af, k->laddr);
 	addr_set(&rid, k->af, k->raddr);
@@ -1054,7 +1048,7 @@ void st_packet(void *arg, struct queue *q, struct queue_pkt *p)
 		}
 		if (!f)
 			goto verdict;
-		f->last_seen = now_s();
+		f->last_seen = clock_s();
 		tcp_track(f, p->data, &pi, true);
 		if (flow_is_translated(f) && (f->flags & FLOW_F_OUT_SET)) {
 			struct dime_addr lloc, rloc;
@@ -1080,7 +1074,7 @@ void st_packet(void *arg, struct queue *q, struct queue_pkt *p)
 				.src = addr_eq(&rid, &src) ? NULL : &rid,
 				.dst = addr_eq(&lid, &dst) ? NULL : &lid,
 			};
-			f->last_seen = now_s();
+			f->last_seen = clock_s();
 			tcp_track(f, p->data, &pi, false);
 			if ((modified = do_xlate(st, p, &pi, &xa))) {
 				st->stats.translated_in++;
@@ -1129,7 +1123,7 @@ void st_flow_seen(struct stacktrans *st, struct flow *f, const uint8_t *pkt, con
 		  bool out)
 {
 	(void)st;
-	f->last_seen = now_s();
+	f->last_seen = clock_s();
 	tcp_track(f, pkt, pi, out);
 }
 
@@ -1154,7 +1148,7 @@ static void sweep_sockets(struct stacktrans *st, uint32_t now);
 
 void st_tick(struct stacktrans *st)
 {
-	uint32_t now = now_s();
+	uint32_t now = clock_s();
 
 	if (st->resync) {
 		st->resync = false;
@@ -1200,7 +1194,7 @@ static void sock_cb(void *arg, const struct sockdiag_sock *s)
 
 int st_learn_sockets(struct stacktrans *st)
 {
-	struct sock_walk w = { .st = st, .now = now_s(), .learn = true };
+	struct sock_walk w = { .st = st, .now = clock_s(), .learn = true };
 	int r = sockdiag_dump(sock_cb, &w);
 	if (r < 0)
 		return r;
@@ -1232,7 +1226,7 @@ static void sweep_sockets(struct stacktrans *st, uint32_t now)
 int st_map_peer(struct stacktrans *st, const struct dime_addr *id, const struct dime_addr *loc,
 		char *err, size_t errlen)
 {
-	uint32_t now = now_s();
+	uint32_t now = clock_s();
 	struct hid *h = hid_table_lookup(st->ht, id);
 	struct hid *other = hid_table_lookup(st->ht, loc);
 	int r;
@@ -1269,7 +1263,7 @@ int st_map_peer(struct stacktrans *st, const struct dime_addr *id, const struct 
 int st_map_local(struct stacktrans *st, const struct dime_addr *peer, const struct dime_addr *local,
 		 char *err, size_t errlen)
 {
-	uint32_t now = now_s();
+	uint32_t now = clock_s();
 	struct hid *h = hid_table_lookup(st->ht, peer);
 	int r;
 

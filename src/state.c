@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "flow_table.h"
 #include "hid_table.h"
 #include "ihmp.h"
@@ -189,13 +190,6 @@ int state_save(const char *dir, struct stacktrans *st, struct ihmp *ih)
 	return r;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int state_tick(struct state_writer *w, const char *dir, struct stacktrans *st, struct ihmp *ih,
 	       uint64_t now_ms)
 {
@@ -206,9 +200,9 @@ int state_tick(struct state_writer *w, const char *dir, struct stacktrans *st, s
 	uint64_t gap = w->gap_ms > STATE_MIN_GAP_MS ? w->gap_ms : STATE_MIN_GAP_MS;
 	if (w->last_ms && now_ms - w->last_ms < gap)
 		return (int)(gap - (now_ms - w->last_ms));
-	uint64_t t0 = mono_ms();
+	uint64_t t0 = clock_ms();
 	int r = state_save(dir, st, ih);
-	uint64_t took = mono_ms() - t0;
+	uint64_t took = clock_ms() - t0;
 	w->last_ms = now_ms;
 	w->gap_ms = took * 50;
 	if (r < 0) {
@@ -293,10 +287,8 @@ static int load_peer(struct loader *l, unsigned ln, char **w, int nw)
 	l->peer = NULL;
 	if (!l->apply)
 		return 0;
-	struct timespec ts;
 	struct hid *h;
-	clock_gettime(CLOCK_MONOTONIC, &ts);	/* the datapath's clock for HIDs */
-	if (hid_table_create(st_hids(l->st), (uint32_t)ts.tv_sec, &h) < 0) {
+	if (hid_table_create(st_hids(l->st), clock_s(), &h) < 0) {
 		l->out->skipped++;
 		return 0;
 	}
