@@ -613,23 +613,12 @@ for h in json.loads(sys.argv[1])["hids"]:
 sys.exit(1)' "$1" "$2"
 }
 
-# renumber_a OLD4 OLD6 NEW4 NEW6: a hard handoff on link A without leaving
-# it: the old addresses go, the new ones come, the default routes again.
-renumber_a() {
-	lab_mh ip addr del "$1/$PLEN4" dev "$MH_A_DEV"
-	lab_mh ip addr del "$2/$PLEN6" dev "$MH_A_DEV"
-	lab_mh ip addr add "$3/$PLEN4" dev "$MH_A_DEV"
-	lab_mh ip addr add "$4/$PLEN6" dev "$MH_A_DEV" nodad
-	lab_mh ip route replace default via "$R1_A4" dev "$MH_A_DEV"
-	lab_mh ip -6 route replace default via "$R1_A6" dev "$MH_A_DEV"
-}
-
-# renumber_applied OLD4 OLD6 NEW4 NEW6 SECS : renumber_a, then wait up to
+# renumber_applied OLD4 OLD6 NEW4 NEW6 SECS : lab_renumber_a, then wait up to
 # SECS for CH to make this family's new address MH's primary. CH_HIDS gets
 # CH's last `show hids -j`; fails if the handoff was not applied in time.
 renumber_applied() {
 	local j want
-	renumber_a "$@"
+	lab_renumber_a "$@"
 	want=$([[ $FAM == 4 ]] && echo "$3" || echo "$4")
 	for ((j = 0; j < $5 * 10; j++)); do
 		CH_HIDS=$(dime_ctl ch -j show hids)
@@ -678,7 +667,7 @@ sys.exit(0 if all(len(h.get(k, [])) <= 8 for h in json.loads(sys.argv[1])["hids"
 	((n == 30)) || fail "only $n of 30 handoffs were applied"
 	((over == 0)) || fail "CH's sets grew beyond 8 addresses $over times"
 	stream_verdict renumber
-	renumber_a "$cur4" "$cur6" "$MH_A4" "$MH_A6"	# back to the lab's own
+	lab_renumber_a "$cur4" "$cur6" "$MH_A4" "$MH_A6"	# back to the lab's own
 }
 
 # stat0 HOST KEY : a counter, 0 if this dimed has none by that name
@@ -724,7 +713,7 @@ t_straggler() {
 	done
 	lab_wait "$pid" || true
 	stream_verdict straggler
-	renumber_a "$a4" "$a6" "$MH_A4" "$MH_A6"
+	lab_renumber_a "$a4" "$a6" "$MH_A4" "$MH_A6"
 	lab_sysctl "$LAB_NS_CH" net.netfilter.nf_conntrack_tcp_loose="$loose"
 }
 

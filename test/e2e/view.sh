@@ -61,12 +61,7 @@ sleep 2.5
 
 # The hard handoff: the old addresses go, new ones come, on link A.
 NEW4=198.18.1.150 NEW6=2001:db8:1::150
-lab_mh ip addr del "$MH_A4/$PLEN4" dev "$MH_A_DEV"
-lab_mh ip addr del "$MH_A6/$PLEN6" dev "$MH_A_DEV"
-lab_mh ip addr add "$NEW4/$PLEN4" dev "$MH_A_DEV"
-lab_mh ip addr add "$NEW6/$PLEN6" dev "$MH_A_DEV" nodad
-lab_mh ip route replace default via "$R1_A4" dev "$MH_A_DEV"
-lab_mh ip -6 route replace default via "$R1_A6" dev "$MH_A_DEV"
+lab_renumber_a "$MH_A4" "$MH_A6" "$NEW4" "$NEW6"
 for i in $(seq 100); do
 	grep -q "^handoff-done .*to=$NEW4" "$LAB_DIR/mon-mh.txt" &&
 		grep -q "^handoff-done .*to=$NEW4" "$LAB_DIR/mon-ch.txt" && break

@@ -383,6 +383,17 @@ move_hard() {
 	lab_stamp "hard_up $to"
 }
 
+# lab_renumber_a OLD4 OLD6 NEW4 NEW6 : a hard handoff on link A without
+# leaving it: the old addresses go, the new ones come, the default routes again.
+lab_renumber_a() {
+	lab_mh ip addr del "$1/$PLEN4" dev "$MH_A_DEV"
+	lab_mh ip addr del "$2/$PLEN6" dev "$MH_A_DEV"
+	lab_mh ip addr add "$3/$PLEN4" dev "$MH_A_DEV"
+	lab_mh ip addr add "$4/$PLEN6" dev "$MH_A_DEV" nodad
+	lab_mh ip route replace default via "$R1_A4" dev "$MH_A_DEV"
+	lab_mh ip -6 route replace default via "$R1_A6" dev "$MH_A_DEV"
+}
+
 # move_back : MH on A only again (from B, or from an offline state).
 move_back() {
 	lab_detach B
