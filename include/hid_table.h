@@ -141,5 +141,8 @@ const struct dime_addr *hid_primary(const struct hid *h, int af);
  * HID_KEY_NONE. Binding the bound key again keeps the stronger origin. */
 int hid_set_key(struct hid *h, const uint8_t key[HID_KEY_LEN], enum hid_key_origin origin);
 void hid_clear_key(struct hid *h);
+/* "none", "tofu" or "pinned": how `dimectl`, events and the state file
+ * name an origin; NULL for anything else. */
+const char *hid_key_origin_name(unsigned origin);
 
 #endif

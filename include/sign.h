@@ -27,6 +27,9 @@ bool sign_verify(const uint8_t pk[SIGN_PK_LEN], const uint8_t *m, size_t n,
 		 const uint8_t sig[SIGN_SIG_LEN]);
 /* Base64 (standard, padded) of a public key: 44 characters + NUL. */
 void sign_pk_b64(const uint8_t pk[SIGN_PK_LEN], char out[45]);
+/* Its first 8 base64 characters, as `wg show` abbreviates: a name people
+ * compare at a glance (`dimectl show`, events). */
+void sign_pk_fingerprint(const uint8_t pk[SIGN_PK_LEN], char out[9]);
 int sign_pk_from_b64(uint8_t pk[SIGN_PK_LEN], const char *s);
 void sign_wipe(struct sign_key *k);
 /* Constant-time comparison, for keys and nonces. */

@@ -94,14 +94,9 @@ void ev_addr(struct ev *e, const char *key, const struct dime_addr *a)
 
 void ev_fingerprint(const struct hid *h, char out[9])
 {
-	char b64[45];
-
 	out[0] = '\0';
-	if (h->key_origin == HID_KEY_NONE)
-		return;
-	sign_pk_b64(h->key, b64);
-	memcpy(out, b64, 8);
-	out[8] = '\0';
+	if (h->key_origin != HID_KEY_NONE)
+		sign_pk_fingerprint(h->key, out);
 }
 
 void ev_peer(struct ev *e, const struct hid *h)

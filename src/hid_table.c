@@ -384,3 +384,9 @@ void hid_clear_key(struct hid *h)
 	memset(h->key, 0, HID_KEY_LEN);
 	h->key_origin = HID_KEY_NONE;
 }
+
+const char *hid_key_origin_name(unsigned origin)
+{
+	static const char *const names[] = { "none", "tofu", "pinned" };
+	return origin < sizeof(names) / sizeof(names[0]) ? names[origin] : NULL;
+}

@@ -584,7 +584,7 @@ void ihmp_bind_new(struct ihmp *ih, struct hid *h, const uint8_t *key, const str
 		ev_begin(&e, "key-bound");
 		ev_peer(&e, h);
 		ev_addr(&e, "address", src);
-		ev_str(&e, "origin", h->key_origin == HID_KEY_PINNED ? "pinned" : "tofu");
+		ev_str(&e, "origin", hid_key_origin_name(h->key_origin));
 		ev_end(&e);
 	}
 	struct ihmp_peer *p = ihmp_peer_get(ih, h);

@@ -11,6 +11,19 @@
 
 /* ---- HELLO ---- */
 
+void ihmp_hello_send(struct ihmp *ih, struct hid *h, const struct dime_addr *from,
+		     const struct dime_addr *to)
+{
+	struct ihmp_msg m;
+
+	ihmp_msg_init(&m, IHMP_HELLO, from);
+	ihmp_put_addrs(ih, &m);
+	/* Its echo in the ACK proves the answer came from where we sent. */
+	sign_random(m.nonce, IHMP_NONCE_LEN);
+	m.has |= IHMP_HAS(IHMP_T_NONCE);
+	ihmp_tx_start(ih, h, &m, from, to);
+}
+
 /* From the datapath (st_peer_fn): we opened a flow to a peer. */
 void ihmp_peer_flow(void *arg, struct hid *h, const struct dime_addr *local,
 		    const struct dime_addr *remote, bool created)
@@ -25,15 +38,9 @@ void ihmp_peer_flow(void *arg, struct hid *h, const struct dime_addr *local,
 		return;		/* no HELLO storms at hosts without dimed */
 	if (!ihmp_hello_allowed(ih, remote))
 		return;
-	struct ihmp_msg m;
-	ihmp_msg_init(&m, IHMP_HELLO, local);
-	ihmp_put_addrs(ih, &m);
-	/* Its echo in the ACK proves the answer came from where we sent. */
-	sign_random(m.nonce, IHMP_NONCE_LEN);
-	m.has |= IHMP_HAS(IHMP_T_NONCE);
 	p->challenges = 0;
 	ihmp_peer_set_state(ih, h, PEER_HELLO);
-	ihmp_tx_start(ih, h, &m, local, remote);
+	ihmp_hello_send(ih, h, local, remote);
 }
 
 /* After a restart (ihmp_peer_restore): each peer that answered before is
@@ -64,13 +71,8 @@ unsigned ihmp_reconfirm(struct ihmp *ih)
 			if (!to || (!ihmp_local_live(ih, h, af, NULL, &from) &&
 				    ih->env.route_src(ih->env.arg, to, &from) < 0))
 				continue;
-			struct ihmp_msg m;
-			ihmp_msg_init(&m, IHMP_HELLO, &from);
-			ihmp_put_addrs(ih, &m);
-			sign_random(m.nonce, IHMP_NONCE_LEN);
-			m.has |= IHMP_HAS(IHMP_T_NONCE);
 			p->challenges = 0;
-			ihmp_tx_start(ih, h, &m, &from, to);
+			ihmp_hello_send(ih, h, &from, to);
 			n++;
 			break;
 		}

@@ -234,6 +234,10 @@ struct ihmp_exchange {
 	uint8_t tries;		/* transmissions (0: IHMP_TRIES) */
 };
 extern const struct ihmp_exchange ihmp_x_hello, ihmp_x_probe;	/* ihmp_hello.c */
+/* ihmp_hello.c: a HELLO from our address `from` to the peer's `to`, with
+ * our addresses and a fresh nonce, as an exchange (§5.1). */
+void ihmp_hello_send(struct ihmp *ih, struct hid *h, const struct dime_addr *from,
+		     const struct dime_addr *to);
 extern const struct ihmp_exchange ihmp_x_addr_up, ihmp_x_addr_down, ihmp_x_handoff,
 	ihmp_x_report;						/* ihmp_move.c */
 

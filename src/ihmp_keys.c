@@ -48,19 +48,13 @@ void ihmp_key_rotate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m)
 
 /* ---- key commands (dimectl) ---- */
 
-static const char *origin_name(uint8_t o)
-{
-	return o == HID_KEY_PINNED ? "pinned" : o == HID_KEY_TOFU ? "tofu" : "none";
-}
-
 void ihmp_show_self(struct ihmp *ih, struct out *o)
 {
-	char b64[45];
+	char fp[9];
 
 	if (ih->have_key) {
-		sign_pk_b64(ih->key.pk, b64);
-		b64[8] = '\0';	/* as peers' keys are named: comparable at a glance */
-		out_str(o, "fingerprint", b64);
+		sign_pk_fingerprint(ih->key.pk, fp);	/* as peers' keys are named */
+		out_str(o, "fingerprint", fp);
 	}
 	out_u64(o, "listen_port", ih->cfg.port);
 }
@@ -94,7 +88,7 @@ void ihmp_show_keys(struct ihmp *ih, struct out *o)
 		out_u64(o, "hid", h->handle);
 		const struct dime_addr *a = hid_primary(h, AF_UNSPEC);
 		out_str(o, "address", a ? addr_fmt(a, b) : "-");
-		out_str(o, "origin", origin_name(h->key_origin));
+		out_str(o, "origin", hid_key_origin_name(h->key_origin));
 		if (h->key_origin != HID_KEY_NONE) {
 			sign_pk_b64(h->key, b64);
 			out_str(o, "key", b64);
@@ -125,7 +119,7 @@ int ihmp_key_pin(struct ihmp *ih, const struct dime_addr *peer, const char *b64,
 	struct ev e;
 	ev_begin(&e, "key-bound");
 	ev_peer(&e, h);
-	ev_str(&e, "origin", "pinned");
+	ev_str(&e, "origin", hid_key_origin_name(HID_KEY_PINNED));
 	ev_end(&e);
 	struct ihmp_peer *p = ihmp_peer_get(ih, h);
 	if (p)
@@ -159,12 +153,7 @@ static void announce_to(struct ihmp *ih, struct hid *h)
 			to = hid_primary(h, af);
 	if (!to)
 		return;
-	struct ihmp_msg m;
-	ihmp_msg_init(&m, IHMP_HELLO, &local);
-	ihmp_put_addrs(ih, &m);
-	sign_random(m.nonce, IHMP_NONCE_LEN);
-	m.has |= IHMP_HAS(IHMP_T_NONCE);
-	ihmp_tx_start(ih, h, &m, &local, to);
+	ihmp_hello_send(ih, h, &local, to);
 }
 
 /* A new host key (T7): every dime peer with live flows hears of it in a

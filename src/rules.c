@@ -153,9 +153,11 @@ int rules_install(const struct rules_cfg *cfg, const char *elements, enum rules_
 	memcpy(text + sizeof(replace) + nr, elements ? elements : "", ne);
 	text[sizeof(replace) + nr + ne] = '\0';
 	/* All six xtables rules an earlier run left stay (a restart needs
-	 * them as they are); some of them go, to be put in whole. */
-	bool have_xt = xt_rules(cfg, "-C", true) == 0;
-	if (!have_xt)
+	 * them as they are); some of them go, to be put in whole; none: none
+	 * to delete, so no second look. */
+	int missing = xt_rules(cfg, "-C", true);
+	bool have_xt = missing == 0;
+	if (missing > 0 && missing < XT_RULES)
 		xt_cleanup(cfg);
 	int ret = nft(text, false);
 	free(text);

@@ -114,6 +114,14 @@ void sign_pk_b64(const uint8_t pk[SIGN_PK_LEN], char out[45])
 	sodium_bin2base64(out, 45, pk, SIGN_PK_LEN, sodium_base64_VARIANT_ORIGINAL);
 }
 
+void sign_pk_fingerprint(const uint8_t pk[SIGN_PK_LEN], char out[9])
+{
+	char b64[45];
+	sign_pk_b64(pk, b64);
+	memcpy(out, b64, 8);
+	out[8] = '\0';
+}
+
 int sign_pk_from_b64(uint8_t pk[SIGN_PK_LEN], const char *s)
 {
 	size_t n;

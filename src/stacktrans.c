@@ -1340,8 +1340,7 @@ void st_show_hids(struct stacktrans *st, struct out *o)
 		if (h->moved.n)
 			out_addrs(o, "moved_from", &h->moved);
 		out_nat(o, h);
-		out_str(o, "key", h->key_origin == HID_KEY_PINNED ? "pinned" :
-				  h->key_origin == HID_KEY_TOFU ? "tofu" : "none");
+		out_str(o, "key", hid_key_origin_name(h->key_origin));
 		out_u64(o, "flows", flow_table_count_hid(st->ft, h->handle));
 		out_obj_end(o);
 	}
@@ -1495,8 +1494,7 @@ void st_show_peers(struct stacktrans *st, struct out *o)
 		if (h->set[HID_LOCAL].n || o->json)
 			out_addrs(o, "local", &h->set[HID_LOCAL]);
 		out_nat(o, h);
-		out_str(o, "key", h->key_origin == HID_KEY_PINNED ? "pinned" :
-				  h->key_origin == HID_KEY_TOFU ? "tofu" : "none");
+		out_str(o, "key", hid_key_origin_name(h->key_origin));
 		out_u64(o, "flows", nf);
 		out_u64(o, "translated_flows", nt);
 		if (o->json) {

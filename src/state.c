@@ -43,7 +43,6 @@
 #define SUM_HEX		(2 * SIGN_MAC_LEN)
 
 static const char *const set_names[] = { "active", "unreachable", "local", "moved" };
-static const char *const origin_names[] = { "none", "tofu", "pinned" };
 
 static int boot_id(char out[64])
 {
@@ -97,7 +96,7 @@ static void put_peer(FILE *f, struct stacktrans *st, const struct hid *h)
 	ihmp_peer_save(h, &sp);
 	if (h->key_origin != HID_KEY_NONE)
 		sign_pk_b64(h->key, key);
-	fprintf(f, "peer %u %s %s %d ", h->flags & HID_F_MANUAL, origin_names[h->key_origin % 3], key,
+	fprintf(f, "peer %u %s %s %d ", h->flags & HID_F_MANUAL, hid_key_origin_name(h->key_origin), key,
 		sp.answered);
 	if (sp.have_counter)
 		fprintf(f, "%" PRIu64 "\n", sp.last_counter);
@@ -271,6 +270,14 @@ static int name_index(const char *s, const char *const *names, int n)
 	return -1;
 }
 
+static int origin_index(const char *s)
+{
+	for (unsigned i = 0; hid_key_origin_name(i); i++)
+		if (!strcmp(s, hid_key_origin_name(i)))
+			return (int)i;
+	return -1;
+}
+
 static int load_peer(struct loader *l, unsigned ln, char **w, int nw)
 {
 	uint64_t flags, answered, counter = 0;
@@ -278,7 +285,7 @@ static int load_peer(struct loader *l, unsigned ln, char **w, int nw)
 	int origin;
 
 	if (nw != 6 || !parse_u64(w[1], UINT32_MAX, &flags) ||
-	    (origin = name_index(w[2], origin_names, 3)) < 0 ||
+	    (origin = origin_index(w[2])) < 0 ||
 	    (origin != HID_KEY_NONE && sign_pk_from_b64(key, w[3]) < 0) ||
 	    (origin == HID_KEY_NONE && strcmp(w[3], "-")) || !parse_u64(w[4], 1, &answered) ||
 	    (strcmp(w[5], "-") && !parse_u64(w[5], UINT64_MAX, &counter)))
@@ -425,8 +432,13 @@ static int read_all(const char *path, char **out, size_t *len)
 
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (size_t)sb.st_size > STATE_MAX_BYTES) {
-		r = fstat(fd, &sb) < 0 ? -errno : S_ISREG(sb.st_mode) ? -EFBIG : -EINVAL;
+	if (fstat(fd, &sb) < 0)
+		r = -errno;
+	else if (!S_ISREG(sb.st_mode))
+		r = -EINVAL;
+	else if ((size_t)sb.st_size > STATE_MAX_BYTES)
+		r = -EFBIG;
+	if (r < 0) {
 		close(fd);
 		return r;
 	}
