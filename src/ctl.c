@@ -347,6 +347,22 @@ static void ctl_run(struct ctl *c, struct ctl_client *cl)
 	out_free(&o);
 }
 
+/* Reads and throws away what the client sent; drops it at its EOF or an
+ * error. Whether it is still there. */
+static bool ctl_discard(struct ctl *c, struct ctl_client *cl)
+{
+	char sink[4096];
+	ssize_t d;
+
+	while ((d = read(cl->fd, sink, sizeof(sink))) > 0)
+		;
+	if (d == 0 || (errno != EAGAIN && errno != EINTR)) {
+		ctl_drop(c, cl);
+		return false;
+	}
+	return true;
+}
+
 int ctl_client_ready(struct ctl *c, int fd)
 {
 	struct ctl_client *cl = NULL;
@@ -358,13 +374,7 @@ int ctl_client_ready(struct ctl *c, int fd)
 		return -ENOENT;
 	if (cl->mon) {
 		/* Whatever a monitor sends is ignored; its EOF or error ends it. */
-		char sink[256];
-		ssize_t d;
-		while ((d = read(fd, sink, sizeof(sink))) > 0)
-			;
-		if (d == 0 || (errno != EAGAIN && errno != EINTR))
-			ctl_drop(c, cl);
-		else
+		if (ctl_discard(c, cl))
 			ctl_mon_flush(c, cl);
 		return 0;
 	}
@@ -373,12 +383,7 @@ int ctl_client_ready(struct ctl *c, int fd)
 		return 0;
 	}
 	if (cl->draining) {
-		char sink[4096];
-		ssize_t d;
-		while ((d = read(fd, sink, sizeof(sink))) > 0)
-			;
-		if (d == 0 || (errno != EAGAIN && errno != EINTR))
-			ctl_drop(c, cl);
+		ctl_discard(c, cl);
 		return 0;
 	}
 	ssize_t n = read(fd, cl->buf + cl->len, sizeof(cl->buf) - 1 - cl->len);
