@@ -47,6 +47,28 @@ struct config_pin {
 	uint8_t key[CONFIG_KEY_LEN];
 };
 
+/* An address and port to send to (a DNS server). */
+struct config_server {
+	struct dime_addr addr;
+	uint16_t port;
+};
+
+#define CONFIG_NAME_MAX		254	/* a DNS name, presentation form, plus NUL */
+#define CONFIG_RESOLVERS_MAX	3	/* as resolv.conf's MAXNS */
+
+/* [ddns]: the RFC 2136 updates of our A and AAAA records (docs/ddns.md). */
+struct config_ddns {
+	bool on;				/* the section is there */
+	struct config_server server;
+	char zone[CONFIG_NAME_MAX];
+	char name[CONFIG_NAME_MAX];		/* ours; also told to peers (NAME) */
+	char key_name[CONFIG_NAME_MAX];
+	int algorithm;				/* enum dns_tsig_alg */
+	char secret_file[CONFIG_PATH_MAX];
+	uint32_t ttl;				/* seconds */
+	bool publish_private;			/* RFC 1918, 100.64/10, ULA too */
+};
+
 struct config {
 	char control_socket[CONFIG_SOCK_MAX];
 	char state_dir[CONFIG_PATH_MAX];
@@ -71,6 +93,12 @@ struct config {
 	char local_key[CONFIG_PATH_MAX];	/* "" when unset */
 	struct config_prefix *local_key_prefixes;
 	size_t n_local_key_prefixes;
+
+	/* Where peers' names are looked up (rendezvous, docs/ihmp.md §11);
+	 * none: the nameservers of /etc/resolv.conf. */
+	struct config_server resolvers[CONFIG_RESOLVERS_MAX];
+	size_t n_resolvers;
+	struct config_ddns ddns;
 };
 
 /* Fills c with the built-in defaults; allocates nothing. */

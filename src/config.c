@@ -13,6 +13,7 @@
 #include <syslog.h>
 
 #include "config.h"
+#include "dns.h"
 #include "log.h"
 #include "ctl_proto.h"
 #include "ihmp_wire.h"
@@ -61,6 +62,9 @@ void config_defaults(struct config *c)
 	c->tcp_timeout = 7200;
 	c->hello = CONFIG_HELLO_ALL;
 	c->require_signatures = false;
+	c->ddns.algorithm = DNS_HMAC_SHA256;
+	c->ddns.ttl = 60;
+	c->ddns.server.port = DNS_PORT;
 }
 
 void config_free(struct config *c)
@@ -431,6 +435,128 @@ fail:
 	return -EINVAL;
 }
 
+/* "ADDR", "ADDR:PORT" (IPv4), "[ADDR]:PORT" or a bare IPv6 address. */
+static int config_server(const char *key, const char *s, struct config_server *out, char *why, size_t n)
+{
+	char buf[ADDR_STRLEN + 8];
+	const char *port = NULL;
+	uint32_t v = DNS_PORT;
+
+	if (strlen(s) >= sizeof(buf))
+		goto bad;
+	memcpy(buf, s, strlen(s) + 1);
+	char *a = buf;
+	if (buf[0] == '[') {
+		char *end = strchr(buf, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			goto bad;
+		*end = '\0';
+		a = buf + 1;
+		port = end[1] ? end + 2 : NULL;
+	} else if (strchr(buf, ':') == strrchr(buf, ':') && strchr(buf, ':')) {
+		char *colon = strchr(buf, ':');	/* one colon: IPv4 with a port */
+		*colon = '\0';
+		port = colon + 1;
+	}
+	if (addr_parse(&out->addr, a) < 0 || !(addr_is_unicast(&out->addr) || addr_is_loopback(&out->addr)))
+		goto bad;
+	if (port && config_uint(key, port, 1, 65535, &v, why, n) < 0)
+		return -EINVAL;
+	out->port = (uint16_t)v;
+	return 0;
+bad:
+	return config_bad(why, n, "%s: expected an address like 198.18.0.53, 198.18.0.53:5353 or "
+			  "[2001:db8::53]:53, got \"%.64s\"", key, s);
+}
+
+static int config_dns_name(const char *key, const char *s, char out[CONFIG_NAME_MAX], char *why, size_t n)
+{
+	if (dns_name_check(s) < 0)
+		return config_bad(why, n, "%s: not a domain name: \"%.64s\"", key, s);
+	size_t len = strlen(s);
+	if (len > 1 && s[len - 1] == '.')
+		len--;		/* one form: no trailing dot */
+	memset(out, 0, CONFIG_NAME_MAX);
+	memcpy(out, s, len);
+	return 0;
+}
+
+static int set_resolver(struct config *c, const char *key, char **w, size_t nw, char *why, size_t n)
+{
+	struct config_server s;
+
+	if (config_one(key, nw, why, n) < 0 || config_server(key, w[0], &s, why, n) < 0)
+		return -EINVAL;
+	if (c->n_resolvers == CONFIG_RESOLVERS_MAX)
+		return config_bad(why, n, "%s: more than %d", key, CONFIG_RESOLVERS_MAX);
+	c->resolvers[c->n_resolvers++] = s;
+	return 0;
+}
+
+static int set_ddns_server(struct config *c, const char *key, char **w, size_t nw, char *why, size_t n)
+{
+	if (config_one(key, nw, why, n) < 0)
+		return -EINVAL;
+	return config_server(key, w[0], &c->ddns.server, why, n);
+}
+
+static int set_ddns_zone(struct config *c, const char *key, char **w, size_t nw, char *why, size_t n)
+{
+	if (config_one(key, nw, why, n) < 0)
+		return -EINVAL;
+	return config_dns_name(key, w[0], c->ddns.zone, why, n);
+}
+
+static int set_ddns_name(struct config *c, const char *key, char **w, size_t nw, char *why, size_t n)
+{
+	if (config_one(key, nw, why, n) < 0)
+		return -EINVAL;
+	return config_dns_name(key, w[0], c->ddns.name, why, n);
+}
+
+static int set_ddns_key_name(struct config *c, const char *key, char **w, size_t nw, char *why, size_t n)
+{
+	if (config_one(key, nw, why, n) < 0)
+		return -EINVAL;
+	return config_dns_name(key, w[0], c->ddns.key_name, why, n);
+}
+
+static int set_ddns_algorithm(struct config *c, const char *key, char **w, size_t nw, char *why, size_t n)
+{
+	enum dns_tsig_alg alg;
+
+	if (config_one(key, nw, why, n) < 0)
+		return -EINVAL;
+	if (dns_tsig_alg_parse(w[0], &alg) < 0)
+		return config_bad(why, n, "%s: expected hmac-sha256 or hmac-sha512, got \"%.64s\"", key, w[0]);
+	c->ddns.algorithm = (int)alg;
+	return 0;
+}
+
+static int set_ddns_secret_file(struct config *c, const char *key, char **w, size_t nw, char *why, size_t n)
+{
+	if (config_one(key, nw, why, n) < 0 || config_path(key, w[0], sizeof(c->ddns.secret_file), why, n) < 0)
+		return -EINVAL;
+	memset(c->ddns.secret_file, 0, sizeof(c->ddns.secret_file));
+	memcpy(c->ddns.secret_file, w[0], strlen(w[0]));
+	return 0;
+}
+
+static int set_ddns_ttl(struct config *c, const char *key, char **w, size_t nw, char *why, size_t n)
+{
+	if (config_one(key, nw, why, n) < 0)
+		return -EINVAL;
+	return config_uint(key, w[0], 1, 86400, &c->ddns.ttl, why, n);
+}
+
+static int set_ddns_publish_private(struct config *c, const char *key, char **w, size_t nw,
+				    char *why, size_t n)
+{
+	if (config_one(key, nw, why, n) < 0)
+		return -EINVAL;
+	return config_bool(key, w[0], &c->ddns.publish_private, why, n);
+}
+
 /* Also the order of config_dump. */
 static const struct config_key config_keys[] = {
 	{ "control-socket", false, set_control_socket, RESTART(control_socket) },
@@ -450,7 +576,19 @@ static const struct config_key config_keys[] = {
 	{ "require-signatures", false, set_require_signatures, 0, 0 },
 	{ "pin-key", true, set_pin_key, 0, 0 },
 	{ "local-key", false, set_local_key, 0, 0 },
+	{ "resolver", true, set_resolver, 0, 0 },
+	/* [ddns]: a section of its own in the file, "ddns.KEY" elsewhere. */
+	{ "ddns.server", false, set_ddns_server, 0, 0 },
+	{ "ddns.zone", false, set_ddns_zone, 0, 0 },
+	{ "ddns.name", false, set_ddns_name, 0, 0 },
+	{ "ddns.key-name", false, set_ddns_key_name, 0, 0 },
+	{ "ddns.algorithm", false, set_ddns_algorithm, 0, 0 },
+	{ "ddns.secret-file", false, set_ddns_secret_file, 0, 0 },
+	{ "ddns.ttl", false, set_ddns_ttl, 0, 0 },
+	{ "ddns.publish-private", false, set_ddns_publish_private, 0, 0 },
 };
+
+#define CONFIG_DDNS_PREFIX "ddns."
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -567,6 +705,20 @@ static int config_read_line(FILE *f, char *buf, size_t *len)
 	return ch == EOF && *len == 0 ? 0 : 1;
 }
 
+/* A [ddns] section says everything an update needs. */
+static int config_check_ddns(const struct config *c, char *why, size_t n)
+{
+	const struct config_ddns *d = &c->ddns;
+	const char *missing = !d->server.addr.af ? "server" : !d->zone[0] ? "zone" : !d->name[0] ? "name" :
+			      !d->key_name[0] ? "key-name" : !d->secret_file[0] ? "secret-file" : NULL;
+
+	if (missing)
+		return config_bad(why, n, "[ddns]: %s is missing", missing);
+	if (!dns_name_in_zone(d->name, d->zone))
+		return config_bad(why, n, "[ddns]: name %.64s is not in zone %.64s", d->name, d->zone);
+	return 0;
+}
+
 int config_set(struct config *c, const char *key, const char *value, char *err, size_t errlen)
 {
 	char buf[CONFIG_LINE_MAX + 1], *w[CONFIG_WORDS_MAX];
@@ -590,7 +742,7 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 int config_parse(FILE *f, const char *name, struct config *out, char *err, size_t errlen)
 {
 	char line[CONFIG_LINE_MAX + 1], why[CONFIG_ERRLEN], *w[CONFIG_WORDS_MAX];
-	unsigned seen[CONFIG_NKEYS] = { 0 }, lineno = 0;
+	unsigned seen[CONFIG_NKEYS] = { 0 }, lineno = 0, section = 0;
 	struct config c;
 	size_t len;
 	int r;
@@ -616,6 +768,20 @@ int config_parse(FILE *f, const char *name, struct config *out, char *err, size_
 		char *s = config_trim(line);
 		if (!*s)
 			continue;
+		if (*s == '[') {
+			/* [ddns] is the one section: the keys after it are its own. */
+			if (strcmp(s, "[ddns]") != 0) {
+				r = config_bad(why, sizeof(why), "unknown section \"%.64s\" (there is [ddns])", s);
+				goto fail;
+			}
+			if (section) {
+				r = config_bad(why, sizeof(why), "[ddns] again (first on line %u)", section);
+				goto fail;
+			}
+			section = lineno;
+			c.ddns.on = true;
+			continue;
+		}
 		char *eq = strchr(s, '=');
 		if (!eq) {
 			r = config_bad(why, sizeof(why), "expected KEY = VALUE, got \"%.64s\"", s);
@@ -628,11 +794,14 @@ int config_parse(FILE *f, const char *name, struct config *out, char *err, size_
 			r = config_bad(why, sizeof(why), "missing key before \"=\"");
 			goto fail;
 		}
-		int k = config_key_find(key);
-		if (k < 0) {
-			r = config_bad(why, sizeof(why), "unknown key \"%.64s\"", key);
+		char full[96];
+		snprintf(full, sizeof(full), "%s%.64s", section ? CONFIG_DDNS_PREFIX : "", key);
+		int k = config_key_find(full);
+		if (k < 0 || (!section && !strncmp(key, CONFIG_DDNS_PREFIX, strlen(CONFIG_DDNS_PREFIX)))) {
+			r = config_bad(why, sizeof(why), "unknown key \"%.64s\"%s", key, section ? " in [ddns]" : "");
 			goto fail;
 		}
+		key = full;
 		if (seen[k] && !config_keys[k].list) {
 			r = config_bad(why, sizeof(why), "%s: set again (first on line %u)", key, seen[k]);
 			goto fail;
@@ -662,6 +831,10 @@ int config_parse(FILE *f, const char *name, struct config *out, char *err, size_
 	if (c.hello == CONFIG_HELLO_LIST && c.n_hello_allow == 0) {
 		lineno = seen[config_key_of(set_hello)];
 		r = config_bad(why, sizeof(why), "hello: \"list\" needs at least one hello-allow line");
+		goto fail;
+	}
+	if (c.ddns.on && (r = config_check_ddns(&c, why, sizeof(why))) < 0) {
+		lineno = section;
 		goto fail;
 	}
 	*out = c;
@@ -704,6 +877,17 @@ static void config_dump_prefix(FILE *f, const struct config_prefix *p)
 	char buf[ADDR_STRLEN];
 
 	fprintf(f, "%s/%u", addr_fmt(&p->addr, buf), p->plen);
+}
+
+static void config_dump_server(FILE *f, const struct config_server *s)
+{
+	char buf[ADDR_STRLEN];
+
+	addr_fmt(&s->addr, buf);
+	if (s->port == DNS_PORT)
+		fprintf(f, "%s", buf);
+	else
+		fprintf(f, s->addr.af == AF_INET6 ? "[%s]:%u" : "%s:%u", buf, s->port);
 }
 
 int config_dump(const struct config *c, FILE *f)
@@ -751,6 +935,24 @@ int config_dump(const struct config *c, FILE *f)
 			config_dump_prefix(f, &c->local_key_prefixes[i]);
 		}
 		fprintf(f, "\n");
+	}
+	if (!c->n_resolvers)
+		fprintf(f, "# resolver (none: /etc/resolv.conf)\n");
+	for (size_t i = 0; i < c->n_resolvers; i++) {
+		fprintf(f, "resolver = ");
+		config_dump_server(f, &c->resolvers[i]);
+		fprintf(f, "\n");
+	}
+	if (c->ddns.on) {
+		const struct config_ddns *d = &c->ddns;
+		fprintf(f, "[ddns]\nserver = ");
+		config_dump_server(f, &d->server);
+		fprintf(f, "\nzone = %s\nname = %s\nkey-name = %s\nalgorithm = %s\nsecret-file = %s\n"
+			"ttl = %u\npublish-private = %s\n", d->zone, d->name, d->key_name,
+			dns_tsig_alg_name((enum dns_tsig_alg)d->algorithm), d->secret_file, d->ttl,
+			d->publish_private ? "yes" : "no");
+	} else {
+		fprintf(f, "# [ddns] (none)\n");
 	}
 	return ferror(f) ? -EIO : 0;
 }
