@@ -1,0 +1,230 @@
+/*
+ * A and AAAA lookups for the rendezvous (docs/ihmp.md §11), from the event
+ * loop: getaddrinfo would block it, and getaddrinfo_a brings threads.
+ * Each lookup asks one server for both types, the next server after a
+ * timeout. Answers must come from that server, with the query's ID and
+ * question.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <netinet/in.h>
+#include <sodium.h>
+
+#include "dns.h"
+#include "log.h"
+#include "resolve.h"
+
+struct lookup {
+	bool used;
+	uint64_t cookie;
+	char name[DNS_NAME_STRMAX];
+	size_t server, nservers;	/* asking servers[server] */
+	struct config_server servers[CONFIG_RESOLVERS_MAX];
+	uint16_t id[2];			/* A, AAAA */
+	bool done[2];
+	uint64_t deadline;
+	size_t n;
+	struct dime_addr addrs[DNS_ANSWER_MAX];
+};
+
+struct resolver {
+	int fd[2];
+	const char *conf;
+	size_t nfixed;
+	struct config_server fixed[CONFIG_RESOLVERS_MAX];
+	struct lookup l[RESOLVE_INFLIGHT];
+	resolve_fn *fn;
+	void *arg;
+	uint32_t tokens;
+	uint64_t tokens_at;
+};
+
+int resolver_new(struct resolver **out, const struct config_server *servers, size_t n, const char *conf_path,
+		 resolve_fn *fn, void *arg)
+{
+	struct resolver *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	if (n > CONFIG_RESOLVERS_MAX)
+		n = CONFIG_RESOLVERS_MAX;
+	memcpy(r->fixed, servers, n * sizeof(*servers));
+	r->nfixed = n;
+	r->conf = conf_path ? conf_path : RESOLVE_CONF;
+	r->fn = fn;
+	r->arg = arg;
+	r->tokens = RESOLVE_PER_S;
+	for (int i = 0; i < 2; i++)
+		r->fd[i] = socket(i ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (r->fd[0] < 0 && r->fd[1] < 0) {
+		int e = -errno;
+		free(r);
+		return e;
+	}
+	*out = r;
+	return 0;
+}
+
+void resolver_free(struct resolver *r)
+{
+	if (!r)
+		return;
+	for (int i = 0; i < 2; i++)
+		if (r->fd[i] >= 0)
+			close(r->fd[i]);
+	free(r);
+}
+
+int resolver_fd(const struct resolver *r, int i)
+{
+	return r->fd[i];
+}
+
+/* The servers of this lookup: fixed ones, or resolv.conf as it is now. */
+static void load_servers(const struct resolver *r, struct lookup *l)
+{
+	struct dime_addr ns[CONFIG_RESOLVERS_MAX];
+	FILE *f;
+
+	if (r->nfixed) {
+		memcpy(l->servers, r->fixed, sizeof(l->servers));
+		l->nservers = r->nfixed;
+		return;
+	}
+	l->nservers = 0;
+	if (!(f = fopen(r->conf, "re")))
+		return;
+	size_t n = dns_resolv_conf(f, ns, CONFIG_RESOLVERS_MAX);
+	fclose(f);
+	for (size_t i = 0; i < n; i++)
+		l->servers[l->nservers++] = (struct config_server){ .addr = ns[i], .port = DNS_PORT };
+}
+
+static void query(struct resolver *r, struct lookup *l, uint64_t now)
+{
+	static const uint16_t types[2] = { DNS_TYPE_A, DNS_TYPE_AAAA };
+	const struct config_server *s = &l->servers[l->server];
+	int fd = r->fd[s->addr.af == AF_INET6];
+	struct sockaddr_storage ss;
+	socklen_t sl = addr_sockaddr(&s->addr, s->port, &ss);
+	uint8_t buf[DNS_MSG_MAX];
+
+	l->deadline = now + RESOLVE_TIMEOUT_MS;
+	for (int t = 0; t < 2; t++) {
+		if (l->done[t])
+			continue;
+		randombytes_buf(&l->id[t], sizeof(l->id[t]));
+		int n = dns_build_query(buf, sizeof(buf), l->id[t], l->name, types[t]);
+		if (n > 0 && fd >= 0)
+			(void)!sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&ss, sl);
+	}
+}
+
+int resolver_lookup(struct resolver *r, const char *name, uint64_t cookie, uint64_t now_ms)
+{
+	struct lookup *free_slot = NULL;
+
+	if (dns_name_check(name) < 0)
+		return -EINVAL;
+	for (int i = 0; i < RESOLVE_INFLIGHT; i++) {
+		if (!r->l[i].used && !free_slot)
+			free_slot = &r->l[i];
+		if (r->l[i].used && !strcasecmp(r->l[i].name, name))
+			return -EBUSY;
+	}
+	if (!free_slot)
+		return -EBUSY;
+	/* RESOLVE_PER_S tokens, refilled each second. */
+	if (now_ms - r->tokens_at >= 1000) {
+		r->tokens = RESOLVE_PER_S;
+		r->tokens_at = now_ms;
+	}
+	if (!r->tokens)
+		return -EAGAIN;
+	struct lookup l = { .used = true, .cookie = cookie };
+	load_servers(r, &l);
+	if (!l.nservers)
+		return -ENOENT;
+	r->tokens--;
+	snprintf(l.name, sizeof(l.name), "%s", name);
+	*free_slot = l;
+	query(r, free_slot, now_ms);
+	return 0;
+}
+
+static void finish(struct resolver *r, struct lookup *l, int err)
+{
+	struct lookup done = *l;
+
+	l->used = false;
+	r->fn(r->arg, done.cookie, done.name, done.addrs, done.n, done.n ? 0 : err);
+}
+
+void resolver_read(struct resolver *r, int i)
+{
+	uint8_t buf[DNS_MSG_MAX];
+	struct sockaddr_storage ss;
+
+	for (int k = 0; k < 64; k++) {
+		socklen_t sl = sizeof(ss);
+		ssize_t len = recvfrom(r->fd[i], buf, sizeof(buf), 0, (struct sockaddr *)&ss, &sl);
+		if (len < 0)
+			return;
+		struct dime_addr src;
+		uint16_t port;
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+			addr_set(&src, AF_INET, &s4->sin_addr);
+			port = ntohs(s4->sin_port);
+		} else {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+			addr_set(&src, AF_INET6, &s6->sin6_addr);
+			port = ntohs(s6->sin6_port);
+		}
+		for (int j = 0; j < RESOLVE_INFLIGHT; j++) {
+			struct lookup *l = &r->l[j];
+			const struct config_server *s = &l->servers[l->server];
+			if (!l->used || !addr_eq(&s->addr, &src) || s->port != port)
+				continue;
+			for (int t = 0; t < 2; t++) {
+				struct dns_answer a;
+				if (l->done[t] || len < 2 || ((buf[0] << 8) | buf[1]) != l->id[t] ||
+				    dns_parse_answer(buf, (size_t)len, l->name, t ? DNS_TYPE_AAAA : DNS_TYPE_A, &a) < 0)
+					continue;
+				l->done[t] = true;
+				for (size_t x = 0; x < a.naddrs && l->n < DNS_ANSWER_MAX; x++)
+					l->addrs[l->n++] = a.addrs[x];
+			}
+			if (l->used && l->done[0] && l->done[1])
+				finish(r, l, -ENODATA);
+		}
+	}
+}
+
+int resolver_tick(struct resolver *r, uint64_t now_ms)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (int j = 0; j < RESOLVE_INFLIGHT; j++) {
+		struct lookup *l = &r->l[j];
+		if (!l->used)
+			continue;
+		if (now_ms >= l->deadline) {
+			if (l->server + 1 >= l->nservers) {
+				finish(r, l, -ETIMEDOUT);
+				continue;
+			}
+			l->server++;
+			query(r, l, now_ms);
+		}
+		if (l->deadline < next)
+			next = l->deadline;
+	}
+	return next == UINT64_MAX ? -1 : (int)(next > now_ms ? next - now_ms : 0);
+}
