@@ -101,6 +101,23 @@ int ihmp_set_local_key(struct ihmp *ih, const char *path, const struct config_pr
 
 void ihmp_show_stats(struct ihmp *ih, struct out *o);
 
+/* Rendezvous (docs/ihmp.md §11). Our DNS name, told to peers in signed
+ * HELLOs and ACKs (NULL or "": none); copied. */
+void ihmp_set_name(struct ihmp *ih, const char *name);
+/* Rendezvous lookups: fn looks name up and later calls ihmp_resolved with
+ * cookie; 0 or -errno (busy, rate-limited). Without one (NULL), none. */
+typedef int ihmp_resolve_fn(void *arg, const char *name, uint64_t cookie);
+void ihmp_set_resolve(struct ihmp *ih, ihmp_resolve_fn *fn, void *arg);
+/* A lookup that the resolve hook started ended: addrs (both families) is what
+ * the name has now, a hint to prove, never a locator by itself. */
+void ihmp_resolved(struct ihmp *ih, uint64_t cookie, const char *name, const struct dime_addr *addrs,
+		   size_t n);
+/* Behind a NAT: the public addresses peers observe us at (from addresses
+ * we still have), at most max, each once. For DDNS. */
+size_t ihmp_public_addrs(struct ihmp *ih, struct dime_addr *out, size_t max);
+/* The name a peer told us with its bound key, or NULL. */
+const char *ihmp_peer_name(const struct hid *h);
+
 /* Restarts (src/state.c): what dimed keeps of a peer's signalling state. */
 struct ihmp_saved_peer {
 	bool answered;		/* a dime peer: it answered us (HELLO it again at start) */

@@ -65,7 +65,9 @@ enum {
 	IHMP_T_SIGNATURE = 11,
 	IHMP_T_OBSERVED = 12,	/* ACK: the request's source address and port as seen */
 	IHMP_T_PAD = 128,	/* skippable, contents ignored */
+	IHMP_T_NAME = 129,	/* skippable: the sender's DNS name (HELLO, ACK; §11) */
 };
+#define IHMP_NAME_MAX	253	/* octets, presentation form without the final dot */
 #define IHMP_T_SKIPPABLE	128
 
 /* Bits of ihmp_msg.has: which TLVs the message carries. */
@@ -101,6 +103,10 @@ struct ihmp_msg {
 	uint8_t sig[IHMP_SIG_LEN];	/* SIGNATURE */
 	struct dime_addr observed;	/* OBSERVED: the request's source ... */
 	uint16_t observed_port;		/* ... and source port, host byte order */
+	/* NAME (no bit in has: it is skippable): name_len octets at name,
+	 * not NUL-terminated; decoding points into the message. */
+	uint8_t name_len;
+	const char *name;
 	/* Decode only: with a SIGNATURE, the message bytes [0, signed_len)
 	 * are signed and the signature value is at sig_off. */
 	uint16_t signed_len;

@@ -18,6 +18,7 @@ void ihmp_hello_send(struct ihmp *ih, struct hid *h, const struct dime_addr *fro
 
 	ihmp_msg_init(&m, IHMP_HELLO, from);
 	ihmp_put_addrs(ih, &m);
+	ihmp_rdv_put_name(ih, &m);
 	/* Its echo in the ACK proves the answer came from where we sent. */
 	sign_random(m.nonce, IHMP_NONCE_LEN);
 	m.has |= IHMP_HAS(IHMP_T_NONCE);
@@ -263,6 +264,7 @@ void ihmp_on_hello(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, con
 	if (!p)
 		return;
 	p->last_seen = ih_now(ih);
+	ihmp_rdv_learn(ih, h, m, proved);
 	/* A known peer greeting from a new address (it moved while its first
 	 * HELLO was in flight): unproven until it claims it and we probe it. */
 	if (hid_where(h, src) < 0)
@@ -321,6 +323,7 @@ static void hello_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *re
 	/* The ACK echoed our nonce from where the flow goes: its key is the
 	 * peer's (T2). */
 	ihmp_bind_new(ih, h, proved, ack, src);
+	ihmp_rdv_learn(ih, h, ack, proved);
 	/* We moved while the HELLO was in flight (it went out again from
 	 * here): the address events skipped this peer, so hand off now.
 	 * Else the peer reaches us where it answered. */
@@ -407,6 +410,8 @@ static void probe_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *re
 	struct ihmp_peer *p = h->ihmp;
 	struct ihmp_rr *pending = &p->rr[req->dst.af == AF_INET6];
 
+	if (ihmp_rdv_acked(ih, h, req))
+		return;
 	if (pending->active && addr_eq(&pending->addr, &req->dst) && pending->at_port == req->port) {
 		/* Proven: apply the change that waited for it. */
 		struct ihmp_rr rr = *pending;
@@ -442,6 +447,12 @@ static void probe_timeout(struct ihmp *ih, struct hid *h, const struct ihmp_tx *
 	struct ihmp_rr *rr = &p->rr[req->dst.af == AF_INET6];
 	char b[ADDR_STRLEN], c[ADDR_STRLEN];
 
+	if (ihmp_rdv_timeout(ih, h, req))
+		return;
+	/* A keepalive or a probe where we send: the peer is gone from there. */
+	const struct dime_addr *primary = hid_primary(h, req->dst.af);
+	if (primary && addr_eq(primary, &req->dst))
+		ihmp_rdv_lost(ih, h);
 	if (rr->active && addr_eq(&rr->addr, &req->dst)) {
 		rr->active = false;
 		ih->stats.rx_unverified++;

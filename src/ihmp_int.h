@@ -105,6 +105,16 @@ struct ihmp_peer {
 	uint64_t restored_at;		/* ms: restored after our restart, not heard from since (0: no) */
 	uint64_t rekick_at[2];		/* ms, per family: look again at senders we restarted (0: no) */
 	uint8_t rekicks[2];		/* looks left */
+	/* ihmp_rdv.c (§11) */
+	char name[IHMP_NAME_MAX + 1];	/* told with its bound key; "": none */
+	uint64_t rdv_last;		/* ms: last lookup of it */
+	struct {		/* a probe in flight per family; its exchange may be
+				 * displaced from tx[], so it expires on its own */
+		bool active;
+		uint64_t until;
+		struct dime_addr addr;
+		uint8_t nonce[IHMP_NONCE_LEN];
+	} rdv[2];
 };
 
 /* Counters: field, output key. One list for the struct and `dimectl stats`. */
@@ -131,7 +141,8 @@ struct ihmp_peer {
 	X(rx_bad_cookie, "bad_cookie")					\
 	X(rx_unproven, "unproven_sender")				\
 	X(rx_amplification, "answer_too_big")				\
-	X(rx_probe_budget, "probe_budget")
+	X(rx_probe_budget, "probe_budget")				\
+	X(rx_rdv_unproven, "rendezvous_unproven")
 #define IHMP_STATS_OTHER(X)						\
 	X(keys_bound, "keys_bound")					\
 	X(folded, "hids_folded")					\
@@ -142,7 +153,9 @@ struct ihmp_peer {
 	X(busy_full, "busy_full")					\
 	X(hids_freed, "hids_freed")					\
 	X(addrs_evicted, "addresses_evicted")				\
-	X(rekicked, "senders_restarted_again")
+	X(rekicked, "senders_restarted_again")				\
+	X(rdv_lookups, "rendezvous_lookups")				\
+	X(rdv_found, "rendezvous_found")
 
 struct ihmp_stats {
 	uint64_t in[IHMP_TYPE_MAX + 1], out[IHMP_TYPE_MAX + 1];
@@ -192,6 +205,9 @@ struct ihmp {
 	bool have_old_key;
 	uint32_t halfopen;		/* HIDs only a HELLO made */
 	uint64_t gen;			/* bumped by what a restart must keep (src/state.c) */
+	char name[IHMP_NAME_MAX + 1];	/* ours, told to peers (§11); "" none */
+	ihmp_resolve_fn *resolve;	/* rendezvous lookups, or NULL */
+	void *resolve_arg;
 	/* ihmp_nat.c */
 	uint64_t peer_last;		/* ms: last pass over the peers' timers */
 	uint64_t peer_due;		/* ms: the next keepalive or re-kick due, or UINT64_MAX */
@@ -362,6 +378,22 @@ void ihmp_known_at(struct ihmp *ih, struct hid *h, const struct dime_addr *a);
  * look again a little later; ihmp_rekick does the looking. */
 void ihmp_kick(struct ihmp *ih, struct hid *h, int af);
 void ihmp_rekick(struct ihmp *ih, struct hid *h, uint64_t now);
+/* ihmp_rdv.c: rendezvous (§11). */
+/* m came from h signed with its bound key (bound: verified so; or proved
+ * and now bound): keep the NAME it tells. */
+void ihmp_rdv_learn(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m, const uint8_t *proved);
+/* Our NAME for a HELLO or an ACK of one, if we sign and have one. */
+void ihmp_rdv_put_name(const struct ihmp *ih, struct ihmp_msg *m);
+/* Our changes of a's family still in flight to where the peer was go to a
+ * (its new address) now, with a full set of retransmissions. */
+void ihmp_retarget(struct ihmp *ih, struct hid *h, const struct dime_addr *a);
+/* Every address we know of h stopped answering: look its name up. */
+void ihmp_rdv_lost(struct ihmp *ih, struct hid *h);
+/* A PATH_PROBE exchange ended: true when it was a rendezvous probe (and
+ * is dealt with). */
+bool ihmp_rdv_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req);
+bool ihmp_rdv_timeout(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req);
+
 /* The first address of family af in h's local set that is still ours. */
 bool ihmp_local_live(struct ihmp *ih, const struct hid *h, int af, const struct dime_addr *not,
 		     struct dime_addr *out);

@@ -288,6 +288,9 @@ static void change_apply(struct ihmp *ih, struct hid *h, const struct ihmp_msg *
 		} else if (m->type == IHMP_HANDOFF) {
 			hid_promote(h, &m->new_addr);
 			ihmp_nat_peer_at(ih, h, src, port, false, NULL);	/* no NAT on its path now */
+			/* Both of us moved: ours, sent where it was, goes to
+			 * where it is (§11). */
+			ihmp_retarget(ih, h, &m->new_addr);
 		}
 	}
 	/* (a NAT move keeps the NAT's address when only the binding's port changed) */

@@ -188,3 +188,27 @@ void ihmp_nat_keepalive(struct ihmp *ih, struct hid *h, uint64_t now)
 	}
 	ih_peer_due(ih, now + every);
 }
+
+size_t ihmp_public_addrs(struct ihmp *ih, struct dime_addr *out, size_t max)
+{
+	uint32_t cur = 0;
+	struct hid *h;
+	size_t n = 0;
+
+	while ((h = hid_table_next(ih->ht, &cur)) && n < max) {
+		const struct ihmp_peer *p = h->ihmp;
+		for (int k = 0; p && k < 2 && n < max; k++) {
+			const struct hid_nat *nat = &h->nat[k];
+			bool dup = false;
+			/* A binding of an address we left is no longer ours. */
+			if (!nat->self || !nat->have_pub || p->pub_from.af != nat->pub.af ||
+			    !ih_is_local(ih, &p->pub_from))
+				continue;
+			for (size_t i = 0; i < n && !dup; i++)
+				dup = addr_eq(&out[i], &nat->pub);
+			if (!dup)
+				out[n++] = nat->pub;
+		}
+	}
+	return n;
+}

@@ -174,6 +174,8 @@ void ihmp_send_ack(struct ihmp *ih, const struct hid *h, const struct ihmp_msg *
 	}
 	if (with_addrs)
 		ihmp_put_addrs(ih, &a);
+	if (req->type == IHMP_HELLO)
+		ihmp_rdv_put_name(ih, &a);
 	/* Where we see the request from, as STUN does: the peer learns
 	 * whether a NAT is on its path and what its binding is (§8). */
 	a.observed = *remote;
@@ -258,6 +260,10 @@ static void tx_due(struct ihmp *ih, struct hid *h, struct ihmp_tx *t, uint64_t n
 		exchange(req.msg.type)->on_timeout(ih, h, &req);
 		return;
 	}
+	/* A HANDOFF unanswered where the peer was: both of us may have
+	 * moved; its name may say where it went (§11). */
+	if (t->msg.type == IHMP_HANDOFF && t->tries >= 1)
+		ihmp_rdv_lost(ih, h);
 	int r = ihmp_xmit(ih, h, &t->src, &t->dst, t->port, &t->msg);
 	if (r == 0) {
 		if (t->tries)

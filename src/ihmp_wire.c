@@ -2,6 +2,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "dns.h"
 #include "ihmp_wire.h"
 
 /*
@@ -115,6 +116,18 @@ static void put_tlv(struct wbuf *w, uint8_t t, size_t n)
 	put8(w, (uint8_t)n);
 }
 
+/* A NAME value: a domain name, presentation form, no final dot. */
+static bool name_ok(const char *v, size_t n)
+{
+	char buf[IHMP_NAME_MAX + 1];
+
+	if (!v || n == 0 || n > IHMP_NAME_MAX || v[n - 1] == '.' || memchr(v, 0, n))
+		return false;
+	memcpy(buf, v, n);
+	buf[n] = '\0';
+	return dns_name_check(buf) == 0;
+}
+
 static int msg_valid(const struct ihmp_msg *m)
 {
 	if (m->version != IHMP_VERSION || !type_known(m->type))
@@ -143,6 +156,8 @@ static int msg_valid(const struct ihmp_msg *m)
 		return 0;
 	if ((m->has & H(NAT_MAP)) &&
 	    (!addr_ok(&m->nat.int_addr) || !addr_ok(&m->nat.ext_addr)))
+		return 0;
+	if (m->name_len && (!name_ok(m->name, m->name_len) || (m->type != IHMP_HELLO && m->type != IHMP_ACK)))
 		return 0;
 	return 1;
 }
@@ -217,6 +232,10 @@ int ihmp_encode(const struct ihmp_msg *m, uint8_t *buf, size_t cap)
 		put_tlv(&w, IHMP_T_OBSERVED, waddr_len(&m->observed) + 2);
 		put_addr(&w, &m->observed);
 		put16(&w, m->observed_port);
+	}
+	if (m->name_len) {
+		put_tlv(&w, IHMP_T_NAME, m->name_len);
+		put(&w, m->name, m->name_len);
 	}
 	if (m->has & H(SIGNATURE)) {
 		put_tlv(&w, IHMP_T_SIGNATURE, IHMP_SIG_LEN);
@@ -402,6 +421,11 @@ int ihmp_decode(struct ihmp_msg *m, const uint8_t *buf, size_t len)
 			}
 		} else if (t < IHMP_T_SKIPPABLE) {
 			return -EOPNOTSUPP;
+		} else if (t == IHMP_T_NAME && (m->type == IHMP_HELLO || m->type == IHMP_ACK)) {
+			if (m->name_len || !name_ok((const char *)v, n))
+				return -EBADMSG;	/* twice, or not a name */
+			m->name = (const char *)v;
+			m->name_len = (uint8_t)n;
 		}
 		p += 2 + n;
 	}
@@ -456,6 +480,8 @@ bool ihmp_msg_equal(const struct ihmp_msg *x, const struct ihmp_msg *y)
 	    (!addr_eq(&x->observed, &y->observed) || x->observed_port != y->observed_port))
 		return false;
 	if ((h & H(SIGNATURE)) && memcmp(x->sig, y->sig, IHMP_SIG_LEN))
+		return false;
+	if (x->name_len != y->name_len || (x->name_len && memcmp(x->name, y->name, x->name_len)))
 		return false;
 	return true;
 }

@@ -864,6 +864,62 @@ static void test_observed(void)
 	CHECK_EQ(ihmp_encode(&m, b, sizeof(b)), -EINVAL);
 }
 
+/* NAME (§11, skippable): in HELLO and ACK, after the other TLVs and
+ * before SIGNATURE, so signed; a bad name or a second one is malformed;
+ * in other types it is skipped; bytes are carried as they are. */
+static void test_name(void)
+{
+	struct ihmp_msg m, d;
+	uint8_t b[IHMP_MAX_MSG];
+	struct dime_addr id = A("198.18.1.2");
+	static const char name[] = "mh.dime.test";
+
+	ihmp_msg_init(&m, IHMP_HELLO, &id);
+	m.has = H(ADDRS);
+	m.naddrs = 1;
+	m.addrs[0] = id;
+	m.name = name;
+	m.name_len = (uint8_t)strlen(name);
+	int n = ihmp_encode(&m, b, sizeof(b));
+	CHECK(n > 0);
+	CHECK_EQ(b[n - 2 - (int)strlen(name)], IHMP_T_NAME);
+	CHECK_EQ(dec(&d, b, (size_t)n), 0);
+	CHECK(ihmp_msg_equal(&m, &d));
+	CHECK(d.name_len == strlen(name) && !memcmp(d.name, name, d.name_len));
+	/* A second NAME, or one that is not a name: malformed. */
+	uint8_t c[IHMP_MAX_MSG];
+	memcpy(c, b, (size_t)n);
+	memcpy(c + n, b + n - 2 - strlen(name), 2 + strlen(name));
+	CHECK_EQ(dec(&d, c, (size_t)n + 2 + strlen(name)), -EBADMSG);
+	memcpy(c, b, (size_t)n);
+	c[n - 1] = '.';		/* "mh.dime.tes.": a final dot */
+	CHECK_EQ(dec(&d, c, (size_t)n), -EBADMSG);
+	c[n - 1] = 't';
+	c[n - 4] = '.';		/* "mh.dime..est": an empty label */
+	CHECK_EQ(dec(&d, c, (size_t)n), -EBADMSG);
+	/* Not a name: refused when encoding too. */
+	m.name = "a..b";
+	m.name_len = 4;
+	CHECK_EQ(ihmp_encode(&m, b, sizeof(b)), -EINVAL);
+	/* In a HANDOFF: not ours to send, and skipped when received. */
+	ihmp_msg_init(&m, IHMP_HANDOFF, &id);
+	m.has = H(NEW_ADDR) | H(OLD_ADDR);
+	m.new_addr = A("198.18.2.2");
+	m.old_addr = id;
+	m.name = name;
+	m.name_len = (uint8_t)strlen(name);
+	CHECK_EQ(ihmp_encode(&m, b, sizeof(b)), -EINVAL);
+	m.name_len = 0;
+	n = ihmp_encode(&m, b, sizeof(b));
+	CHECK(n > 0);
+	b[n++] = IHMP_T_NAME;
+	b[n++] = (uint8_t)strlen(name);
+	memcpy(b + n, name, strlen(name));
+	n += (int)strlen(name);
+	CHECK_EQ(dec(&d, b, (size_t)n), 0);
+	CHECK_EQ(d.name_len, 0);
+}
+
 int main(void)
 {
 	uint8_t seed[32];
@@ -883,5 +939,6 @@ int main(void)
 	RUN(test_sig);
 	RUN(test_observed);
 	RUN(test_names);
+	RUN(test_name);
 	return check_done();
 }
