@@ -15,7 +15,10 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <netinet/in.h>
 
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -24,6 +27,8 @@
 #include "build_config.h"
 #include "ctl.h"
 #include "ctl_proto.h"
+#include "ddns.h"
+#include "dns.h"
 #include "events.h"
 #include "encap.h"
 #include "log.h"
@@ -34,6 +39,7 @@
 #include "ihmp_wire.h"
 #include "config.h"
 #include "queue.h"
+#include "resolve.h"
 #include "rtnl.h"
 #include "rules.h"
 #include "stacktrans.h"
@@ -57,6 +63,9 @@ struct dimed {
 	const struct options *opts;
 	struct config cfg;
 	struct state_writer saver;	/* what a restart must find (src/state.c) */
+	struct resolver *res;		/* rendezvous lookups (IHMP on) */
+	struct ddns *ddns;		/* [ddns], or NULL */
+	int ddns_fd;			/* its socket toward the server, or -1 */
 	bool quit;
 };
 
@@ -188,6 +197,8 @@ static int cmd_show(struct dimed *d, int argc, char **argv, struct out *o, char 
 	out_str(o, "rules", rules_mode_name(d->rmode));
 	if (d->ihmp)
 		ihmp_show_self(d->ihmp, o);
+	if (d->ddns)
+		ddns_show(d->ddns, o);
 	st_show_summary(d->st, o);
 	st_show_peers(d->st, o);
 	out_obj_end(o);
@@ -435,7 +446,8 @@ static void start_fail(struct dimed *d, const char *fmt, ...)
 	fatalx("dimed: %s", msg);
 }
 
-enum { EV_QUEUE = 1, EV_RTNL, EV_CTL, EV_SIGNAL, EV_TIMER, EV_NFT, EV_IHMP4, EV_IHMP6, EV_TUN, EV_CLIENT_BASE = 64 };
+enum { EV_QUEUE = 1, EV_RTNL, EV_CTL, EV_SIGNAL, EV_TIMER, EV_NFT, EV_IHMP4, EV_IHMP6, EV_TUN, EV_DDNS,
+       EV_RES4, EV_RES6, EV_CLIENT_BASE = 64 };
 
 static void ep_add(struct dimed *d, int fd, uint64_t tag)
 {
@@ -456,6 +468,153 @@ static void ctl_watch(void *arg, int fd, unsigned events)
 		epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* ---- DNS: our name follows us (ddns.c); peers' names (resolve.c) ---- */
+
+static uint64_t ddns_now(void *arg)
+{
+	(void)arg;
+	return clock_ms();
+}
+
+static uint64_t ddns_wall(void *arg)
+{
+	(void)arg;
+	return (uint64_t)time(NULL);
+}
+
+static int ddns_send(void *arg, const struct config_server *to, const uint8_t *buf, size_t len)
+{
+	struct dimed *d = arg;
+	struct sockaddr_storage ss;
+	socklen_t sl = addr_sockaddr(&to->addr, to->port, &ss);
+
+	return sendto(d->ddns_fd, buf, len, 0, (struct sockaddr *)&ss, sl) < 0 ? -errno : 0;
+}
+
+/* What our name should have: our usable addresses (not the identifiers
+ * held on lo) and, behind a NAT, what peers see us as. */
+static void ddns_refresh(struct dimed *d)
+{
+	struct dime_addr a[2 * DDNS_ADDRS_MAX];
+	const struct rtnl_addr *la;
+	size_t n = 0, nl;
+
+	if (!d->ddns)
+		return;
+	nl = rtnl_addrs(d->rt, &la);
+	for (size_t i = 0; i < nl && n < DDNS_ADDRS_MAX; i++)
+		a[n++] = la[i].addr;
+	if (d->ihmp)
+		n += ihmp_public_addrs(d->ihmp, a + n, DDNS_ADDRS_MAX);
+	ddns_set_addrs(d->ddns, a, n);
+}
+
+static void ddns_read(struct dimed *d)
+{
+	uint8_t buf[DNS_MSG_MAX];
+	struct sockaddr_storage ss;
+
+	for (int k = 0; k < 16; k++) {
+		socklen_t sl = sizeof(ss);
+		ssize_t len = recvfrom(d->ddns_fd, buf, sizeof(buf), 0, (struct sockaddr *)&ss, &sl);
+		struct dime_addr src;
+		uint16_t port;
+		if (len < 0)
+			return;
+		if (ss.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+			addr_set(&src, AF_INET6, &s6->sin6_addr);
+			port = ntohs(s6->sin6_port);
+		} else {
+			const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+			addr_set(&src, AF_INET, &s4->sin_addr);
+			port = ntohs(s4->sin_port);
+		}
+		ddns_input(d->ddns, buf, (size_t)len, &src, port);
+	}
+}
+
+static void ddns_stop(struct dimed *d)
+{
+	ddns_free(d->ddns);
+	d->ddns = NULL;
+	if (d->ddns_fd >= 0)
+		close(d->ddns_fd);	/* which takes it out of the epoll set */
+	d->ddns_fd = -1;
+}
+
+/* [ddns] as configured now (a reload replaces it whole, or keeps it). */
+static int ddns_start(struct dimed *d, const struct config_ddns *c, char *err, size_t n)
+{
+	struct ddns_env env = { .arg = d, .now_ms = ddns_now, .wall_s = ddns_wall, .send = ddns_send };
+	struct ddns *dd;
+	int fd, r;
+
+	if ((r = ddns_new(&dd, c, &env, err, n)) < 0)
+		return r;
+	fd = socket(c->server.addr.af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EV_DDNS };
+	if (fd < 0 || epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		r = -errno;
+		snprintf(err, n, "socket toward the server: %s", strerror(-r));
+		if (fd >= 0)
+			close(fd);
+		ddns_free(dd);
+		return r;
+	}
+	ddns_stop(d);
+	d->ddns = dd;
+	d->ddns_fd = fd;
+	if (d->ihmp)
+		ihmp_set_name(d->ihmp, c->name);
+	ddns_refresh(d);
+	return 0;
+}
+
+static void on_resolved(void *arg, uint64_t cookie, const char *name, const struct dime_addr *addrs, size_t n,
+			int err)
+{
+	struct dimed *d = arg;
+	char b[ADDR_STRLEN];
+
+	log_debug("rendezvous: %s: %zu address(es)%s%s", name, n, n ? ", first " : "",
+		  n ? addr_fmt(&addrs[0], b) : (err ? strerror(-err) : ""));
+	if (d->ihmp)
+		ihmp_resolved(d->ihmp, cookie, name, addrs, n);
+}
+
+static int resolve_peer(void *arg, const char *name, uint64_t cookie)
+{
+	struct dimed *d = arg;
+	return d->res ? resolver_lookup(d->res, name, cookie, clock_ms()) : -ENOTSUP;
+}
+
+static void resolver_stop(struct dimed *d)
+{
+	resolver_free(d->res);	/* closing its sockets takes them out of the epoll set */
+	d->res = NULL;
+}
+
+static int resolver_start(struct dimed *d, const struct config *c)
+{
+	struct resolver *res;
+	int r = resolver_new(&res, c->resolvers, c->n_resolvers, NULL, on_resolved, d);
+
+	if (r < 0)
+		return r;
+	for (int i = 0; i < 2; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = i ? EV_RES6 : EV_RES4 };
+		if (resolver_fd(res, i) >= 0 && epoll_ctl(d->ep, EPOLL_CTL_ADD, resolver_fd(res, i), &ev) < 0) {
+			r = -errno;
+			resolver_free(res);
+			return r;
+		}
+	}
+	resolver_stop(d);
+	d->res = res;
+	return 0;
+}
+
 /* SIGHUP and `dimectl reload`: the new file replaces the old one whole, or
  * not at all; keys that need a restart keep their running values. */
 static int dimed_reload(struct dimed *d, char *err, size_t n)
@@ -471,6 +630,24 @@ static int dimed_reload(struct dimed *d, char *err, size_t n)
 	if (config_restart_keys(&d->cfg, &next, keys, sizeof(keys)))
 		log_warnx("reload: %s changed; takes effect at the next start", keys);
 	config_keep_restart(&next, &d->cfg);
+	/* [ddns] again (its secret file too): the old one stays if the new
+	 * one cannot start. */
+	char why[CONFIG_ERRLEN];
+	if (next.ddns.on && ddns_start(d, &next.ddns, why, sizeof(why)) < 0) {
+		log_warnx("reload: [ddns]: %s; keeping the running configuration", why);
+		snprintf(err, n, "[ddns]: %s", why);
+		config_free(&next);
+		return -EINVAL;
+	}
+	if (!next.ddns.on && d->ddns) {
+		ddns_stop(d);
+		if (d->ihmp)
+			ihmp_set_name(d->ihmp, NULL);
+	}
+	if (d->ihmp && (next.n_resolvers != d->cfg.n_resolvers ||
+			memcmp(next.resolvers, d->cfg.resolvers, sizeof(next.resolvers))) &&
+	    resolver_start(d, &next) < 0)
+		log_warnx("reload: resolver: cannot open its sockets; keeping the old ones");
 	log_set_level(next.log_level);
 	st_set_timeouts(d->st, next.udp_timeout, next.tcp_timeout);
 	config_free(&d->cfg);
@@ -580,11 +757,21 @@ static void run(struct dimed *d)
 			case EV_TUN:
 				tunnel_read(d->tunnel);
 				break;
+			case EV_DDNS:
+				if (d->ddns)
+					ddns_read(d);
+				break;
+			case EV_RES4:
+			case EV_RES6:
+				if (d->res)
+					resolver_read(d->res, tag == EV_RES6);
+				break;
 			case EV_TIMER: {
 				uint64_t x;
 				(void)!read(d->timerfd, &x, sizeof(x));
 				ctl_expire(d->ctl);
 				ev_tick();	/* the count of a rejection flood that stopped */
+				ddns_refresh(d);	/* what peers see of us behind a NAT */
 				break;
 			}
 			default:
@@ -594,8 +781,11 @@ static void run(struct dimed *d)
 		st_tick(d->st);
 		wait_ms = d->ihmp ? ihmp_tick(d->ihmp) : -1;
 		int save_ms = state_tick(&d->saver, d->cfg.state_dir, d->st, d->ihmp, clock_ms());
-		if (save_ms >= 0 && (wait_ms < 0 || save_ms < wait_ms))
-			wait_ms = save_ms;
+		int more[] = { save_ms, d->ddns ? ddns_tick(d->ddns) : -1,
+			       d->res ? resolver_tick(d->res, clock_ms()) : -1 };
+		for (size_t k = 0; k < sizeof(more) / sizeof(more[0]); k++)
+			if (more[k] >= 0 && (wait_ms < 0 || more[k] < wait_ms))
+				wait_ms = more[k];
 	}
 }
 
@@ -608,6 +798,7 @@ static void on_addr(void *arg, const struct rtnl_addr *a, bool up)
 	st_addr_event(d->st, a, up);
 	if (d->ihmp)
 		ihmp_addr_event(d->ihmp, a, up);
+	ddns_refresh(d);
 }
 
 static void on_tunnel_rebind(void *arg, struct hid *h, const struct dime_addr *src, uint16_t port)
@@ -690,7 +881,7 @@ static int dimed_cleanup(const struct config *cfg, const struct rules_cfg *rcfg)
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
-	struct dimed d = { .opts = &o };
+	struct dimed d = { .opts = &o, .ddns_fd = -1 };
 	char err[CONFIG_ERRLEN];
 	int r;
 
@@ -781,6 +972,9 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	/* A bad secret file is a start-up error like a bad config line. */
+	if (cfg->ddns.on && ddns_start(&d, &cfg->ddns, err, sizeof(err)) < 0)
+		start_fail(&d, "[ddns]: %s", err);
 	/* A restart: the identifiers an earlier run held on lo, then its
 	 * peers and flows, so translation resumes with the first packet. */
 	make_parent_dir(&d, cfg->control_socket);
@@ -815,6 +1009,11 @@ int main(int argc, char **argv)
 		log_warnx("cannot list existing sockets: %s", strerror(-r));
 	if (d.ihmp && sl.peers)
 		ihmp_reconfirm(d.ihmp);
+	if (d.ihmp) {
+		if ((r = resolver_start(&d, cfg)) < 0)
+			log_warnx("no rendezvous: cannot open the resolver's sockets: %s", strerror(-r));
+		ihmp_set_resolve(d.ihmp, resolve_peer, &d);
+	}
 
 	ep_add(&d, queue_fd(d.q), EV_QUEUE);
 	ep_add(&d, rtnl_fd(d.rt), EV_RTNL);
@@ -851,6 +1050,8 @@ int main(int argc, char **argv)
 	ev_set_sink(NULL, NULL);
 	ctl_close(d.ctl);
 	queue_close(d.q);
+	ddns_stop(&d);
+	resolver_stop(&d);
 	ihmp_free(d.ihmp);
 	tunnel_free(d.tunnel);
 	st_free(d.st);

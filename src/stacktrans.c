@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "flow_table.h"
 #include "hid_table.h"
+#include "ihmp.h"
 #include "log.h"
 #include "nftset.h"
 #include "pkt.h"
@@ -1487,6 +1488,9 @@ void st_show_peers(struct stacktrans *st, struct out *o)
 			out_str(o, "address", a ? addr_fmt(a, b) : "");
 			out_str(o, "fingerprint", fp);
 		}
+		const char *name = ihmp_peer_name(h);
+		if (name || o->json)
+			out_str(o, "name", name ? name : "");
 		if (h->set[HID_ACTIVE].n || o->json)
 			out_addrs(o, "active", &h->set[HID_ACTIVE]);
 		if (h->set[HID_UNREACH].n || o->json)
