@@ -361,10 +361,12 @@ ch_move_hard() {
 # ch_move_back : CH on its base address again (no stamps; between tests)
 ch_move_back() {
 	[[ $(cat "$LAB_DIR/ch_at" 2>/dev/null || echo base) != base ]] || return 0
-	ip -n "$LAB_NS_CH" addr replace "$CH4/$PLEN4" dev "$SW_DEV"
-	ip -n "$LAB_NS_CH" addr replace "$CH6/$PLEN6" dev "$SW_DEV" nodad
+	# The old ones first: deleting a primary IPv4 address takes its
+	# secondaries with it (unless promote_secondaries).
 	ip -n "$LAB_NS_CH" addr del "$CH_ALT4/$PLEN4" dev "$SW_DEV" 2>/dev/null || true
 	ip -n "$LAB_NS_CH" addr del "$CH_ALT6/$PLEN6" dev "$SW_DEV" 2>/dev/null || true
+	ip -n "$LAB_NS_CH" addr replace "$CH4/$PLEN4" dev "$SW_DEV"
+	ip -n "$LAB_NS_CH" addr replace "$CH6/$PLEN6" dev "$SW_DEV" nodad
 	ch_routes
 	echo base >"$LAB_DIR/ch_at"
 }
