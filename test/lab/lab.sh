@@ -70,6 +70,8 @@
 #   lab_attacker             a third host on the core: $LAB_NS_AT, AT4/AT6
 #   lab_bg CMD...            run CMD in background, PID recorded for cleanup
 #   lab_kill_since N         stop what was recorded after the first N PIDs
+#   lab_cleanup_hook FN      lab_cleanup runs FN too (before deleting the
+#                            namespaces), for what lives outside them
 #   tcp_transfer FAMILY SECS [NAME]   iperf3 TCP MH -> CH
 #   udp_flow FAMILY SECS [RATE] [NAME] iperf3 UDP MH -> CH
 #   stream_check FAMILY BYTES [NAME] [TIMEOUT]  socat TCP, sha256 both ends
@@ -263,7 +265,7 @@ lab_sav() {
 }
 
 lab_cleanup() {
-	local rc=$? ns pid pids='' i
+	local rc=$? ns pid pids='' i h
 	set +e
 	trap - EXIT INT TERM HUP
 	if [[ -n $LAB_DIR && -f $LAB_DIR/pids ]]; then
@@ -283,6 +285,7 @@ lab_cleanup() {
 	if [[ -n $LAB_DIR && -f $LAB_DIR/pids ]]; then
 		while read -r pid; do wait "$pid" 2>/dev/null; done <"$LAB_DIR/pids"
 	fi
+	for h in ${LAB_CLEANUP_HOOKS:-}; do "$h"; done
 	for ns in $LAB_NSES; do ip netns del "$ns" 2>/dev/null; done
 	if [[ -n $LAB_DIR && ${LAB_KEEP:-0} != 1 ]]; then
 		rm -rf "$LAB_DIR"
@@ -291,6 +294,11 @@ lab_cleanup() {
 	fi
 	exit "$rc"
 }
+
+# lab_cleanup_hook FUNCTION : lab_cleanup calls it (once) after the processes
+# are gone and before the namespaces are, for what a helper made outside
+# $LAB_DIR and the namespaces (dns.sh's /etc/netns files).
+lab_cleanup_hook() { [[ " ${LAB_CLEANUP_HOOKS:-} " == *" $1 "* ]] || LAB_CLEANUP_HOOKS+=" $1"; }
 
 # lab_alive PID : running (a zombie waiting for its reaper does not count).
 lab_alive() {
@@ -707,7 +715,8 @@ tcp_transfer() { lab_iperf "$1" "$2" "$(lab_name "${3:-}" tcp)" tcp; }
 udp_flow() { lab_iperf "$1" "$2" "$(lab_name "${4:-}" udp)" udp "${3:-10M}"; }
 
 # stream_check FAMILY BYTES [NAME] [TIMEOUT=20] : BYTES of random data MH -> CH
-# through socat; sha256 on both ends.
+# through socat; sha256 on both ends. The receiver gives up after
+# LAB_STREAM_IDLE (default 5) s without data.
 stream_check() {
 	local fam=$1 bytes=$2 name to=${4:-20} port src dst rpid spid rrc=0 src_rc=0 d=$LAB_DIR
 	local sha_tx sha_rx got match survived=no
@@ -717,7 +726,7 @@ stream_check() {
 	head -c "$bytes" /dev/urandom >"$d/$name.tx"
 	sha_tx=$(sha256sum <"$d/$name.tx" | cut -d' ' -f1)
 	lab_bg ip netns exec "$LAB_NS_CH" timeout -k 2 "$to" \
-		socat -u -T 5 "TCP$fam-LISTEN:$port,bind=$(lab_bracket "$dst"),reuseaddr" "CREATE:$d/$name.rx"
+		socat -u -T "${LAB_STREAM_IDLE:-5}" "TCP$fam-LISTEN:$port,bind=$(lab_bracket "$dst"),reuseaddr" "CREATE:$d/$name.rx"
 	rpid=$LAB_BG_PID
 	lab_wait_listen "$LAB_NS_CH" tcp "$port" || { kill "$rpid" 2>/dev/null; return 1; }
 	date +%s.%N >"$d/$name.t0"
