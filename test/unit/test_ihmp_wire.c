@@ -504,6 +504,8 @@ static void test_errors(void)
 	/* Skippable TLVs (128 and up) are ignored wherever they are, even
 	 * repeated, even empty, and count as signed bytes. */
 	for (unsigned t = 128; t < 256; t++) {
+		if (t == IHMP_T_NAME)
+			continue;	/* known, and checked: test_name */
 		len = raw(b, 1, IHMP_ACK, (const uint8_t[]){ (uint8_t)t, 0, ECHO_H,
 			(uint8_t)t, 3, 1, 2, 3, (uint8_t)t, 1, 0xff }, 3 + 2 + 5 + 3);
 		CHECK_EQ(dec(&m, b, len), 0);
