@@ -23,6 +23,9 @@
 /* A server that refuses us (a wrong key, no permission) does so again:
  * it is asked again no sooner than this, whatever moves. */
 #define DDNS_REFUSED_MIN_MS	30000
+/* No route or no answer for this long is worth a log line: a hard
+ * handoff's gap is not. A refusal is logged at once. */
+#define DDNS_QUIET_MS		10000
 
 struct ddns_env {
 	void *arg;

@@ -10,6 +10,7 @@
 #ifndef DIME_RESOLVE_H
 #define DIME_RESOLVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,16 +25,19 @@
 /* A lookup ended: n addresses of both families (n == 0: none, or err). */
 typedef void resolve_fn(void *arg, uint64_t cookie, const char *name, const struct dime_addr *addrs,
 			size_t n, int err);
+/* Each lookup has a socket of its own, opened for it: a fresh port, and a
+ * source the kernel picks now (a socket older than a move would speak
+ * from an address that moved). The loop polls fd from add to !add. */
+typedef void resolve_watch_fn(void *arg, int fd, bool add);
 
 struct resolver;
 
 /* servers: n of them, or none (resolv.conf at conf_path). 0 or -errno. */
 int resolver_new(struct resolver **out, const struct config_server *servers, size_t n, const char *conf_path,
-		 resolve_fn *fn, void *arg);
+		 resolve_fn *fn, resolve_watch_fn *watch, void *arg);
 void resolver_free(struct resolver *r);
-/* The UDP sockets to poll (0: IPv4, 1: IPv6); -1 when a family is missing. */
-int resolver_fd(const struct resolver *r, int i);
-void resolver_read(struct resolver *r, int i);
+/* fd (one resolve_watch_fn added) is readable. */
+void resolver_read(struct resolver *r, int fd);
 /*
  * Starts looking up name's A and AAAA records; fn is called once with
  * cookie, later (never from inside this call). 0, or -EINVAL (not a

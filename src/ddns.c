@@ -45,6 +45,7 @@ struct ddns {
 	char result[96];		/* the last attempt's outcome, for show */
 	char logged[96];		/* the last failure logged (each once) */
 	uint64_t last_ok_ms;
+	uint64_t failing_since;		/* ms: first failure since the last success (0: none) */
 	uint64_t updates, failures, forged;
 };
 
@@ -207,9 +208,12 @@ static void fail(struct ddns *d, bool refused, const char *fmt, ...)
 		wait = DDNS_REFUSED_MIN_MS;
 	d->due = now_ms(d) + wait;
 	d->backoff_ms = d->backoff_ms >= DDNS_BACKOFF_MAX_MS / 2 ? DDNS_BACKOFF_MAX_MS : d->backoff_ms * 2;
+	if (!d->failing_since)
+		d->failing_since = now_ms(d);
 	/* Each reason once: a server that stays down or a key that stays
-	 * wrong must not fill the journal. */
-	if (strcmp(d->logged, d->result) != 0) {
+	 * wrong must not fill the journal; nor must the second without a
+	 * route that every hard handoff has. */
+	if (strcmp(d->logged, d->result) != 0 && (refused || now_ms(d) - d->failing_since >= DDNS_QUIET_MS)) {
 		char srv[ADDR_STRLEN];
 		snprintf(d->logged, sizeof(d->logged), "%s", d->result);
 		log_warnx("ddns: update of %s %s %s: %s (retrying every %u s at most; logged once)",
@@ -267,6 +271,7 @@ static void published(struct ddns *d)
 	d->last_ok_ms = now_ms(d);
 	d->backoff_ms = DDNS_BACKOFF_MIN_MS;
 	d->refused = false;
+	d->failing_since = 0;
 	d->logged[0] = '\0';
 	snprintf(d->result, sizeof(d->result), "NOERROR");
 	d->state = d->dirty ? DDNS_PENDING : DDNS_OK;
@@ -285,11 +290,17 @@ void ddns_input(struct ddns *d, const uint8_t *buf, size_t len, const struct dim
 	char rc[16], te[16];
 	uint16_t tsig_error = 0;
 
+	int p = -1;
 	if (!d->inflight || !addr_eq(src, &d->cfg.server.addr) || port != d->cfg.server.port ||
-	    dns_parse_answer(buf, len, NULL, 0, &a) < 0 || a.id != d->id || !a.qr ||
-	    a.opcode != DNS_OPCODE_UPDATE)
-		return;		/* not the answer we wait for */
+	    (p = dns_parse_answer(buf, len, NULL, 0, &a)) < 0 || a.id != d->id || !a.qr ||
+	    a.opcode != DNS_OPCODE_UPDATE) {
+		log_debug("ddns: %zu octets ignored (%s)", len, !d->inflight ? "nothing in flight" :
+			  p == -1 ? "not from the server" : p < 0 ? strerror(-p) : "not the answer to our update");
+		return;
+	}
 	int v = dns_tsig_verify(buf, len, &d->key, d->mac, d->mac_len, d->env.wall_s(d->env.arg), &tsig_error);
+	if (v < 0)
+		log_debug("ddns: %s answer, its TSIG: %s", dns_rcode_name(a.rcode, rc), strerror(-v));
 	if (a.rcode == DNS_NOERROR) {
 		if (v == 0) {
 			published(d);

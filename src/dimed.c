@@ -447,7 +447,8 @@ static void start_fail(struct dimed *d, const char *fmt, ...)
 }
 
 enum { EV_QUEUE = 1, EV_RTNL, EV_CTL, EV_SIGNAL, EV_TIMER, EV_NFT, EV_IHMP4, EV_IHMP6, EV_TUN, EV_DDNS,
-       EV_RES4, EV_RES6, EV_CLIENT_BASE = 64 };
+       EV_CLIENT_BASE = 64 };
+#define EV_RESOLVER_BASE	(1ull << 32)	/* + fd: a lookup's socket */
 
 static void ep_add(struct dimed *d, int fd, uint64_t tag)
 {
@@ -482,12 +483,21 @@ static uint64_t ddns_wall(void *arg)
 	return (uint64_t)time(NULL);
 }
 
+/* Each update from a socket of its own: a fresh port, and the source the
+ * kernel picks now. A socket kept across a move would be a flow of the
+ * address we left, and its answers would go there. */
 static int ddns_send(void *arg, const struct config_server *to, const uint8_t *buf, size_t len)
 {
 	struct dimed *d = arg;
 	struct sockaddr_storage ss;
 	socklen_t sl = addr_sockaddr(&to->addr, to->port, &ss);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EV_DDNS };
 
+	if (d->ddns_fd >= 0)
+		close(d->ddns_fd);	/* which takes it out of the epoll set */
+	d->ddns_fd = socket(to->addr.af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (d->ddns_fd < 0 || epoll_ctl(d->ep, EPOLL_CTL_ADD, d->ddns_fd, &ev) < 0)
+		return -errno;
 	return sendto(d->ddns_fd, buf, len, 0, (struct sockaddr *)&ss, sl) < 0 ? -errno : 0;
 }
 
@@ -514,7 +524,7 @@ static void ddns_read(struct dimed *d)
 	uint8_t buf[DNS_MSG_MAX];
 	struct sockaddr_storage ss;
 
-	for (int k = 0; k < 16; k++) {
+	for (int k = 0; d->ddns_fd >= 0 && k < 16; k++) {
 		socklen_t sl = sizeof(ss);
 		ssize_t len = recvfrom(d->ddns_fd, buf, sizeof(buf), 0, (struct sockaddr *)&ss, &sl);
 		struct dime_addr src;
@@ -548,23 +558,12 @@ static int ddns_start(struct dimed *d, const struct config_ddns *c, char *err, s
 {
 	struct ddns_env env = { .arg = d, .now_ms = ddns_now, .wall_s = ddns_wall, .send = ddns_send };
 	struct ddns *dd;
-	int fd, r;
+	int r;
 
 	if ((r = ddns_new(&dd, c, &env, err, n)) < 0)
 		return r;
-	fd = socket(c->server.addr.af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EV_DDNS };
-	if (fd < 0 || epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		r = -errno;
-		snprintf(err, n, "socket toward the server: %s", strerror(-r));
-		if (fd >= 0)
-			close(fd);
-		ddns_free(dd);
-		return r;
-	}
 	ddns_stop(d);
 	d->ddns = dd;
-	d->ddns_fd = fd;
 	if (d->ihmp)
 		ihmp_set_name(d->ihmp, c->name);
 	ddns_refresh(d);
@@ -591,25 +590,26 @@ static int resolve_peer(void *arg, const char *name, uint64_t cookie)
 
 static void resolver_stop(struct dimed *d)
 {
-	resolver_free(d->res);	/* closing its sockets takes them out of the epoll set */
+	resolver_free(d->res);
 	d->res = NULL;
+}
+
+static void resolver_watch(void *arg, int fd, bool add)
+{
+	struct dimed *d = arg;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EV_RESOLVER_BASE + (uint64_t)fd };
+
+	if (epoll_ctl(d->ep, add ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) < 0 && add)
+		log_warn("rendezvous: epoll");
 }
 
 static int resolver_start(struct dimed *d, const struct config *c)
 {
 	struct resolver *res;
-	int r = resolver_new(&res, c->resolvers, c->n_resolvers, NULL, on_resolved, d);
+	int r = resolver_new(&res, c->resolvers, c->n_resolvers, NULL, on_resolved, resolver_watch, d);
 
 	if (r < 0)
 		return r;
-	for (int i = 0; i < 2; i++) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = i ? EV_RES6 : EV_RES4 };
-		if (resolver_fd(res, i) >= 0 && epoll_ctl(d->ep, EPOLL_CTL_ADD, resolver_fd(res, i), &ev) < 0) {
-			r = -errno;
-			resolver_free(res);
-			return r;
-		}
-	}
 	resolver_stop(d);
 	d->res = res;
 	return 0;
@@ -761,11 +761,7 @@ static void run(struct dimed *d)
 				if (d->ddns)
 					ddns_read(d);
 				break;
-			case EV_RES4:
-			case EV_RES6:
-				if (d->res)
-					resolver_read(d->res, tag == EV_RES6);
-				break;
+
 			case EV_TIMER: {
 				uint64_t x;
 				(void)!read(d->timerfd, &x, sizeof(x));
@@ -775,6 +771,11 @@ static void run(struct dimed *d)
 				break;
 			}
 			default:
+				if (tag >= EV_RESOLVER_BASE) {
+					if (d->res)
+						resolver_read(d->res, (int)(tag - EV_RESOLVER_BASE));
+					break;
+				}
 				ctl_client_ready(d->ctl, (int)(tag - EV_CLIENT_BASE));
 			}
 		}

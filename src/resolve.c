@@ -22,6 +22,7 @@
 
 struct lookup {
 	bool used;
+	int fd;				/* its own socket, toward servers[server] */
 	uint64_t cookie;
 	char name[DNS_NAME_STRMAX];
 	size_t server, nservers;	/* asking servers[server] */
@@ -34,19 +35,19 @@ struct lookup {
 };
 
 struct resolver {
-	int fd[2];
 	const char *conf;
 	size_t nfixed;
 	struct config_server fixed[CONFIG_RESOLVERS_MAX];
 	struct lookup l[RESOLVE_INFLIGHT];
 	resolve_fn *fn;
+	resolve_watch_fn *watch;
 	void *arg;
 	uint32_t tokens;
 	uint64_t tokens_at;
 };
 
 int resolver_new(struct resolver **out, const struct config_server *servers, size_t n, const char *conf_path,
-		 resolve_fn *fn, void *arg)
+		 resolve_fn *fn, resolve_watch_fn *watch, void *arg)
 {
 	struct resolver *r = calloc(1, sizeof(*r));
 
@@ -58,32 +59,31 @@ int resolver_new(struct resolver **out, const struct config_server *servers, siz
 	r->nfixed = n;
 	r->conf = conf_path ? conf_path : RESOLVE_CONF;
 	r->fn = fn;
+	r->watch = watch;
 	r->arg = arg;
 	r->tokens = RESOLVE_PER_S;
-	for (int i = 0; i < 2; i++)
-		r->fd[i] = socket(i ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (r->fd[0] < 0 && r->fd[1] < 0) {
-		int e = -errno;
-		free(r);
-		return e;
-	}
+	for (int i = 0; i < RESOLVE_INFLIGHT; i++)
+		r->l[i].fd = -1;
 	*out = r;
 	return 0;
+}
+
+static void close_fd(struct resolver *r, struct lookup *l)
+{
+	if (l->fd < 0)
+		return;
+	r->watch(r->arg, l->fd, false);
+	close(l->fd);
+	l->fd = -1;
 }
 
 void resolver_free(struct resolver *r)
 {
 	if (!r)
 		return;
-	for (int i = 0; i < 2; i++)
-		if (r->fd[i] >= 0)
-			close(r->fd[i]);
+	for (int i = 0; i < RESOLVE_INFLIGHT; i++)
+		close_fd(r, &r->l[i]);
 	free(r);
-}
-
-int resolver_fd(const struct resolver *r, int i)
-{
-	return r->fd[i];
 }
 
 /* The servers of this lookup: fixed ones, or resolv.conf as it is now. */
@@ -110,12 +110,16 @@ static void query(struct resolver *r, struct lookup *l, uint64_t now)
 {
 	static const uint16_t types[2] = { DNS_TYPE_A, DNS_TYPE_AAAA };
 	const struct config_server *s = &l->servers[l->server];
-	int fd = r->fd[s->addr.af == AF_INET6];
 	struct sockaddr_storage ss;
 	socklen_t sl = addr_sockaddr(&s->addr, s->port, &ss);
 	uint8_t buf[DNS_MSG_MAX];
 
 	l->deadline = now + RESOLVE_TIMEOUT_MS;
+	close_fd(r, l);		/* each server its own socket, too */
+	l->fd = socket(s->addr.af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->fd >= 0)
+		r->watch(r->arg, l->fd, true);
+	int fd = l->fd;
 	for (int t = 0; t < 2; t++) {
 		if (l->done[t])
 			continue;
@@ -147,7 +151,7 @@ int resolver_lookup(struct resolver *r, const char *name, uint64_t cookie, uint6
 	}
 	if (!r->tokens)
 		return -EAGAIN;
-	struct lookup l = { .used = true, .cookie = cookie };
+	struct lookup l = { .used = true, .cookie = cookie, .fd = -1 };
 	load_servers(r, &l);
 	if (!l.nservers)
 		return -ENOENT;
@@ -162,18 +166,26 @@ static void finish(struct resolver *r, struct lookup *l, int err)
 {
 	struct lookup done = *l;
 
+	close_fd(r, l);
 	l->used = false;
 	r->fn(r->arg, done.cookie, done.name, done.addrs, done.n, done.n ? 0 : err);
 }
 
-void resolver_read(struct resolver *r, int i)
+void resolver_read(struct resolver *r, int fd)
 {
 	uint8_t buf[DNS_MSG_MAX];
 	struct sockaddr_storage ss;
+	bool ours = false;
 
-	for (int k = 0; k < 64; k++) {
+	/* An event of a socket closed in the same wakeup: the number may
+	 * be someone else's by now. */
+	for (int j = 0; j < RESOLVE_INFLIGHT && !ours; j++)
+		ours = r->l[j].used && r->l[j].fd == fd;
+	if (!ours)
+		return;
+	for (int k = 0; k < 8; k++) {
 		socklen_t sl = sizeof(ss);
-		ssize_t len = recvfrom(r->fd[i], buf, sizeof(buf), 0, (struct sockaddr *)&ss, &sl);
+		ssize_t len = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&ss, &sl);
 		if (len < 0)
 			return;
 		struct dime_addr src;
@@ -190,7 +202,7 @@ void resolver_read(struct resolver *r, int i)
 		for (int j = 0; j < RESOLVE_INFLIGHT; j++) {
 			struct lookup *l = &r->l[j];
 			const struct config_server *s = &l->servers[l->server];
-			if (!l->used || !addr_eq(&s->addr, &src) || s->port != port)
+			if (!l->used || l->fd != fd || !addr_eq(&s->addr, &src) || s->port != port)
 				continue;
 			for (int t = 0; t < 2; t++) {
 				struct dns_answer a;
@@ -201,8 +213,10 @@ void resolver_read(struct resolver *r, int i)
 				for (size_t x = 0; x < a.naddrs && l->n < DNS_ANSWER_MAX; x++)
 					l->addrs[l->n++] = a.addrs[x];
 			}
-			if (l->used && l->done[0] && l->done[1])
+			if (l->used && l->done[0] && l->done[1]) {
 				finish(r, l, -ENODATA);
+				return;		/* fd is closed */
+			}
 		}
 	}
 }

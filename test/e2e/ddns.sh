@@ -447,6 +447,13 @@ t_bothmove() {
 	udp_verdict both-udp
 	metric both.ch_hard_up_to_udp_resumed_s "$(udp_resume both-udp ch_hard_up)"
 	note "MH's peers after: $(dime_ctl mh -j show hids | "${TOOL[@]}" hids)"
+	# Each told the other its name (NAME, signed), and shows it.
+	local names
+	names=$(dime_ctl mh -j show 2>/dev/null | "$LAB_PYTHON" -c '
+import json, sys
+print(" ".join(p.get("name", "") for p in json.load(sys.stdin)["peers"] if p.get("name")))')
+	[[ " $names " == *" ch.$DNS_ZONE "* ]] || fail "dimectl show on MH: no peer named ch.$DNS_ZONE (names: '$names')"
+	note "MH's dimectl show names its peers: $names"
 }
 
 t_bothmove_noddns() {
