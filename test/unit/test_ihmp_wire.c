@@ -886,6 +886,8 @@ static void test_name(void)
 	CHECK(n > 0);
 	CHECK_EQ(b[n - 2 - (int)strlen(name)], IHMP_T_NAME);
 	CHECK_EQ(dec(&d, b, (size_t)n), 0);
+	/* dec() decodes a copy it frees; d.name points into the message. */
+	CHECK_EQ(ihmp_decode(&d, b, (size_t)n), 0);
 	CHECK(ihmp_msg_equal(&m, &d));
 	CHECK(d.name_len == strlen(name) && !memcmp(d.name, name, d.name_len));
 	/* A second NAME, or one that is not a name: malformed. */
