@@ -5,7 +5,9 @@
  * against B's tables on the simulated network (test/unit/ihmp_sim.c). The
  * fuzzer only sends: whatever B sends to an address no engine holds is
  * lost, as for a sender that cannot see the traffic. After every step the
- * rules of docs/ihmp.md §7 must hold at B:
+ * rules of docs/ihmp.md §7 must hold at B (A is named, B looks names up,
+ * and the DNS answers what the fuzzer says: T9 is T1 under forged
+ * answers):
  *   T1  an active address is one a peer proved (A held it at some time) or one B's
  *       datapath saw a flow with;
  *   T2  the HID of S (no dimed) never gets a key; A's gets only A's;
@@ -52,6 +54,8 @@ static struct dime_addr pick(struct in *in)
 
 struct world {
 	struct sim s;
+	size_t nlookups;		/* B's, waiting for the fuzzer's answer */
+	struct { uint64_t cookie; char name[64]; } lookups[4];
 	struct sim_host *a, *b, *srv, *m;
 	bool a_held[NA], a_ever[NA];	/* A holds it now; A held it once */
 };
@@ -141,10 +145,39 @@ static size_t forge(struct world *w, struct in *in, uint8_t *buf)
 		memset(m.nonce, take(in), IHMP_NONCE_LEN);
 		m.has |= IHMP_HAS(IHMP_T_NONCE);
 	}
+	if ((type == IHMP_HELLO || type == IHMP_ACK) && (take(in) & 1)) {
+		m.name = take(in) & 1 ? "a.dime.test" : "victim.dime.test";
+		m.name_len = (uint8_t)strlen(m.name);
+	}
 	uint8_t who = take(in) % 3;
 	int n = who == 0 ? ihmp_encode(&m, buf, IHMP_MAX_MSG) :
 		ihmp_seal(who == 1 ? w->a->ih : w->m->ih, &m, buf, IHMP_MAX_MSG, true);
 	return n > 0 ? (size_t)n : 0;
+}
+
+static int b_resolve(void *arg, const char *name, uint64_t cookie)
+{
+	struct world *w = arg;
+	if (w->nlookups == 4)
+		return -16;
+	w->lookups[w->nlookups].cookie = cookie;
+	snprintf(w->lookups[w->nlookups].name, sizeof(w->lookups[0].name), "%s", name);
+	w->nlookups++;
+	return 0;
+}
+
+/* The DNS answers B's oldest lookup: up to 3 addresses of the pool. */
+static void dns_answer(struct world *w, struct in *in)
+{
+	struct dime_addr a[3];
+	size_t n = take(in) % 4;
+
+	if (!w->nlookups)
+		return;
+	for (size_t i = 0; i < n; i++)
+		a[i] = pick(in);
+	ihmp_resolved(w->b->ih, w->lookups[0].cookie, w->lookups[0].name, a, n);
+	memmove(&w->lookups[0], &w->lookups[1], --w->nlookups * sizeof(w->lookups[0]));
 }
 
 static void a_move(struct world *w, struct in *in)
@@ -187,6 +220,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	w.a_held[0] = w.a_ever[0] = true;
 	sim_addr_up(w.b, pool[3], true);
 	sim_addr_up(w.srv, pool[4], true);
+	ihmp_set_name(w.a->ih, "a.dime.test");
+	ihmp_set_resolve(w.b->ih, b_resolve, &w);
 	sim_flow(w.a, pool[0], pool[3]);
 	sim_flow_in(w.b, pool[3], pool[0]);
 	sim_flow(w.b, pool[3], pool[4]);
@@ -196,7 +231,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int steps = 0; in.n && steps < 64; steps++) {
 		struct dime_addr src = pick(&in), b = sim_addr(pool[3]);
 		size_t n;
-		switch (take(&in) % 6) {
+		switch (take(&in) % 7) {
 		case 0: {	/* raw bytes */
 			uint16_t sport = (uint16_t)(3463 + (take(&in) & 1));
 			n = take(&in);
@@ -216,6 +251,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 4:
 			a_move(&w, &in);
 			break;
+		case 5: {	/* a peer of B goes silent (its HANDOFF or keepalive
+				 * timed out), or the DNS answers a lookup */
+			struct hid *h = sim_hid(w.b, pool[take(&in) % NPOOL]);
+			if (take(&in) & 1) {
+				if (h)
+					ihmp_rdv_lost(w.b->ih, h);
+			} else {
+				dns_answer(&w, &in);
+			}
+			break;
+		}
 		default: {	/* a flow at B, to or from a unicast address of the pool */
 			const char *peer = pool[take(&in) % 8];
 			if (!strcmp(peer, pool[3]))
