@@ -69,11 +69,12 @@ local tlv_names = {
 	[11] = "SIGNATURE",
 	[12] = "OBSERVED",
 	[128] = "PAD",
+	[129] = "NAME",
 	[255] = "reserved",
 }
 local X_ADDRS, X_NEW_ADDR, X_OLD_ADDR, X_ECHO, X_NAT_MAP = 1, 2, 3, 4, 5
 local X_COUNTER, X_PUBKEY, X_KEY_ROTATE, X_NONCE, X_NONCE_ECHO = 6, 7, 8, 9, 10
-local X_SIGNATURE, X_OBSERVED, X_PAD = 11, 12, 128
+local X_SIGNATURE, X_OBSERVED, X_PAD, X_NAME = 11, 12, 128, 129
 local SKIPPABLE = 128
 
 local function tlv_name(t)
@@ -173,6 +174,7 @@ f.nat_proto = ProtoField.uint8("ihmp.nat.proto", "Protocol", base.DEC, ip_protos
 f.nat_int_port = ProtoField.uint16("ihmp.nat.int_port", "Internal port", base.DEC)
 f.nat_ext_port = ProtoField.uint16("ihmp.nat.ext_port", "External port", base.DEC)
 f.observed_port = ProtoField.uint16("ihmp.observed.port", "Observed port", base.DEC)
+f.name = ProtoField.string("ihmp.name", "Name (NAME)")
 f.counter = ProtoField.uint64("ihmp.counter", "Counter", base.HEX)
 f.pubkey = ProtoField.bytes("ihmp.pubkey", "Public key (Ed25519)")
 f.key_rotate_key = ProtoField.bytes("ihmp.key_rotate.key", "New public key (Ed25519)")
@@ -445,6 +447,17 @@ decode[X_OBSERVED] = function(tvb, t, off, n, ctx)
 		ctx.observed = string.format("%s:%d", s, port)
 	end
 	t:append_text(": " .. ctx.observed)
+end
+
+-- NAME (section 11): the sender's DNS name, ASCII; skippable, so a bad one
+-- is the receiver's business (dimed drops the message).
+decode[X_NAME] = function(tvb, t, off, n, ctx)
+	if n == 0 then
+		t:append_text(": (empty)")
+		return
+	end
+	t:add(f.name, tvb(off, n))
+	t:append_text(": " .. tvb(off, n):string())
 end
 
 decode[X_PAD] = function(tvb, t, off, n, ctx)
