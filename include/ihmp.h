@@ -112,9 +112,11 @@ void ihmp_set_resolve(struct ihmp *ih, ihmp_resolve_fn *fn, void *arg);
  * the name has now, a hint to prove, never a locator by itself. */
 void ihmp_resolved(struct ihmp *ih, uint64_t cookie, const char *name, const struct dime_addr *addrs,
 		   size_t n);
-/* Behind a NAT: the public addresses peers observe us at (from addresses
- * we still have), at most max, each once. For DDNS. */
-size_t ihmp_public_addrs(struct ihmp *ih, struct dime_addr *out, size_t max);
+/* Behind a NAT: the public addresses peers observe us at (pub[i]), and
+ * the address of ours each was seen from (inside[i], still ours), at most
+ * max pairs, each public address once. For DDNS: an inside address is not
+ * where anyone reaches us. */
+size_t ihmp_public_addrs(struct ihmp *ih, struct dime_addr *pub, struct dime_addr *inside, size_t max);
 /* The name a peer told us with its bound key, or NULL. */
 const char *ihmp_peer_name(const struct hid *h);
 

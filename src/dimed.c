@@ -502,20 +502,27 @@ static int ddns_send(void *arg, const struct config_server *to, const uint8_t *b
 }
 
 /* What our name should have: our usable addresses (not the identifiers
- * held on lo) and, behind a NAT, what peers see us as. */
+ * held on lo) and, behind a NAT, what peers see us as in place of the
+ * address behind it. */
 static void ddns_refresh(struct dimed *d)
 {
-	struct dime_addr a[2 * DDNS_ADDRS_MAX];
+	struct dime_addr a[2 * DDNS_ADDRS_MAX], pub[DDNS_ADDRS_MAX], inside[DDNS_ADDRS_MAX];
 	const struct rtnl_addr *la;
-	size_t n = 0, nl;
+	size_t n = 0, nl, np;
 
 	if (!d->ddns)
 		return;
+	np = d->ihmp ? ihmp_public_addrs(d->ihmp, pub, inside, DDNS_ADDRS_MAX) : 0;
 	nl = rtnl_addrs(d->rt, &la);
-	for (size_t i = 0; i < nl && n < DDNS_ADDRS_MAX; i++)
-		a[n++] = la[i].addr;
-	if (d->ihmp)
-		n += ihmp_public_addrs(d->ihmp, a + n, DDNS_ADDRS_MAX);
+	for (size_t i = 0; i < nl && n < DDNS_ADDRS_MAX; i++) {
+		bool natted = false;
+		for (size_t k = 0; k < np && !natted; k++)
+			natted = addr_eq(&inside[k], &la[i].addr);
+		if (!natted)
+			a[n++] = la[i].addr;
+	}
+	for (size_t k = 0; k < np; k++)
+		a[n++] = pub[k];
 	ddns_set_addrs(d->ddns, a, n);
 }
 

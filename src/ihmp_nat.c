@@ -189,7 +189,7 @@ void ihmp_nat_keepalive(struct ihmp *ih, struct hid *h, uint64_t now)
 	ih_peer_due(ih, now + every);
 }
 
-size_t ihmp_public_addrs(struct ihmp *ih, struct dime_addr *out, size_t max)
+size_t ihmp_public_addrs(struct ihmp *ih, struct dime_addr *out, struct dime_addr *inside, size_t max)
 {
 	uint32_t cur = 0;
 	struct hid *h;
@@ -206,8 +206,10 @@ size_t ihmp_public_addrs(struct ihmp *ih, struct dime_addr *out, size_t max)
 				continue;
 			for (size_t i = 0; i < n && !dup; i++)
 				dup = addr_eq(&out[i], &nat->pub);
-			if (!dup)
+			if (!dup) {
+				inside[n] = p->pub_from;
 				out[n++] = nat->pub;
+			}
 		}
 	}
 	return n;

@@ -39,6 +39,10 @@
 #   bothmove-noddns ... the same without [ddns]: the flows fail cleanly, the
 #               TCP sender is told (an error within DDNS_TOLD_MAX s, not a
 #               hang)
+#   nat         MH behind a NAT (R1; nat66 for IPv6) with [ddns]: once a
+#               peer (CH) has told it where it sees it from (OBSERVED), the
+#               name has the NAT's public address in place of MH's inside
+#               address
 #   forged      as bothmove, but both resolve through the forger, whose
 #               every answer is the victim's address: the victim sees no
 #               packet of the flows (nft counter), CH counts the unproven
@@ -100,7 +104,7 @@ DDNS_TOLD_MAX=25	# s from the move to the TCP sender's error, without DDNS
 
 # shellcheck source=../lab/dns.sh
 source "$DDNS_ROOT/test/lab/dns.sh"
-DDNS_TESTS=${DDNS_TESTS:-publish by-name wrongkey deadserver bothmove bothmove-noddns forged}
+DDNS_TESTS=${DDNS_TESTS:-publish by-name wrongkey deadserver nat bothmove bothmove-noddns forged}
 DDNS_FAMILIES=${DDNS_FAMILIES:-4 6}
 DDNS_JOBS=${DDNS_JOBS:-2}
 IHMP_PORT=3463
@@ -114,6 +118,7 @@ declare -A DDNS_TITLE=(
 	[bothmove]="both hosts hard-move within 100 ms: TCP (sha256) and UDP survive through the DNS rendezvous"
 	[bothmove-noddns]="both hosts hard-move within 100 ms without DDNS: the TCP sender is told, no hang"
 	[forged]="forged DNS answers pointing at a victim redirect nothing: the victim sees no flow packet, counted"
+	[nat]="behind a NAT the name gets the public address peers observe, not the inside one"
 )
 # Daemons per test: HOST=plain (no configuration file) or
 # HOST=ddns:NAME:KEY:RESOLVER (KEY dimekey|wrongkey; RESOLVER dns|forger|-).
@@ -125,6 +130,7 @@ declare -A DDNS_SETUP=(
 	[bothmove]="mh=ddns:mh:dimekey:dns ch=ddns:ch:dimekey:dns"
 	[bothmove-noddns]="mh=plain ch=plain"
 	[forged]="mh=ddns:mh:dimekey:forger ch=ddns:ch:dimekey:forger"
+	[nat]="mh=ddns:mh:dimekey:- ch=plain"
 )
 
 # ================================================== inside one family ===
@@ -540,6 +546,24 @@ t_forged() {
 	if ! [[ $rv =~ ^[0-9]+$ ]] || ((rv == 0)); then fail "CH's stats $DDNS_STAT_RV is '$rv', want > 0"; fi
 }
 
+t_nat() {
+	local pub inside port
+	inside=$(lab_addr "$FAM" A)
+	wait_published "mh.$DNS_ZONE" "$(rtype)" "$inside" "$DDNS_START_MAX" "before the NAT" || true
+	lab_nat R1 on v6 nat66
+	pub=$(lab_nat_public R1 "$FAM")
+	# A flow to CH: the ACK of MH's HELLO says where CH sees MH from.
+	port=$(lab_port)
+	lab_bg ip netns exec "$LAB_NS_CH" timeout 10 socat -u "UDP$FAM-RECV:$port" - >/dev/null
+	sleep 0.2
+	echo nat-hello | ip netns exec "$LAB_NS_MH" socat -u - "UDP$FAM:$(bracket "$(lab_ch_addr "$FAM")"):$port" || true
+	wait_published "mh.$DNS_ZONE" "$(rtype)" "$pub" 5 "behind the NAT" || true
+	dns_wait_exact "mh.$DNS_ZONE" "$(rtype)" "$pub" 2 "$(dns_server)" >/dev/null 2>&1 ||
+		fail "mh.$DNS_ZONE $(rtype) is not exactly the NAT's $pub: $(dns_dig "mh.$DNS_ZONE" "$(rtype)" | tr '\n' ' ')"
+	note "published: $(show_ddns published)"
+	lab_nat R1 off
+}
+
 # --------------------------------------------------------- one test ---
 run_test() {
 	local name=$1 base rc=0 h t0=$SECONDS t1
@@ -556,6 +580,7 @@ run_test() {
 		move_back >/dev/null
 	fi
 	dns_block off >/dev/null
+	[[ ! -f $LAB_DIR/nat.R1 ]] || lab_nat R1 off
 	zone_reset
 	rm -rf "/etc/netns/$LAB_NS_CH/resolv.conf"
 	: >"$LAB_DIR/events"
