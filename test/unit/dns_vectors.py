@@ -30,6 +30,14 @@ want_shuffle=False). What it makes:
   cname_a    an answer to it: www CNAME a, a CNAME b, b A x2, b AAAA, and
              an A record of another name (compressed by dnspython);
   cname_aaaa the same for the AAAA question.
+
+The knot_* vectors of test_dns.c are not from here: they are Knot DNS
+3.2.6's answers to requests src/dns.c built and signed, captured once by
+hand. knotd ran in a private network namespace (ip netns add dnstest-PID,
+198.18.250.1/32 on its lo) serving zone dime.test with keys ddns-key
+(hmac-sha256, SECRET256) and ddns-key512 (hmac-sha512, SECRET512), ACL
+action update; a throwaway driver linked with src/dns.c sent the UPDATE
+or query over UDP and printed the request MAC, the time and the answer.
 """
 import base64
 import struct

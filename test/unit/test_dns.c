@@ -1,7 +1,8 @@
 /*
  * The DNS codec (src/dns.c) against vectors of an independent
- * implementation, dnspython 2.3 (test/unit/dns_vectors.py made them), and
- * against what hostile bytes can be: loops, truncation, lies in lengths.
+ * implementation, dnspython 2.3 (test/unit/dns_vectors.py made them), the
+ * answers of a real server (Knot DNS), and against what hostile bytes can
+ * be: loops, truncation, lies in lengths.
  */
 #include <errno.h>
 #include <arpa/inet.h>
@@ -97,6 +98,52 @@ static const char cname_aaaa_hex[] =
 	"72c010000100010000000a0004c6120063"
 	;
 /* END dns_vectors.py output */
+
+/*
+ * Knot DNS 3.2.6's answers to requests this codec built and signed (at
+ * T_KNOT with key256, or with a wrong secret, or 1000 s behind), captured
+ * once by hand (test/unit/dns_vectors.py says how): an UPDATE taken,
+ * BADSIG, BADTIME (signed, the server's time in other data), and a signed
+ * query for www.dime.test A (www CNAME a, a CNAME mh, mh A 198.18.0.1).
+ */
+#define T_KNOT 1796402230ULL
+static const char knot_ok_mac_hex[] =
+	"a055e424164d28cf090ebb5cf0ad19ba7cf4e22db9b7291e293bf16b7f2f130b"
+	;
+static const char knot_ok_hex[] =
+	"949da80000010000000000010464696d65047465737400000600010864646e73"
+	"2d6b65790000fa00ff00000000003d0b686d61632d7368613235360000006b12"
+	"ec36012c00202311bcdf7e24b4a1ddb948a45fb46a79d887e51eefed6fd59c54"
+	"ba6bd02f6460949d00000000"
+	;
+static const char knot_badsig_mac_hex[] =
+	"4c478a482f44276ed7b82d6f6b77810fd51462db8cf4044ce874e12cb08a52ed"
+	;
+static const char knot_badsig_hex[] =
+	"d27ba80900010000000000010464696d65047465737400000600010864646e73"
+	"2d6b65790000fa00ff00000000001d0b686d61632d7368613235360000006b12"
+	"ec36012c0000d27b00100000"
+	;
+static const char knot_badtime_mac_hex[] =
+	"b88ac7cc05ff72dba864b8d91e3f70e1768ee1ee433ffe641d888a4daaf0e7dc"
+	;
+static const char knot_badtime_hex[] =
+	"1059a80900010000000000010464696d65047465737400000600010864646e73"
+	"2d6b65790000fa00ff0000000000430b686d61632d7368613235360000006b12"
+	"e84e012c0020829174821be9bf17a32cb2d181083e049fe892feb9f37cc4db7c"
+	"80adbb42612510590012000600006b12ec36"
+	;
+static const char knot_cname_mac_hex[] =
+	"1103f05f6937920993c7e55298f533f637a497778b82d46fd7ff4f6bc008dabd"
+	;
+static const char knot_cname_hex[] =
+	"4e3785000001000300000001037777770464696d6504746573740000010001c0"
+	"0c000500010000012c00040161c010c02b00050001000000c80005026d68c010"
+	"c03b000100010000003c0004c61200010864646e732d6b65790000fa00ff0000"
+	"0000003d0b686d61632d7368613235360000006b12ec36012c00204937d29aad"
+	"7ffe5c474cf0361b81214e6308bbbc531adee8d9a2f868a029e45f4e37000000"
+	"00"
+	;
 
 #define ZONE	"dime.test"
 #define NAME	"mh.dime.test"
@@ -666,6 +713,49 @@ static void test_verify_errors(void)
 	CHECK_EQ(e, DNS_BADTIME);
 }
 
+/* A real server: Knot DNS. */
+static void test_knot(void)
+{
+	struct dns_tsig_key k = key(DNS_HMAC_SHA256, SECRET256);
+	uint8_t m[DNS_MSG_MAX], mac[DNS_TSIG_MAC_MAX];
+	struct dns_answer a;
+	uint16_t e = 0xffff;
+	size_t len, ml;
+
+	len = unhex(knot_ok_hex, m, sizeof(m));
+	ml = unhex(knot_ok_mac_hex, mac, sizeof(mac));
+	CHECK_EQ(dns_tsig_verify(m, len, &k, mac, ml, T_KNOT, &e), 0);
+	CHECK_EQ(e, 0);
+	CHECK_EQ(dns_parse_answer(m, len, NULL, 0, &a), 0);
+	CHECK_EQ(a.rcode, DNS_NOERROR);
+	CHECK_EQ(a.opcode, DNS_OPCODE_UPDATE);
+	m[len - 7] ^= 1;
+	CHECK_EQ(dns_tsig_verify(m, len, &k, mac, ml, T_KNOT, &e), -EBADE);
+
+	len = unhex(knot_badsig_hex, m, sizeof(m));
+	ml = unhex(knot_badsig_mac_hex, mac, sizeof(mac));
+	CHECK_EQ(dns_tsig_verify(m, len, &k, mac, ml, T_KNOT, &e), -EKEYREJECTED);
+	CHECK_EQ(e, DNS_BADSIG);
+	CHECK_EQ(dns_parse_answer(m, len, NULL, 0, &a), 0);
+	CHECK_EQ(a.rcode, DNS_NOTAUTH);
+
+	len = unhex(knot_badtime_hex, m, sizeof(m));
+	ml = unhex(knot_badtime_mac_hex, mac, sizeof(mac));
+	CHECK_EQ(dns_tsig_verify(m, len, &k, mac, ml, T_KNOT, &e), -ETIME);
+	CHECK_EQ(e, DNS_BADTIME);
+	m[len - 1] ^= 1;
+	CHECK_EQ(dns_tsig_verify(m, len, &k, mac, ml, T_KNOT, &e), -EBADE);
+
+	len = unhex(knot_cname_hex, m, sizeof(m));
+	ml = unhex(knot_cname_mac_hex, mac, sizeof(mac));
+	CHECK_EQ(dns_tsig_verify(m, len, &k, mac, ml, T_KNOT, &e), 0);
+	CHECK_EQ(dns_parse_answer(m, len, "www.dime.test", DNS_TYPE_A, &a), 0);
+	CHECK(a.aa);
+	CHECK_EQ(a.naddrs, 1);
+	CHECK(has_addr(&a, "198.18.0.1"));
+	CHECK_EQ(a.ttl, 60);
+}
+
 /* ---- answers ---- */
 
 static void test_parse_cname(void)
@@ -958,6 +1048,7 @@ int main(void)
 	RUN(test_query);
 	RUN(test_verify);
 	RUN(test_verify_errors);
+	RUN(test_knot);
 	RUN(test_parse_cname);
 	RUN(test_parse_chain);
 	RUN(test_compression);
