@@ -585,7 +585,11 @@ int dns_tsig_verify(const uint8_t *buf, size_t len, const struct dns_tsig_key *k
 
 static const char ws[] = " \t\r\n";
 
-/* The secret's base64 in text, by the three forms of dns.h; NULL if none. */
+/*
+ * The secret's base64 in text, its length in *n: after the word "secret",
+ * `"B64"` (BIND) or `: B64` (Knot's YAML, quoted or not); else the text is
+ * the base64 alone, one word. NULL, with *why, if it is none of those.
+ */
 static const char *secret_find(const char *text, size_t *n, const char **why)
 {
 	for (const char *p = text; (p = strstr(p, "secret")); p += 6) {
