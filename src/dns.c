@@ -206,8 +206,9 @@ static unsigned rr_count(const uint8_t *m)
 
 /*
  * The whole message well-formed: a header, every question and record
- * within it, nothing after them, and a TSIG record, if any, only last.
- * *last gets where the last record starts (0 if none).
+ * within it, nothing after them, and a TSIG record, if any, only last and
+ * in the additional section. *last gets where the last record starts (0 if
+ * none).
  */
 static int msg_walk(const uint8_t *m, size_t len, size_t *last)
 {
@@ -227,7 +228,7 @@ static int msg_walk(const uint8_t *m, size_t len, size_t *last)
 		*last = off;
 		if ((err = rr_read(m, len, &off, &r)))
 			return err;
-		if (r.type == DNS_TYPE_TSIG && i + 1 < n)
+		if (r.type == DNS_TYPE_TSIG && (i + 1 < n || !get16(m + 10)))
 			return -EBADMSG;
 	}
 	return off == len ? 0 : -EBADMSG;
@@ -584,7 +585,11 @@ int dns_tsig_verify(const uint8_t *buf, size_t len, const struct dns_tsig_key *k
 
 static const char ws[] = " \t\r\n";
 
-/* The secret's base64 in text, by the three forms of dns.h; NULL if none. */
+/*
+ * The secret's base64 in text, its length in *n: after the word "secret",
+ * `"B64"` (BIND) or `: B64` (Knot's YAML, quoted or not); else the text is
+ * the base64 alone, one word. NULL, with *why, if it is none of those.
+ */
 static const char *secret_find(const char *text, size_t *n, const char **why)
 {
 	for (const char *p = text; (p = strstr(p, "secret")); p += 6) {
@@ -618,26 +623,30 @@ static const char *secret_find(const char *text, size_t *n, const char **why)
 
 int dns_tsig_secret_parse(const char *text, struct dns_tsig_key *k, char *err, size_t errlen)
 {
+	uint8_t bin[DNS_TSIG_SECRET_MAX + 3];	/* what one more base64 quantum holds */
 	const char *why = NULL;
 	size_t n = 0, out = 0;
 	const char *b64 = secret_find(text, &n, &why);
 
 	if (b64 && !n)
 		why = "empty secret";
-	else if (b64 && n > sodium_base64_ENCODED_LEN(DNS_TSIG_SECRET_MAX, sodium_base64_VARIANT_ORIGINAL) - 1)
+	else if (b64 && n > sodium_base64_ENCODED_LEN(sizeof(bin), sodium_base64_VARIANT_ORIGINAL) - 1)
 		why = "secret longer than 128 octets";
-	else if (b64 && (sodium_base642bin(k->secret, sizeof(k->secret), b64, n, NULL, &out, NULL,
+	else if (b64 && (sodium_base642bin(bin, sizeof(bin), b64, n, NULL, &out, NULL,
 					   sodium_base64_VARIANT_ORIGINAL) || !out))
 		why = "secret is not base64";
-	if (why) {
-		sodium_memzero(k->secret, sizeof(k->secret));
-		k->secret_len = 0;
-		if (err && errlen)
-			snprintf(err, errlen, "%s", why);
-		return -EINVAL;
+	else if (b64 && out > DNS_TSIG_SECRET_MAX)
+		why = "secret longer than 128 octets";
+	sodium_memzero(k->secret, sizeof(k->secret));
+	k->secret_len = 0;
+	if (!why) {
+		memcpy(k->secret, bin, out);
+		k->secret_len = out;
+	} else if (err && errlen) {
+		snprintf(err, errlen, "%s", why);
 	}
-	k->secret_len = out;
-	return 0;
+	sodium_memzero(bin, sizeof(bin));
+	return why ? -EINVAL : 0;
 }
 
 /* ---- answers ---- */
@@ -690,15 +699,14 @@ static void answer_add(struct dns_answer *a, const uint8_t *rdata, size_t rdlen,
 		a->ttl = ttl;
 }
 
-int dns_parse_answer(const uint8_t *buf, size_t len, const char *qname, uint16_t qtype,
-		     struct dns_answer *a)
+static int answer_read(const uint8_t *buf, size_t len, const char *qname, uint16_t qtype,
+		       struct dns_answer *a)
 {
 	uint8_t names[CHAIN_MAX + 1][NAME_WIRE_MAX];
 	size_t lens[CHAIN_MAX + 1], n = 0, off = HDR_LEN, last;
 	struct rr r;
 	int l;
 
-	memset(a, 0, sizeof(*a));
 	if (msg_walk(buf, len, &last))
 		return -EBADMSG;
 	uint16_t flags = get16(buf + 2);
@@ -738,6 +746,19 @@ int dns_parse_answer(const uint8_t *buf, size_t len, const char *qname, uint16_t
 			answer_add(a, buf + r.rdata, r.rdlen, r.ttl);
 	}
 	return 0;
+}
+
+int dns_parse_answer(const uint8_t *buf, size_t len, const char *qname, uint16_t qtype,
+		     struct dns_answer *a)
+{
+	memset(a, 0, sizeof(*a));
+	int err = answer_read(buf, len, qname, qtype, a);
+	if (err) {
+		/* Nothing of a malformed answer is used: not half its addresses. */
+		a->naddrs = 0;
+		a->ttl = 0;
+	}
+	return err;
 }
 
 const char *dns_rcode_name(unsigned rcode, char buf[16])
