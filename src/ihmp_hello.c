@@ -45,7 +45,10 @@ void ihmp_peer_flow(void *arg, struct hid *h, const struct dime_addr *local,
 }
 
 /* After a restart (ihmp_peer_restore): each peer that answered before is
- * greeted again, signed, from where it knows us. Its state stays "dime":
+ * greeted again, signed, from where it knows us, in each family we know it
+ * in: one of its addresses may have gone while we were down (without a
+ * flow of that family it told us nothing), and silence there must not
+ * hide that it answers in the other. Its state stays "dime":
  * a peer that moved while we were down does not answer here, and its own
  * HANDOFF, retransmitted, is what reaches us then. */
 unsigned ihmp_reconfirm(struct ihmp *ih)
@@ -75,7 +78,6 @@ unsigned ihmp_reconfirm(struct ihmp *ih)
 			p->challenges = 0;
 			ihmp_hello_send(ih, h, &from, to);
 			n++;
-			break;
 		}
 		/* Our senders to it backed off while we were down (its ACKs
 		 * met our table without us): they resume now. */

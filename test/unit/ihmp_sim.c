@@ -237,6 +237,17 @@ static int env_fold_hid(void *arg, struct hid *into, struct hid *from)
 	return -ENOSPC;		/* the datapath's business; e2e-dualstack tests it */
 }
 
+static struct ihmp_env sim_env(struct sim_host *h)
+{
+	return (struct ihmp_env){
+		.arg = h, .hids = h->ht, .now_ms = env_now, .send = env_send,
+		.local_addrs = env_local_addrs, .is_local = env_is_local, .route_src = env_route_src,
+		.hid_changed = env_hid_changed, .abort_peer = env_abort_peer, .kick_peer = env_kick_peer,
+		.local_first = env_local_first, .moved_from = env_moved_from, .fold_hid = env_fold_hid,
+		.in_use = env_in_use,
+	};
+}
+
 struct sim_host *sim_host_add(struct sim *s, const char *name, bool with_dimed, bool signed_)
 {
 	if (s->nhosts == SIM_HOSTS)
@@ -255,16 +266,34 @@ struct sim_host *sim_host_add(struct sim *s, const char *name, bool with_dimed, 
 			abort();
 		cfg.state_dir = h->keydir;
 	}
-	const struct ihmp_env env = {
-		.arg = h, .hids = h->ht, .now_ms = env_now, .send = env_send,
-		.local_addrs = env_local_addrs, .is_local = env_is_local, .route_src = env_route_src,
-		.hid_changed = env_hid_changed, .abort_peer = env_abort_peer, .kick_peer = env_kick_peer,
-		.local_first = env_local_first, .moved_from = env_moved_from, .fold_hid = env_fold_hid,
-		.in_use = env_in_use,
-	};
+	const struct ihmp_env env = sim_env(h);
 	if (ihmp_new_env(&h->ih, &cfg, &env) < 0)
 		abort();
 	return h;
+}
+
+void sim_restart(struct sim_host *h)
+{
+	static struct ihmp_saved_peer saved[1024];
+	uint32_t handles[1024], cur = 0;
+	size_t n = 0;
+	struct hid *x;
+
+	while ((x = hid_table_next(h->ht, &cur)) && n < 1024) {
+		handles[n] = x->handle;
+		ihmp_peer_save(x, &saved[n++]);
+	}
+	const struct ihmp_env env = sim_env(h);
+	struct ihmp_cfg cfg = { .port = SIM_PORT, .state_dir = h->keydir[0] ? h->keydir : NULL };
+	ihmp_free(h->ih);
+	if (ihmp_new_env(&h->ih, &cfg, &env) < 0)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		struct hid *y = hid_table_get(h->ht, handles[i]);
+		if (y && saved[i].answered && ihmp_peer_restore(h->ih, y, &saved[i]) < 0)
+			abort();
+	}
+	ihmp_reconfirm(h->ih);
 }
 
 void sim_free(struct sim *s)

@@ -110,6 +110,11 @@ void sim_nat(struct sim *s, int n, const char *pub, bool keep_port);
 void sim_nat_inside(struct sim *s, int n, const char *addr);
 void sim_nat_flush(struct sim *s, int n);
 
+/* dimed on h restarts: its engine goes and comes back with the same key
+ * and, as the state file gives it, its HIDs and each peer's saved
+ * signalling state; then it reconfirms them (ihmp_reconfirm). */
+void sim_restart(struct sim_host *h);
+
 /* Delivers datagrams and runs timers for ms of simulated time. */
 void sim_run(struct sim *s, uint64_t ms);
 /* A datagram from anyone, as if it arrived now at dst. */

@@ -369,6 +369,33 @@ static void test_handoff_peer_back(void)
 	teardown();
 }
 
+/* B's dimed restarts while A's IPv4 address is gone without B knowing
+ * (A has no IPv4 flow to B, so it told B nothing). B greets A again in
+ * every family it knows A in: the IPv6 answer says A is there, and the
+ * silent IPv4 address must not make B drop A's IPv6 address too (T8 demotes
+ * a restored peer that answers nowhere). Under load in e2e-ihmp v6
+ * restart-ch, B greeted only IPv4 and untranslated the IPv6 flows. */
+static void test_restart_one_family_gone(void)
+{
+	setup(true);
+	sim_addr_up(ha, A1_6, false);
+	sim_addr_up(hb, B1_6, false);
+	sim_run(&S, 10);
+	greet();
+	sim_flow(ha, A1_6, B1_6);
+	sim_flow_in(hb, B1_6, A1_6);
+	sim_run(&S, 2000);
+	struct hid *ba = sim_hid(hb, A1);
+	CHECK(ba && sim_hid(hb, A1_6) == ba);
+	CHECK(is_primary(ba, A1_6));
+	S.black[S.nblack++] = sim_addr(A1);
+	sim_restart(hb);
+	sim_run(&S, 10000);
+	CHECK(is_primary(sim_hid(hb, A1_6), A1_6));
+	CHECK_EQ(hb->aborted, 0);
+	teardown();
+}
+
 /* What `dimectl monitor` would print, both hosts' events in one log. */
 static char evlog[8192];
 static size_t evlen;
@@ -772,6 +799,7 @@ int main(void)
 	RUN(test_handoff_rekick);
 	RUN(test_handoff_timeout);
 	RUN(test_handoff_peer_back);
+	RUN(test_restart_one_family_gone);
 	RUN(test_handoff_unproven);
 	RUN(test_handoff_route);
 	RUN(test_addr_up);
