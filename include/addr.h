@@ -43,5 +43,8 @@ bool addr_is_private(const struct dime_addr *x, unsigned *plen);
 /* x and port (host order) as a socket address for sendto() and the like;
  * returns its length. */
 socklen_t addr_sockaddr(const struct dime_addr *x, uint16_t port, struct sockaddr_storage *ss);
+/* The reverse, for recvfrom(): the address and port (host order) of an
+ * AF_INET or AF_INET6 ss; -EAFNOSUPPORT for anything else. */
+int addr_from_sockaddr(const struct sockaddr_storage *ss, struct dime_addr *x, uint16_t *port);
 
 #endif

@@ -111,6 +111,23 @@ socklen_t addr_sockaddr(const struct dime_addr *x, uint16_t port, struct sockadd
 	return sizeof(*s6);
 }
 
+int addr_from_sockaddr(const struct sockaddr_storage *ss, struct dime_addr *x, uint16_t *port)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+		addr_set(x, AF_INET, &s4->sin_addr);
+		*port = ntohs(s4->sin_port);
+		return 0;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		addr_set(x, AF_INET6, &s6->sin6_addr);
+		*port = ntohs(s6->sin6_port);
+		return 0;
+	}
+	return -EAFNOSUPPORT;
+}
+
 bool addr_is_loopback(const struct dime_addr *x)
 {
 	static const uint8_t v6lo[16] = { [15] = 1 };

@@ -538,16 +538,8 @@ static void ddns_read(struct dimed *d)
 		uint16_t port;
 		if (len < 0)
 			return;
-		if (ss.ss_family == AF_INET6) {
-			const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
-			addr_set(&src, AF_INET6, &s6->sin6_addr);
-			port = ntohs(s6->sin6_port);
-		} else {
-			const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
-			addr_set(&src, AF_INET, &s4->sin_addr);
-			port = ntohs(s4->sin_port);
-		}
-		ddns_input(d->ddns, buf, (size_t)len, &src, port);
+		if (addr_from_sockaddr(&ss, &src, &port) == 0)
+			ddns_input(d->ddns, buf, (size_t)len, &src, port);
 	}
 }
 

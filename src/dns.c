@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "dns.h"
+#include "wbuf.h"
 
 #define HDR_LEN		12
 #define NAME_WIRE_MAX	255
@@ -235,37 +236,6 @@ static int msg_walk(const uint8_t *m, size_t len, size_t *last)
 }
 
 /* ---- building ---- */
-
-struct wbuf {
-	uint8_t *p;
-	size_t len, cap;
-	int err;
-};
-
-static void put(struct wbuf *w, const void *src, size_t n)
-{
-	if (w->err)
-		return;
-	if (w->cap - w->len < n) {
-		w->err = -ENOSPC;
-		return;
-	}
-	memcpy(w->p + w->len, src, n);
-	w->len += n;
-}
-
-static void put16(struct wbuf *w, uint16_t v)
-{
-	uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
-
-	put(w, b, 2);
-}
-
-static void put32(struct wbuf *w, uint32_t v)
-{
-	put16(w, (uint16_t)(v >> 16));
-	put16(w, (uint16_t)v);
-}
 
 static size_t msg_cap(size_t cap)
 {

@@ -122,7 +122,7 @@ void ihmp_read(struct ihmp *ih, int i)
 		  CMSG_SPACE(sizeof(int))];
 
 	for (int n = 0; io && n < 64; n++) {
-		union { struct sockaddr_in v4; struct sockaddr_in6 v6; } from;
+		struct sockaddr_storage from;
 		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(io->buf) };
 		struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov,
 				     .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
@@ -131,13 +131,8 @@ void ihmp_read(struct ihmp *ih, int i)
 			return;
 		struct dime_addr src = { 0 }, dst = { 0 };
 		uint16_t port;
-		if (i == 0) {
-			addr_set(&src, AF_INET, &from.v4.sin_addr);
-			port = ntohs(from.v4.sin_port);
-		} else {
-			addr_set(&src, AF_INET6, &from.v6.sin6_addr);
-			port = ntohs(from.v6.sin6_port);
-		}
+		if (addr_from_sockaddr(&from, &src, &port) < 0)
+			continue;
 		size_t seg = (size_t)len;	/* one datagram, unless GRO joined several */
 		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
 			if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {

@@ -4,6 +4,7 @@
 
 #include "dns.h"
 #include "ihmp_wire.h"
+#include "wbuf.h"
 
 /*
  * Reads check "end - p < need" with p <= end before touching a byte; the
@@ -58,36 +59,6 @@ void ihmp_msg_init(struct ihmp_msg *m, uint8_t type, const struct dime_addr *hos
 }
 
 /* ---- encoding ---- */
-
-struct wbuf {
-	uint8_t *p;
-	size_t len, cap;
-	int err;
-};
-
-static void put(struct wbuf *w, const void *src, size_t n)
-{
-	if (w->err)
-		return;
-	if (w->cap - w->len < n) {
-		w->err = -ENOSPC;
-		return;
-	}
-	memcpy(w->p + w->len, src, n);
-	w->len += n;
-}
-
-static void put8(struct wbuf *w, uint8_t v)
-{
-	put(w, &v, 1);
-}
-
-static void put16(struct wbuf *w, uint16_t v)
-{
-	uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
-
-	put(w, b, 2);
-}
 
 static int addr_ok(const struct dime_addr *a)
 {

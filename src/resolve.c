@@ -190,15 +190,8 @@ void resolver_read(struct resolver *r, int fd)
 			return;
 		struct dime_addr src;
 		uint16_t port;
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-			addr_set(&src, AF_INET, &s4->sin_addr);
-			port = ntohs(s4->sin_port);
-		} else {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-			addr_set(&src, AF_INET6, &s6->sin6_addr);
-			port = ntohs(s6->sin6_port);
-		}
+		if (addr_from_sockaddr(&ss, &src, &port) < 0)
+			continue;
 		for (int j = 0; j < RESOLVE_INFLIGHT; j++) {
 			struct lookup *l = &r->l[j];
 			const struct config_server *s = &l->servers[l->server];

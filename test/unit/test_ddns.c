@@ -160,13 +160,31 @@ static struct dime_addr server(void)
 	return a;
 }
 
-/* Log lines go to stderr, which the tests send to a file: count those
- * about ddns (and pass on the harness's own failures). */
-static int count_log(const char *path, const char *what)
+/* Log lines go to stderr, which a test sends to a file between these:
+ * capture_end counts the lines that have what in them (and passes on the
+ * harness's own failures). */
+static char logpath[] = "/tmp/dime-test-ddns-log-XXXXXX";
+static int saved_stderr = -1;
+
+static void capture_begin(void)
+{
+	strcpy(logpath, "/tmp/dime-test-ddns-log-XXXXXX");
+	int fd = mkstemp(logpath);
+	fflush(stderr);
+	saved_stderr = dup(2);
+	dup2(fd, 2);
+	close(fd);
+}
+
+static int capture_end(const char *what)
 {
 	char line[512];
 	int n = 0;
-	FILE *f = fopen(path, "r");
+
+	fflush(stderr);
+	dup2(saved_stderr, 2);
+	close(saved_stderr);
+	FILE *f = fopen(logpath, "r");
 	while (f && fgets(line, sizeof(line), f)) {
 		n += strstr(line, what) != NULL;
 		if (strstr(line, "CHECK"))
@@ -174,6 +192,7 @@ static int count_log(const char *path, const char *what)
 	}
 	if (f)
 		fclose(f);
+	unlink(logpath);
 	return n;
 }
 
@@ -228,9 +247,7 @@ static void test_coalesce(void)
  * after 1 s, then 2 s, ..., logged once. */
 static void test_answers_and_backoff(void)
 {
-	char log[] = "/tmp/dime-test-ddns-log-XXXXXX";
-	int lfd = mkstemp(log), saved = dup(2);
-	dup2(lfd, 2);
+	capture_begin();
 
 	struct ddns *d = make(false);
 	const char *const a[] = { "198.18.2.2" };
@@ -273,12 +290,7 @@ static void test_answers_and_backoff(void)
 	CHECK_EQ(nsent, before + 1);
 	ddns_free(d);
 
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	close(lfd);
-	CHECK_EQ(count_log(log, "ddns: update of mh.dime.test failed at 198.18.0.53: no answer"), 1);
-	unlink(log);
+	CHECK_EQ(capture_end("ddns: update of mh.dime.test failed at 198.18.0.53: no answer"), 1);
 }
 
 /* D3, D4: a server that does not know our key (NOTAUTH, TSIG BADSIG,
@@ -286,9 +298,7 @@ static void test_answers_and_backoff(void)
  * than 30 s, moves or not. */
 static void test_refused(void)
 {
-	char log[] = "/tmp/dime-test-ddns-log-XXXXXX";
-	int lfd = mkstemp(log), saved = dup(2);
-	dup2(lfd, 2);
+	capture_begin();
 
 	struct ddns *d = make(false);
 	const char *const a[] = { "198.18.2.2" }, *const b[] = { "198.18.3.2" };
@@ -311,12 +321,7 @@ static void test_refused(void)
 	}
 	ddns_free(d);
 
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	close(lfd);
-	CHECK_EQ(count_log(log, "ddns: update of mh.dime.test refused by 198.18.0.53: NOTAUTH"), 1);
-	unlink(log);
+	CHECK_EQ(capture_end("ddns: update of mh.dime.test refused by 198.18.0.53: NOTAUTH"), 1);
 }
 
 /* The secret file: others may not read it; a bad one says why. */
