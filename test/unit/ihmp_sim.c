@@ -285,9 +285,11 @@ void sim_restart(struct sim_host *h)
 	}
 	const struct ihmp_env env = sim_env(h);
 	struct ihmp_cfg cfg = { .port = SIM_PORT, .state_dir = h->keydir[0] ? h->keydir : NULL };
+	uint64_t counter = ihmp_counter(h->ih);
 	ihmp_free(h->ih);
 	if (ihmp_new_env(&h->ih, &cfg, &env) < 0)
 		abort();
+	ihmp_counter_floor(h->ih, counter);	/* as the state file keeps it */
 	for (size_t i = 0; i < n; i++) {
 		struct hid *y = hid_table_get(h->ht, handles[i]);
 		if (y && saved[i].answered && ihmp_peer_restore(h->ih, y, &saved[i]) < 0)

@@ -69,6 +69,9 @@ static void run(uint64_t ms)
 	}
 }
 
+/* A and B with dimed, named name_b for B when names (A: a.dime.test). */
+static const char *name_b = "b.dime.test";
+
 static void setup(bool signed_, bool names, bool resolver)
 {
 	memset(&S, 0, sizeof(S));
@@ -82,7 +85,7 @@ static void setup(bool signed_, bool names, bool resolver)
 	sim_addr_up(hv, V, true);
 	if (names) {
 		ihmp_set_name(ha->ih, "a.dime.test");
-		ihmp_set_name(hb->ih, "b.dime.test");
+		ihmp_set_name(hb->ih, name_b);
 	}
 	if (resolver) {
 		ihmp_set_resolve(ha->ih, fake_resolve, ha->ih);
@@ -208,11 +211,40 @@ static void test_forged_answer(void)
 	sim_free(&S);
 }
 
+/* A NAME naming a victim: B tells A the name of V (a name that truly
+ * resolves to V). When both move, A looks it up and probes V, which
+ * cannot answer as B: nothing of A's goes to V but the probes, counted. */
+static void test_name_of_victim(void)
+{
+	name_b = "v.dime.test";
+	setup(true, true, true);
+	name_b = "b.dime.test";
+	struct hid *ab = sim_hid(ha, B1);
+	const char *nb = ihmp_peer_name(ab);
+	CHECK(nb && !strcmp(nb, "v.dime.test"));
+	dns[ndns++] = (__typeof__(dns[0])){ "a.dime.test", A2 };
+	dns[ndns++] = (__typeof__(dns[0])){ "v.dime.test", V };
+	hv->sent_to_addr = sim_addr(A2);
+	sim_addr_down(ha, A1);
+	sim_addr_down(hb, B1);
+	run(50);
+	sim_addr_up(ha, A2, true);
+	sim_addr_up(hb, B2, true);
+	run(8000);
+	struct dime_addr v = sim_addr(V);
+	CHECK(ha->ih->stats.rx_rdv_unproven >= 1);
+	CHECK(hid_where(ab, &v) < 0);
+	CHECK(sim_hid(ha, V) == NULL);
+	CHECK_EQ(ha->ih->stats.rdv_found, 0);
+	sim_free(&S);
+}
+
 int main(void)
 {
 	RUN(test_names_learned);
 	RUN(test_both_move);
 	RUN(test_both_move_no_names);
 	RUN(test_forged_answer);
+	RUN(test_name_of_victim);
 	return check_done();
 }
