@@ -61,6 +61,10 @@ EV = {
     "restart": ("e2e/ihmp.sh", "kill -9 and restart of CH's dimed under translated TCP and UDP: bytes intact, no RST",
                 "e2e-ihmp (restart-mh, restart-ch, restart-move)"),
     "fold": ("e2e/dualstack.sh", "CH holds one HID for MH: both families' addresses", "e2e-dualstack"),
+    "ddns": ("e2e/ddns.sh", "a new TCP connection from CH by name reaches MH at its new address",
+             "e2e-ddns (publish, by-name, wrongkey, deadserver, nat)"),
+    "both-at-once": ("e2e/ddns.sh", "both hosts hard-move within 100 ms: TCP (sha256) and UDP survive through the DNS rendezvous",
+                     "e2e-ddns (bothmove, forged)"),
 }
 
 
@@ -455,8 +459,13 @@ def section_tables():
                ["private / link addresses", "-", "-", "yes",
                 "private: yes (probed only when potentially reachable); link-local never advertised",
                 "docs/ihmp.md 5.1; no dedicated lab test"],
-               ["simultaneous mobility", "-", "yes", "yes", "both ends move (one after the other)",
+               ["simultaneous mobility", "-", "yes", "yes", "both ends move, one after the other",
                 ev("both-move")],
+               ["... both at the same moment", "-", "yes (rendezvous server)", "-",
+                "yes: each finds the other through its DNS name, proven with its key (docs/ihmp.md 11)",
+                ev("both-at-once")],
+               ["reachable by name after a move", "home agent", "rendezvous server", "-",
+                "yes: RFC 2136 updates signed with TSIG to the user's zone (docs/ddns.md)", ev("ddns")],
                ["preexisting connections", "-", "yes", "yes", "yes (sock_diag at start)", ev("preexisting")],
                ["NAT traversal", "yes", "-", "with middlebox",
                 "yes, end to end: flows carried in UDP through home, port-randomising and CGNAT-style NATs, "
