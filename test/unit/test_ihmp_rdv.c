@@ -112,15 +112,20 @@ static bool local_first_is(const struct hid *h, const char *a)
 
 /* Both lose their address at once and get a new one 50 ms later; the DNS
  * has the new ones (both published them). */
-static void move_both(void)
+static void move_both_named(const char *name, const char *at)
 {
 	dns[ndns++] = (__typeof__(dns[0])){ "a.dime.test", A2 };
-	dns[ndns++] = (__typeof__(dns[0])){ "b.dime.test", B2 };
+	dns[ndns++] = (__typeof__(dns[0])){ name, at };
 	sim_addr_down(ha, A1);
 	sim_addr_down(hb, B1);
 	run(50);
 	sim_addr_up(ha, A2, true);
 	sim_addr_up(hb, B2, true);
+}
+
+static void move_both(void)
+{
+	move_both_named("b.dime.test", B2);
 }
 
 /* NAME goes in signed HELLOs and their ACKs; each keeps the other's. */
@@ -188,14 +193,8 @@ static void test_forged_answer(void)
 {
 	setup(true, true, true);
 	struct hid *ab = sim_hid(ha, B1);
-	dns[ndns++] = (__typeof__(dns[0])){ "a.dime.test", A2 };
-	dns[ndns++] = (__typeof__(dns[0])){ "b.dime.test", V };
 	hv->sent_to_addr = sim_addr(A2);
-	sim_addr_down(ha, A1);
-	sim_addr_down(hb, B1);
-	run(50);
-	sim_addr_up(ha, A2, true);
-	sim_addr_up(hb, B2, true);
+	move_both_named("b.dime.test", V);
 	unsigned probes_before = S.sent[IHMP_PATH_PROBE];
 	run(8000);
 	CHECK(ha->ih->stats.rx_rdv_unproven >= 1);
@@ -222,14 +221,8 @@ static void test_name_of_victim(void)
 	struct hid *ab = sim_hid(ha, B1);
 	const char *nb = ihmp_peer_name(ab);
 	CHECK(nb && !strcmp(nb, "v.dime.test"));
-	dns[ndns++] = (__typeof__(dns[0])){ "a.dime.test", A2 };
-	dns[ndns++] = (__typeof__(dns[0])){ "v.dime.test", V };
 	hv->sent_to_addr = sim_addr(A2);
-	sim_addr_down(ha, A1);
-	sim_addr_down(hb, B1);
-	run(50);
-	sim_addr_up(ha, A2, true);
-	sim_addr_up(hb, B2, true);
+	move_both_named("v.dime.test", V);
 	run(8000);
 	struct dime_addr v = sim_addr(V);
 	CHECK(ha->ih->stats.rx_rdv_unproven >= 1);
