@@ -26,6 +26,14 @@
 #define CONFIG_KEY_LEN		32	/* Ed25519 public key */
 #define CONFIG_ERRLEN		512	/* enough for "FILE:LINE: reason" */
 
+/* Who rewrites the packets of a flow whose translation is settled
+ * (docs/datapath.md): the kernel, through nftables maps, or dimed. */
+enum config_datapath {
+	CONFIG_DATAPATH_AUTO,	/* kernel when this kernel can, else queue */
+	CONFIG_DATAPATH_QUEUE,
+	CONFIG_DATAPATH_KERNEL,
+};
+
 enum config_rules {
 	CONFIG_RULES_AUTO,	/* dimed installs and removes its table */
 	CONFIG_RULES_NONE,	/* the administrator loads nft/dimed*.nft */
@@ -75,6 +83,7 @@ struct config {
 	uint16_t queue;
 	uint16_t port;
 	enum config_rules rules;
+	enum config_datapath datapath;
 	uint32_t xt_mark;		/* exactly one bit */
 	int log_level;			/* syslog priority */
 	uint32_t max_flows;
@@ -119,6 +128,8 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 void config_free(struct config *c);
 /* Writes every key in canonical form, itself a valid file. 0 or -EIO. */
 int config_dump(const struct config *c, FILE *f);
+/* "auto", "queue" or "kernel". */
+const char *config_datapath_name(enum config_datapath d);
 /*
  * Names the keys that differ between cur and next and take effect only at
  * a restart, as "a, b" in buf (which may be NULL); returns how many.

@@ -58,6 +58,12 @@ size_t nftset_key_addr(uint8_t *buf, const struct dime_addr *a);
  * whose length does not match the set is refused by the kernel, at commit. */
 int nftset_add(struct nftset *s, const char *set, const void *key, size_t keylen);
 int nftset_del(struct nftset *s, const char *set, const void *key, size_t keylen);
+/* A map element: key -> data (for "ipv4_addr" data, the address's 4
+ * bytes). Adding a key that is there with other data fails the whole
+ * commit (-EBUSY): to change an element, delete it first in the same
+ * batch. nftset_del deletes map elements too. */
+int nftset_add_map(struct nftset *s, const char *map, const void *key, size_t keylen,
+		   const void *data, size_t datalen);
 /* Removes every element of the set. */
 int nftset_flush(struct nftset *s, const char *set);
 

@@ -75,6 +75,12 @@ void st_tick(struct stacktrans *st);
 /* Whether st_tick has deferred work to do right away. */
 bool st_pending(const struct stacktrans *st);
 
+/* The table was loaded afresh (at start, or after someone removed it)
+ * with the elements of st_nft_elements: every flow is queued there. With
+ * kernel, flows whose translation is settled move to the kernel datapath
+ * (nft/dimed-fast.nft's maps) at the next st_tick; st_rebuild_sets puts
+ * the queue's elements back into a table loaded without them. */
+void st_table_loaded(struct stacktrans *st, bool kernel);
 /* Idle timeouts (seconds) for UDP flows and open TCP flows. */
 void st_set_timeouts(struct stacktrans *st, uint32_t udp, uint32_t tcp_est);
 /* The signalling layer hears of every flow we open to a peer; what it may
@@ -84,7 +90,8 @@ void st_set_peer_hook(struct stacktrans *st, st_peer_fn fn, void *arg);
  * without one, senders resume on their own timers. */
 void st_set_injector(struct stacktrans *st, st_inject_fn fn, void *arg);
 
-/* Re-adds every set element, after the table was loaded afresh. */
+/* Re-adds every set element, after the table was loaded afresh (and
+ * st_table_loaded). */
 void st_rebuild_sets(struct stacktrans *st);
 
 /* Restarts (src/state.c): a counter bumped by every change worth saving;

@@ -16,6 +16,8 @@
 #include "dns.h"
 #include "log.h"
 #include "ctl_proto.h"
+#include "encap.h"
+#include "rules.h"
 #include "ihmp_wire.h"
 
 #define CONFIG_WORDS_MAX	(CONFIG_LINE_MAX / 2 + 1)
@@ -266,6 +268,25 @@ static int set_rules(struct config *c, const char *key, char **w, size_t nw, cha
 	return 0;
 }
 
+static int set_datapath(struct config *c, const char *key, char **w, size_t nw, char *why, size_t n)
+{
+	static const char *const names[] = { "auto", "queue", "kernel" };
+
+	if (config_one(key, nw, why, n) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(w[0], names[i])) {
+			c->datapath = (enum config_datapath)i;
+			return 0;
+		}
+	return config_bad(why, n, "%s: expected auto, queue or kernel, got \"%.64s\"", key, w[0]);
+}
+
+const char *config_datapath_name(enum config_datapath d)
+{
+	return d == CONFIG_DATAPATH_QUEUE ? "queue" : d == CONFIG_DATAPATH_KERNEL ? "kernel" : "auto";
+}
+
 static int set_xt_mark(struct config *c, const char *key, char **w, size_t nw, char *why, size_t n)
 {
 	const char *s = w[0];
@@ -282,6 +303,10 @@ static int set_xt_mark(struct config *c, const char *key, char **w, size_t nw, c
 	if (i <= 2 || s[i] != '\0' || v == 0 || (v & (v - 1)))
 		return config_bad(why, n, "%s: expected a hex mask with exactly one bit set, "
 				  "like 0x10000000, got \"%.64s\"", key, s);
+	if (v & (ENCAP_MARK | RULES_GUARD_MARK))
+		return config_bad(why, n, "%s: 0x%08x is a mark dimed uses for something else "
+				  "(0x%08x routes into its tunnel, 0x%08x guards queued packets)",
+				  key, v, ENCAP_MARK, RULES_GUARD_MARK);
 	c->xt_mark = v;
 	return 0;
 }
@@ -564,6 +589,7 @@ static const struct config_key config_keys[] = {
 	{ "queue", false, set_queue, RESTART(queue) },
 	{ "port", false, set_port, RESTART(port) },
 	{ "rules", false, set_rules, RESTART(rules) },
+	{ "datapath", false, set_datapath, RESTART(datapath) },
 	{ "xt-mark", false, set_xt_mark, RESTART(xt_mark) },
 	{ "log-level", false, set_log_level, 0, 0 },
 	{ "max-flows", false, set_max_flows, RESTART(max_flows) },
@@ -900,6 +926,7 @@ int config_dump(const struct config *c, FILE *f)
 	fprintf(f, "queue = %u\n", c->queue);
 	fprintf(f, "port = %u\n", c->port);
 	fprintf(f, "rules = %s\n", c->rules == CONFIG_RULES_NONE ? "none" : "auto");
+	fprintf(f, "datapath = %s\n", config_datapath_name(c->datapath));
 	fprintf(f, "xt-mark = 0x%08x\n", c->xt_mark);
 	const char *lvl = log_level_name(c->log_level);
 	fprintf(f, "log-level = %s\n", lvl ? lvl : "info");

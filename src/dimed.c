@@ -60,6 +60,7 @@ struct dimed {
 	struct tunnel *tunnel;		/* NULL: no NAT traversal (no TUN here) */
 	struct rules_cfg rcfg;
 	enum rules_mode rmode;
+	bool fast;			/* the kernel datapath is on (nft/dimed-fast.nft) */
 	const struct options *opts;
 	struct config cfg;
 	struct state_writer saver;	/* what a restart must find (src/state.c) */
@@ -93,6 +94,8 @@ static void usage(FILE *f)
 		"  -p, --port N          IHMP UDP port (default %u)\n"
 		"  -q, --queue N         NFQUEUE number (default %u)\n"
 		"      --no-rules        do not install nftables rules (the administrator loads them)\n"
+		"      --datapath MODE   who rewrites settled translations: kernel (nftables maps),\n"
+		"                        queue (dimed), or auto (default: kernel where it loads)\n"
 		"      --no-ihmp         no signalling: mappings only by hand (dimectl map)\n"
 		"  -l, --log-level LVL   err, warning, notice, info (default) or debug\n"
 		"  -h, --help            this text\n"
@@ -111,7 +114,7 @@ static void opt_set(struct options *o, const char *key, const char *value)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_STATE = 256, OPT_NORULES, OPT_NOIHMP, OPT_PRINT, OPT_CLEANUP };
+	enum { OPT_STATE = 256, OPT_NORULES, OPT_NOIHMP, OPT_PRINT, OPT_CLEANUP, OPT_DATAPATH };
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "config", required_argument, NULL, 'c' },
@@ -122,6 +125,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "port", required_argument, NULL, 'p' },
 		{ "queue", required_argument, NULL, 'q' },
 		{ "no-rules", no_argument, NULL, OPT_NORULES },
+		{ "datapath", required_argument, NULL, OPT_DATAPATH },
 		{ "no-ihmp", no_argument, NULL, OPT_NOIHMP },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
@@ -139,6 +143,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case 's': opt_set(o, "control-socket", optarg); break;
 		case OPT_STATE: opt_set(o, "state-dir", optarg); break;
 		case OPT_NORULES: opt_set(o, "rules", "none"); break;
+		case OPT_DATAPATH: opt_set(o, "datapath", optarg); break;
 		case OPT_NOIHMP: o->no_ihmp = true; break;
 		case 'p': opt_set(o, "port", optarg); break;
 		case 'q': opt_set(o, "queue", optarg); break;
@@ -195,6 +200,7 @@ static int cmd_show(struct dimed *d, int argc, char **argv, struct out *o, char 
 	out_obj_begin(o, NULL);
 	out_str(o, "version", DIME_VERSION);
 	out_str(o, "rules", rules_mode_name(d->rmode));
+	out_str(o, "datapath", d->fast ? "kernel" : "queue");
 	if (d->ihmp)
 		ihmp_show_self(d->ihmp, o);
 	if (d->ddns)
@@ -669,9 +675,50 @@ static void on_signal(struct dimed *d)
 	}
 }
 
-/* The table with every element our flows need, in one transaction. */
+/* Settled translations to the kernel or the queue; said once at start,
+ * and whenever it changes (a reloaded table without the kernel's maps). */
+static void datapath_set(struct dimed *d, bool fast)
+{
+	bool want = d->cfg.datapath != CONFIG_DATAPATH_QUEUE;
+	static bool said;
+
+	if (said && fast == d->fast)
+		return;
+	if (fast)
+		log_info("datapath: kernel (settled translations are rewritten by nftables maps)");
+	else if (!want)
+		log_info("datapath: queue (configured)");
+	else
+		log_msg(d->cfg.datapath == CONFIG_DATAPATH_KERNEL ? LOG_WARNING : LOG_INFO,
+			"datapath: queue: the kernel datapath %s, dimed rewrites every translated packet",
+			d->rmode == RULES_NONE && d->cfg.rules == CONFIG_RULES_NONE ?
+			"is not in the administrator's table (load nft/dimed-fast.nft)" :
+			"does not load on this kernel (nft/dimed-fast.nft)");
+	said = true;
+	d->fast = fast;
+}
+
+/* With --no-rules the administrator's table decides: the kernel datapath
+ * if it has the maps (one empty transaction on one of them tells). */
+static bool admin_table_fast(struct dimed *d)
+{
+	static const uint8_t key[20], data[4];
+
+	if (d->cfg.datapath == CONFIG_DATAPATH_QUEUE)
+		return false;
+	if (nftset_add_map(d->ns, "fast_out4_dst", key, sizeof(key), data, sizeof(data)) < 0 ||
+	    nftset_del(d->ns, "fast_out4_dst", key, sizeof(key)) < 0) {
+		nftset_discard(d->ns);
+		return false;
+	}
+	return nftset_commit(d->ns) == 0;
+}
+
+/* The table with every element our flows need, in one transaction; the
+ * kernel datapath with it if the configuration wants it and it loads. */
 static int install_rules(struct dimed *d, enum rules_mode *mode)
 {
+	bool fast = d->cfg.datapath != CONFIG_DATAPATH_QUEUE;
 	char *elements = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&elements, &len);
@@ -683,8 +730,12 @@ static int install_rules(struct dimed *d, enum rules_mode *mode)
 		return -ENOMEM;
 	}
 	fclose(f);
-	int r = rules_install(&d->rcfg, elements, mode);
+	int r = rules_install(&d->rcfg, elements, mode, &fast);
 	free(elements);
+	if (r == 0) {
+		datapath_set(d, fast);
+		st_table_loaded(d->st, fast);
+	}
 	return r;
 }
 
@@ -698,6 +749,8 @@ static void on_nft_event(struct dimed *d)
 		/* The administrator's ruleset owns the table: when it comes back
 		 * (a reload replaces it whole), our set elements must too. */
 		log_warnx("dimed's nftables table was replaced: re-adding its set elements");
+		datapath_set(d, admin_table_fast(d));
+		st_table_loaded(d->st, d->fast);
 		st_rebuild_sets(d->st);
 		return;
 	}
@@ -936,9 +989,10 @@ int main(int argc, char **argv)
 		fatalx("dimed: another dimed is running (it answers on %s)", cfg->control_socket);
 	if (cfg->rules != CONFIG_RULES_NONE && !nft_privileged())
 		fatalx("dimed: %s", NFT_UNPRIVILEGED);
-	/* The mark bit only means something with the xtables fallback, but an
-	 * administrator's ruleset (--no-rules) may use it too: always clear it. */
-	scfg.clear_mark = cfg->xt_mark;
+	/* The xtables mark bit only means something with the fallback, but an
+	 * administrator's ruleset (--no-rules) may use it too: always clear
+	 * it, and the guard mark every queued inbound packet carries. */
+	scfg.clear_mark = cfg->xt_mark | RULES_GUARD_MARK;
 	if ((r = st_new(&d.st, &scfg, d.rt, d.ns)) < 0) {
 		start_fail(&d, "%s", strerror(-r));
 	}
@@ -993,8 +1047,12 @@ int main(int argc, char **argv)
 	 * moment where a packet of a translated flow meets neither. */
 	if (cfg->rules != CONFIG_RULES_NONE && (r = install_rules(&d, &d.rmode)) < 0)
 		start_fail(&d, "cannot install nftables rules: %s", strerror(-r));
-	if (d.rmode == RULES_NONE && sl.flows)
-		st_rebuild_sets(d.st);	/* the administrator's table */
+	if (d.rmode == RULES_NONE) {
+		datapath_set(&d, admin_table_fast(&d));
+		st_table_loaded(d.st, d.fast);
+		if (sl.flows)
+			st_rebuild_sets(d.st);	/* the administrator's table */
+	}
 	if ((r = queue_open(&d.q, d.rcfg.queue_num, DIMED_QUEUE_MAXLEN)) < 0) {
 		start_fail(&d, "nfqueue %u: %s (is the nfnetlink_queue module available?)",
 			   d.rcfg.queue_num, strerror(-r));

@@ -321,12 +321,13 @@ static void change_apply(struct ihmp *ih, struct hid *h, const struct ihmp_msg *
 	/* Switch both directions first, then ACK: the mover enables its
 	 * outbound translation on our ACK. Restarting our stalled senders
 	 * (socket lookups) is no part of the switch: after the ACK, so the
-	 * mover does not wait for it. */
-	ih_hid_changed(ih, h);
+	 * mover does not wait for it. A handoff begins first: its flows stay
+	 * queued until its first packet on the new locator (docs/datapath.md). */
 	if (m->type == IHMP_HANDOFF && has_new && !unreach_type) {
 		const struct dime_addr *to = hid_primary(h, m->new_addr.af);
 		ev_handoff_begin(h, EV_HO_PEER, to ? to : &m->new_addr);
 	}
+	ih_hid_changed(ih, h);
 	ihmp_send_ack(ih, h, m, dst, src, port, flags, false);
 	if (has_new && !unreach_type)	/* our senders to it may sit in backoff */
 		ihmp_kick(ih, h, m->new_addr.af);

@@ -171,8 +171,8 @@ bool ihmp_rdv_acked(struct ihmp *ih, struct hid *h, const struct ihmp_tx *req)
 		ihmp_set_add(ih, h, HID_LOCAL, &req->src);
 	ih->stats.rdv_found++;
 	log_info("IHMP: found %s at %s through its name (proven with its key)", p->name, addr_fmt(a, b));
+	ev_handoff_begin(h, EV_HO_PEER, a);	/* first: docs/datapath.md */
 	ih_hid_changed(ih, h);
-	ev_handoff_begin(h, EV_HO_PEER, a);
 	ihmp_retarget(ih, h, a);
 	ihmp_kick(ih, h, a->af);
 	return true;

@@ -249,8 +249,8 @@ static int nftset_reserve(struct nftset *s, size_t need, bool newmsg)
 	return 0;
 }
 
-static int nftset_elem(struct nftset *s, uint16_t type, uint16_t flags,
-		       const char *set, const void *key, size_t keylen)
+static int nftset_elem(struct nftset *s, uint16_t type, uint16_t flags, const char *set,
+		       const void *key, size_t keylen, const void *data, size_t datalen)
 {
 	size_t esz = 3 * MNL_ATTR_HDRLEN + MNL_ALIGN(keylen), setlen;
 	struct nlmsghdr *nlh;
@@ -258,8 +258,11 @@ static int nftset_elem(struct nftset *s, uint16_t type, uint16_t flags,
 	bool same;
 	int r;
 
-	if (!key || keylen == 0 || keylen > NFT_DATA_VALUE_MAXLEN)
+	if (!key || keylen == 0 || keylen > NFT_DATA_VALUE_MAXLEN ||
+	    (data && (datalen == 0 || datalen > NFT_DATA_VALUE_MAXLEN)))
 		return -EINVAL;
+	if (data)
+		esz += 2 * MNL_ATTR_HDRLEN + MNL_ALIGN(datalen);
 	setlen = strlen(set);
 	if (setlen >= NFT_SET_MAXNAMELEN)
 		return -ENAMETOOLONG;
@@ -291,6 +294,11 @@ static int nftset_elem(struct nftset *s, uint16_t type, uint16_t flags,
 	k = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
 	mnl_attr_put(nlh, NFTA_DATA_VALUE, keylen, key);
 	mnl_attr_nest_end(nlh, k);
+	if (data) {
+		struct nlattr *d = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA);
+		mnl_attr_put(nlh, NFTA_DATA_VALUE, datalen, data);
+		mnl_attr_nest_end(nlh, d);
+	}
 	mnl_attr_nest_end(nlh, elem);
 	mnl_attr_nest_end(nlh, (struct nlattr *)(s->buf + s->nest));
 	s->len = s->cur + nlh->nlmsg_len;
@@ -300,7 +308,15 @@ static int nftset_elem(struct nftset *s, uint16_t type, uint16_t flags,
 int nftset_add(struct nftset *s, const char *set, const void *key, size_t keylen)
 {
 	/* No NLM_F_EXCL: adding an element that is there is not an error. */
-	return nftset_elem(s, NFT_MSG_NEWSETELEM, NLM_F_CREATE, set, key, keylen);
+	return nftset_elem(s, NFT_MSG_NEWSETELEM, NLM_F_CREATE, set, key, keylen, NULL, 0);
+}
+
+int nftset_add_map(struct nftset *s, const char *map, const void *key, size_t keylen,
+		   const void *data, size_t datalen)
+{
+	if (!data)
+		return -EINVAL;
+	return nftset_elem(s, NFT_MSG_NEWSETELEM, NLM_F_CREATE, map, key, keylen, data, datalen);
 }
 
 int nftset_del(struct nftset *s, const char *set, const void *key, size_t keylen)
@@ -308,7 +324,7 @@ int nftset_del(struct nftset *s, const char *set, const void *key, size_t keylen
 	uint16_t type = s->flags & NFTSET_F_DEL_NOENT_OK ?
 			NFTSET_MSG_DESTROYSETELEM : NFT_MSG_DELSETELEM;
 
-	return nftset_elem(s, type, 0, set, key, keylen);
+	return nftset_elem(s, type, 0, set, key, keylen, NULL, 0);
 }
 
 int nftset_flush(struct nftset *s, const char *set)

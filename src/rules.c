@@ -17,6 +17,7 @@
 #include "log.h"
 #include "rules.h"
 #include "ruleset.h"
+#include "ruleset_fast.h"
 
 extern char **environ;
 
@@ -136,22 +137,37 @@ static void rules_cleanup(const struct rules_cfg *cfg)
 	xt_cleanup(cfg);
 }
 
-int rules_install(const struct rules_cfg *cfg, const char *elements, enum rules_mode *mode)
+/* The table (with the kernel datapath's maps and rules if fast), then the
+ * elements, as nft(8) input. NULL if out of memory. */
+static char *table_text(bool fast, const char *elements)
 {
 	/* One transaction replaces a table an earlier run left (its elements
 	 * keep dropping what would draw a RST: nft/dimed.nft, inbound_guard)
 	 * with the new one and its elements: no moment without them. */
 	static const char replace[] = "table inet dimed\ndelete table inet dimed\n";
-	size_t ne = elements ? strlen(elements) : 0, nr = strlen(ruleset_text);
-	char rule[160], *text = malloc(sizeof(replace) + nr + 1 + ne);
+	const char *parts[] = { replace, ruleset_text, "\n", fast ? ruleset_fast_text : "",
+				elements ? elements : "" };
+	size_t len = 1, off = 0;
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		len += strlen(parts[i]);
+	char *text = malloc(len);
+	if (!text)
+		return NULL;
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		size_t n = strlen(parts[i]);
+		memcpy(text + off, parts[i], n);
+		off += n;
+	}
+	text[off] = '\0';
+	return text;
+}
+
+int rules_install(const struct rules_cfg *cfg, const char *elements, enum rules_mode *mode, bool *fast)
+{
+	char rule[160], *text = table_text(*fast, elements);
 
 	if (!text)
 		return -ENOMEM;
-	memcpy(text, replace, sizeof(replace) - 1);
-	memcpy(text + sizeof(replace) - 1, ruleset_text, nr);
-	text[sizeof(replace) - 1 + nr] = '\n';
-	memcpy(text + sizeof(replace) + nr, elements ? elements : "", ne);
-	text[sizeof(replace) + nr + ne] = '\0';
 	/* All six xtables rules an earlier run left stay (a restart needs
 	 * them as they are); some of them go, to be put in whole; none: none
 	 * to delete, so no second look. */
@@ -159,8 +175,18 @@ int rules_install(const struct rules_cfg *cfg, const char *elements, enum rules_
 	bool have_xt = missing == 0;
 	if (missing > 0 && missing < XT_RULES)
 		xt_cleanup(cfg);
-	int ret = nft(text, false);
+	int ret = nft(text, *fast);
 	free(text);
+	if (ret > 0 && *fast) {
+		/* No payload mangling or no maps of this shape here: the queue
+		 * rewrites every translated packet (docs/datapath.md). A restart's
+		 * elements name queue sets only (st_nft_elements). */
+		*fast = false;
+		if (!(text = table_text(false, elements)))
+			return -ENOMEM;
+		ret = nft(text, false);
+		free(text);
+	}
 	if (ret < 0) {
 		log_warnx("cannot run nft: %s", strerror(-ret));
 		return ret;

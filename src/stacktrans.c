@@ -44,6 +44,14 @@
 #define FLOW_F_RCV_BASE	0x20	/* f->rcv_base is known (we saw the peer's) */
 #define FLOW_F_ENC_SET	0x80	/* carried encapsulated: its identifier tuple is in enc4/enc6 */
 
+/* f->mark: where a flow's in and out elements live (docs/datapath.md). */
+enum st_path {
+	ST_PATH_QUEUE,		/* in4/out4 (in6/out6): dimed rewrites its packets */
+	ST_PATH_KERNEL,		/* the fast_* maps: the kernel rewrites them */
+	ST_PATH_IDLE,		/* was in the kernel, idle past its timeout: queued
+				 * again, so its next packet shows it is alive */
+};
+
 #define ST_SWEEP_INTERVAL 30	/* seconds between socket sweeps */
 #define ST_KICK_LOOKUPS	32	/* a peer's TCP sockets looked up one by one; more: a dump */
 
@@ -62,6 +70,8 @@ struct stacktrans {
 	bool ids_dirty;		/* a flow's need for its identifier on lo changed */
 	uint64_t gen;		/* bumped by what a restart must keep (src/state.c) */
 	uint32_t nenc;		/* flows in the tunnel (FLOW_F_ENC_SET) */
+	uint32_t nkernel;	/* flows on ST_PATH_KERNEL */
+	bool kernel;		/* settled translations go to the fast_* maps */
 	uint32_t last_expire, last_sweep;
 	uint8_t sweep_mark;
 	struct log_limit lim_malformed, lim_full, lim_set;
@@ -135,18 +145,30 @@ static const char *set_name(int af, enum st_set which)
 	return names[which][af == AF_INET6];
 }
 
-static void set_call(struct stacktrans *st, bool add, enum st_set which, const struct dime_addr *s,
-		     const struct dime_addr *d, uint8_t proto, uint16_t sport, uint16_t dport)
+/* One set or map element: a flow tuple, and for a map the address it gives. */
+struct st_elem {
+	const char *set;
+	struct dime_addr s, d, data;
+	bool has_data;
+	uint8_t proto;
+	uint16_t sport, dport;
+};
+
+static void set_call(struct stacktrans *st, bool add, const struct st_elem *e)
 {
 	uint8_t key[NFTSET_KEY_MAX];
-	size_t n = nftset_key_flow(key, s, d, proto, sport, dport);
-	const char *set = set_name(s->af, which);
+	size_t n = nftset_key_flow(key, &e->s, &e->d, e->proto, e->sport, e->dport);
 	int r;
 
 	if (!n)
 		return;
 	for (int tries = 0; tries < 2; tries++) {
-		r = add ? nftset_add(st->ns, set, key, n) : nftset_del(st->ns, set, key, n);
+		if (!add)
+			r = nftset_del(st->ns, e->set, key, n);
+		else if (e->has_data)
+			r = nftset_add_map(st->ns, e->set, key, n, e->data.a, addr_len(&e->data));
+		else
+			r = nftset_add(st->ns, e->set, key, n);
 		if (r != -ENOSPC)
 			break;
 		nftset_commit(st->ns);	/* full batch: send what we have, then retry */
@@ -177,12 +199,66 @@ static void set_tuple(const struct flow *f, enum st_set which, struct dime_addr 
 	}
 }
 
+/*
+ * The elements that carry f in its direction `which` (at most two). Queued,
+ * the tuple alone. In the kernel, a pair of map elements for one rule
+ * (nft/dimed.nft): *_dst, keyed by the tuple as it comes, gives the new
+ * destination; *_src, keyed by the tuple with that destination, the new
+ * source. Two flows never share a *_src key: they would share a locator
+ * tuple too, which flow_table_set_locators refuses.
+ */
+static size_t flow_elems(const struct flow *f, enum st_set which, bool kernel, struct st_elem e[2])
+{
+	static const char *const fast[2][2][2] = {	/* [out][v6][src] */
+		{ { "fast_in4_dst", "fast_in4_src" }, { "fast_in6_dst", "fast_in6_src" } },
+		{ { "fast_out4_dst", "fast_out4_src" }, { "fast_out6_dst", "fast_out6_src" } },
+	};
+	struct dime_addr lid, rid, lloc, rloc;
+	bool v6 = f->key.af == AF_INET6, out = which == SET_OUT;
+
+	e[0] = (struct st_elem){ .set = set_name(f->key.af, which), .proto = f->key.proto };
+	set_tuple(f, which, &e[0].s, &e[0].d, &e[0].sport, &e[0].dport);
+	if (which == SET_ENC || !kernel)
+		return 1;
+	flow_lid(f, &lid);
+	flow_rid(f, &rid);
+	addr_set(&lloc, f->key.af, f->lloc);
+	addr_set(&rloc, f->key.af, f->rloc);
+	/* The kernel's key is the tuple as the packet comes: identifiers
+	 * going out, locators coming in. */
+	if (out) {
+		e[0].s = lid;
+		e[0].d = rid;
+	} else {
+		e[0].s = rloc;
+		e[0].d = lloc;
+	}
+	e[0].set = fast[out][v6][0];
+	e[0].data = out ? rloc : lid;
+	e[0].has_data = true;
+	e[1] = e[0];
+	e[1].set = fast[out][v6][1];
+	e[1].d = e[0].data;
+	e[1].data = out ? lloc : rid;
+	return 2;
+}
+
 static void set_flow(struct stacktrans *st, const struct flow *f, bool add, enum st_set which)
 {
-	struct dime_addr s, d;
-	uint16_t sport, dport;
-	set_tuple(f, which, &s, &d, &sport, &dport);
-	set_call(st, add, which, &s, &d, f->key.proto, sport, dport);
+	struct st_elem e[2];
+	size_t n = flow_elems(f, which, f->mark == ST_PATH_KERNEL, e);
+	for (size_t i = 0; i < n; i++)
+		set_call(st, add, &e[i]);
+}
+
+/* Moves nothing: the caller took f's elements out and puts them back. */
+static void flow_set_path(struct stacktrans *st, struct flow *f, enum st_path path)
+{
+	if (f->mark == ST_PATH_KERNEL)
+		st->nkernel--;
+	if (path == ST_PATH_KERNEL)
+		st->nkernel++;
+	f->mark = path & 3;
 }
 
 static void set_out(struct stacktrans *st, const struct flow *f, bool add)
@@ -420,6 +496,19 @@ bool st_peer_addr_in_use(struct stacktrans *st, uint32_t handle, const struct di
 	return false;
 }
 
+void st_table_loaded(struct stacktrans *st, bool kernel)
+{
+	uint32_t cur = 0;
+	struct flow *f;
+
+	/* The kernel's elements went with the old table. */
+	while (st->nkernel && (f = flow_table_next(st->ft, &cur)))
+		if (f->mark == ST_PATH_KERNEL)
+			flow_set_path(st, f, ST_PATH_QUEUE);
+	st->kernel = kernel;
+	st->resync = true;	/* settled flows move to the kernel at the next tick */
+}
+
 void st_set_timeouts(struct stacktrans *st, uint32_t udp, uint32_t tcp_est)
 {
 	st->timeouts.udp = udp;
@@ -449,6 +538,7 @@ static void flow_encap(struct stacktrans *st, struct flow *f, bool out_ok, const
 	if (f->flags & FLOW_F_OUT_SET)
 		set_out(st, f, false);
 	f->flags &= (uint8_t)~(FLOW_F_IN_SET | FLOW_F_OUT_SET);
+	flow_set_path(st, f, ST_PATH_QUEUE);
 	flow_table_clear_locators(st->ft, f);
 	if (out_ok && !(f->flags & FLOW_F_ENC_SET)) {
 		set_flow(st, f, true, SET_ENC);
@@ -523,23 +613,41 @@ static void flow_sync(struct stacktrans *st, struct flow *f)
 			set_out(st, f, false);
 		st->ids_dirty |= (f->flags & FLOW_F_ID_ON_LO) != 0;
 		f->flags &= (uint8_t)~(FLOW_F_IN_SET | FLOW_F_OUT_SET | FLOW_F_ID_ON_LO);
+		flow_set_path(st, f, ST_PATH_QUEUE);
 		flow_table_clear_locators(st->ft, f);
 		return;
 	}
 	bool changed = memcmp(f->lloc, lloc.a, 16) != 0 || memcmp(f->rloc, rloc.a, 16) != 0;
-	if (changed || !flow_is_translated(f)) {
+	bool relink = changed || !flow_is_translated(f);
+	/* The kernel rewrites a flow once its translation is settled: both
+	 * directions known, and no handoff of its peer waiting for the first
+	 * packet on the new locator (dimed must see that one: it ends the
+	 * handoff, ev_handoff_seen). Until then, and for idle flows, dimed
+	 * rewrites (docs/datapath.md). */
+	bool fast = f->mark == ST_PATH_KERNEL;
+	bool want_fast = st->kernel && out_ok && f->mark != ST_PATH_IDLE &&
+			 !(h && h->ho[f->key.af == AF_INET6].pending);
+	if (relink || fast != want_fast) {
+		/* All out, then all in, in one batch: the kernel switches at once. */
 		if (f->flags & FLOW_F_IN_SET)
 			set_in(st, f, false);
 		f->flags &= (uint8_t)~FLOW_F_IN_SET;
-		if (flow_table_set_locators(st->ft, f, &lloc, &rloc) < 0) {
+		if ((f->flags & FLOW_F_OUT_SET) && (fast || want_fast)) {
+			set_out(st, f, false);	/* the kernel's out elements hold locators */
+			f->flags &= (uint8_t)~FLOW_F_OUT_SET;
+		}
+		if (relink && flow_table_set_locators(st->ft, f, &lloc, &rloc) < 0) {
 			/* Another flow owns these locators: leave this one alone. */
 			flow_table_clear_locators(st->ft, f);
 			if (f->flags & FLOW_F_OUT_SET)
 				set_out(st, f, false);
 			st->ids_dirty |= (f->flags & FLOW_F_ID_ON_LO) != 0;
 			f->flags &= (uint8_t)~(FLOW_F_OUT_SET | FLOW_F_ID_ON_LO);
+			flow_set_path(st, f, ST_PATH_QUEUE);
 			return;
 		}
+		if (fast != want_fast)
+			flow_set_path(st, f, want_fast ? ST_PATH_KERNEL : ST_PATH_QUEUE);
 		set_in(st, f, true);
 		f->flags |= FLOW_F_IN_SET;
 	}
@@ -688,17 +796,19 @@ int st_nft_elements(struct stacktrans *st, FILE *out)
 
 	while ((f = flow_table_next(st->ft, &cur)))
 		for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
-			struct dime_addr s, d;
-			uint16_t sport, dport;
-			char a[ADDR_STRLEN], b[ADDR_STRLEN];
+			struct st_elem e[2];
+			char a[ADDR_STRLEN], b[ADDR_STRLEN], c[ADDR_STRLEN];
 			if (!(f->flags & sets[i].flag))
 				continue;
-			set_tuple(f, sets[i].set, &s, &d, &sport, &dport);
-			/* The table nft/dimed.nft defines (rules.c loads it). */
-			if (fprintf(out, "add element inet dimed %s { %s . %s . %u . %u . %u }\n",
-				    set_name(f->key.af, sets[i].set), addr_fmt(&s, a), addr_fmt(&d, b),
-				    f->key.proto, ntohs(sport), ntohs(dport)) < 0)
-				return -EIO;
+			/* The table nft/dimed.nft defines (rules.c loads it), in
+			 * which every flow starts queued (st_table_loaded). */
+			size_t n = flow_elems(f, sets[i].set, false, e);
+			for (size_t j = 0; j < n; j++)
+				if (fprintf(out, "add element inet dimed %s { %s . %s . %u . %u . %u%s%s }\n",
+					    e[j].set, addr_fmt(&e[j].s, a), addr_fmt(&e[j].d, b), e[j].proto,
+					    ntohs(e[j].sport), ntohs(e[j].dport), e[j].has_data ? " : " : "",
+					    e[j].has_data ? addr_fmt(&e[j].data, c) : "") < 0)
+					return -EIO;
 		}
 	return 0;
 }
@@ -743,6 +853,7 @@ static void flow_unlink(void *arg, struct flow *f)
 		set_flow(st, f, false, SET_ENC);
 		st->nenc--;
 	}
+	flow_set_path(st, f, ST_PATH_QUEUE);
 	st->ids_dirty |= (f->flags & FLOW_F_ID_ON_LO) != 0;
 	if (h && h->nflows)
 		h->nflows--;
@@ -753,10 +864,38 @@ static void flow_unlink(void *arg, struct flow *f)
 		hid_table_remove(st->ht, h);
 }
 
+/* The kernel's flows are never seen here: an idle one is first queued
+ * again (ST_PATH_IDLE), and forgotten only if no packet came for another
+ * timeout. A live one's next packet puts it back (st_flow_alive). */
 static bool expire_cb(struct flow *f, void *arg)
 {
+	struct stacktrans *st = arg;
+
+	if (f->mark == ST_PATH_KERNEL) {
+		f->last_seen = clock_s();
+		flow_set_path(st, f, ST_PATH_IDLE);
+		flow_sync(st, f);	/* not to the kernel: queued */
+		return false;
+	}
 	flow_unlink(arg, f);
 	return true;
+}
+
+/* A packet of f was queued: an idle kernel flow goes back to the kernel,
+ * and a handoff its packet ended lets its peer's flows go there too. */
+static void st_flow_alive(struct stacktrans *st, struct flow *f, bool handoff_was_pending)
+{
+	const struct hid *h = hid_table_get(st->ht, f->hid);
+
+	if (!st->kernel)
+		return;
+	if (handoff_was_pending && h && !h->ho[f->key.af == AF_INET6].pending) {
+		st_resync_hid(st, f->hid);
+	} else if (f->mark == ST_PATH_IDLE) {
+		flow_set_path(st, f, ST_PATH_QUEUE);
+		flow_sync(st, f);
+		st_commit(st);
+	}
 }
 
 static struct flow *flow_learn(struct stacktrans *st, const struct flow_key *k, uint8_t flags,
@@ -888,10 +1027,11 @@ static bool do_xlate(struct stacktrans *st, struct queue_pkt *p, const struct pk
 /* A translated data packet of f, as it is on the wire: the peer's bytes
  * for `dimectl show`, and the end of a handoff if it is the first on the
  * new locator. One O(1) lookup per translated packet. */
-static void st_count(struct stacktrans *st, const struct flow *f, uint32_t len, bool out,
+static void st_count(struct stacktrans *st, struct flow *f, uint32_t len, bool out,
 		     const struct dime_addr *src, const struct dime_addr *dst)
 {
 	struct hid *h = hid_table_get(st->ht, f->hid);
+	bool pending;
 
 	if (!h)
 		return;
@@ -899,8 +1039,9 @@ static void st_count(struct stacktrans *st, const struct flow *f, uint32_t len, 
 		h->bytes_out += len;
 	else
 		h->bytes_in += len;
-	if (h->ho[src->af == AF_INET6].pending)
+	if ((pending = h->ho[src->af == AF_INET6].pending))
 		ev_handoff_seen(h, src, dst);
+	st_flow_alive(st, f, pending);
 }
 
 static bool st_icmp_error(struct stacktrans *st, struct queue_pkt *p, const struct pkt_info *pi,
@@ -1380,6 +1521,7 @@ void st_show_flows(struct stacktrans *st, struct out *o, uint32_t limit)
 			addr_set(&a, f->key.af, f->rloc);
 			out_str(o, "remote_locator", addr_fmt(&a, b));
 			out_bool(o, "outbound", f->flags & FLOW_F_OUT_SET);
+			out_str(o, "path", f->mark == ST_PATH_KERNEL ? "kernel" : "queue");
 		}
 		out_bool(o, "preexisting", f->flags & FLOW_F_LEARNED);
 		out_obj_end(o);
@@ -1400,6 +1542,7 @@ void st_show_summary(struct stacktrans *st, struct out *o)
 	out_u64(o, "flows", flow_table_count(st->ft));
 	out_u64(o, "translated_flows", flow_table_count_translated(st->ft));
 	out_u64(o, "encapsulated_flows", st->nenc);
+	out_u64(o, "kernel_flows", st->nkernel);
 	out_u64(o, "flow_table_bytes", flow_table_memory(st->ft));
 }
 
@@ -1522,6 +1665,7 @@ void st_show_stats(struct stacktrans *st, struct out *o)
 #define ST_STAT_OUT(f, key) out_u64(o, key, s->f);
 	out_obj_begin(o, "datapath");
 	ST_STATS_DATAPATH(ST_STAT_OUT)
+	out_u64(o, "kernel_flows", st->nkernel);	/* a gauge: rewritten by the kernel now */
 	out_obj_end(o);
 	out_obj_begin(o, "drops_and_rejects");
 	ST_STATS_DROPS(ST_STAT_OUT)

@@ -31,6 +31,9 @@
 #   DIME_KEEP_STATE 1: dime_start keeps HOST-state/state, what the last run
 #                   saved (a restart); default: removed, every start fresh
 #   DIME_STOP_WAIT  seconds dime_stop waits after SIGTERM before SIGKILL (30)
+#   DIME_DATAPATH   queue or kernel: dime_start passes --datapath (default:
+#                   dimed's own, auto: kernel where it loads). The lab suite
+#                   runs with both (test/meson.build)
 #
 # Daemons (HOST: mh, ch, r1, r2, sw, or the name of a namespace of the lab's):
 #   dime_ns HOST                 the namespace's name
@@ -136,8 +139,10 @@ dime_start() {
 		echo $! >"$d/$h.stamp.pid"
 	fi
 	# ip netns exec (and a DIME_WRAP like setpriv) exec dimed: $! is dimed.
+	local dp=()
+	[[ -z ${DIME_DATAPATH:-} ]] || dp=(--datapath "$DIME_DATAPATH")
 	ip netns exec "$(dime_ns "$h")" "${DIME_WRAP[@]}" "$DIMED" -f --ctl "$(dime_sock "$h")" \
-		--state-dir "$(dime_state "$h")" "$@" </dev/null >>"$out" 2>&1 &
+		--state-dir "$(dime_state "$h")" "${dp[@]}" "$@" </dev/null >>"$out" 2>&1 &
 	pid=$!
 	lab_track "$pid"
 	echo "$pid" >"$d/$h.pid"
@@ -208,6 +213,18 @@ for k in filter(None, sys.argv[1].split(".")):
 print(json.dumps(v) if isinstance(v, (dict, list)) else v)' "$@"
 }
 dime_stat() { dime_ctl "$1" -j stats | dime_json "$2"; }
+
+# dime_translated HOST in|out : packets translated in that direction, by
+# dimed (datapath.translated_*) and by the kernel datapath (the counters of
+# nft/dimed-fast.nft's rules), whichever datapath HOST's dimed runs.
+dime_translated() {
+	local h=$1 dir=$2 chain=inbound k
+	[[ $dir == out ]] && chain=outbound
+	k=$(ip netns exec "$(dime_ns "$h")" nft list chain inet dimed "$chain" 2>/dev/null |
+		awk '/@fast_'"$dir"'[46]_src/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) }
+		     END { print n + 0 }')
+	echo $(($(dime_stat "$h" "datapath.translated_$dir") + k))
+}
 
 dime_stamp() {
 	"$LAB_PYTHON" -c '
