@@ -33,7 +33,7 @@ check() {	# check NAME CMD...: one TAP line per check
 
 # The elements of a set, one a line, sorted; nothing for an empty set.
 elems() {
-	in_ns nft list set inet dimed "$1" | tr -d '\n\t' |
+	in_ns nft list "${KIND:-set}" inet dimed "$1" | tr -d '\n\t' |
 		sed -n 's/.*elements = {\([^}]*\)}.*/\1/p' |
 		sed 's/, */\n/g' | sed 's/^ *//; s/ *$//' | grep -v '^$' | sort
 }
@@ -75,6 +75,8 @@ table inet dimed {
 	set bulk4 { type ipv4_addr . ipv4_addr . inet_proto . inet_service . inet_service; }
 	set bulk6 { type ipv6_addr . ipv6_addr . inet_proto . inet_service . inet_service; }
 	set fill6 { type ipv6_addr . ipv6_addr . inet_proto . inet_service . inet_service; }
+	map m4 { type ipv4_addr . ipv4_addr . inet_proto . inet_service . inet_service : ipv4_addr; }
+	map m6 { type ipv6_addr . ipv6_addr . inet_proto . inet_service . inet_service : ipv6_addr; }
 	chain output {
 		type filter hook output priority 0; policy accept;
 		ip saddr . ip daddr . meta l4proto . th sport . th dport @out4 counter
@@ -136,6 +138,12 @@ check "match: no packets yet" [ "$(packets out4)/$(packets out6)" = 0/0 ]
 check "match" in_ns "$bin" match
 check "match: out4 counter 2" [ "$(packets out4)" = 2 ]
 check "match: out6 counter 2" [ "$(packets out6)" = 2 ]
+
+check "map" in_ns "$bin" map
+KIND=map check "map: m4" expect m4 \
+	"198.18.0.1 . 198.19.0.2 . tcp . 1234 . 5201 : 198.18.9.9" \
+	"198.18.0.3 . 198.19.0.4 . udp . 53 . 5353 : 198.18.7.7"
+KIND=map check "map: m6" expect m6 "2001:db8::1 . 2001:db8::2 . udp . 443 . 40000 : 2001:db8:9::9"
 
 [ $fail = 0 ] && echo "# all passed" || echo "# FAILED"
 exit $fail

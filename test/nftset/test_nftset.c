@@ -355,6 +355,42 @@ static void test_match(void)
 	CHECK_EQ(send_udp("2001:db8::1", 40000, "2001:db8::2", 5202), 0);
 }
 
+static int add_map(const char *map, const char *sa, const char *da, uint8_t proto,
+		   uint16_t sport, uint16_t dport, const char *to)
+{
+	struct dime_addr s = A(sa), d = A(da), t = A(to);
+	uint8_t k[NFTSET_KEY_MAX];
+	size_t n = nftset_key_flow(k, &s, &d, proto, htons(sport), htons(dport));
+
+	return nftset_add_map(ns, map, k, n, t.a, addr_len(&t));
+}
+
+/* Map elements (the kernel datapath's fast_* maps have this shape). */
+static void test_map(void)
+{
+	uint8_t k[NFTSET_KEY_MAX] = { 0 };
+
+	CHECK_EQ(nftset_add_map(ns, "m4", k, 20, NULL, 4), -EINVAL);
+	CHECK_EQ(nftset_add_map(ns, "m4", k, 20, k, 0), -EINVAL);
+	CHECK_EQ(nftset_add_map(ns, "m4", k, 20, k, NFTSET_KEY_MAX + 1), -EINVAL);
+	CHECK_EQ(add_map("m4", "198.18.0.1", "198.19.0.2", IPPROTO_TCP, 1234, 5201, "198.18.9.9"), 0);
+	CHECK_EQ(add_map("m4", "198.18.0.3", "198.19.0.4", IPPROTO_UDP, 53, 5353, "198.18.9.8"), 0);
+	CHECK_EQ(add_map("m6", "2001:db8::1", "2001:db8::2", IPPROTO_UDP, 443, 40000, "2001:db8:9::9"), 0);
+	CHECK_EQ(commit(), 0);
+	/* The same element again is no error; other data for a key that is
+	 * there fails the whole batch, so an add with it does not land. */
+	CHECK_EQ(add_map("m4", "198.18.0.1", "198.19.0.2", IPPROTO_TCP, 1234, 5201, "198.18.9.9"), 0);
+	CHECK_EQ(commit(), 0);
+	CHECK_EQ(add_map("m4", "198.18.0.5", "198.19.0.6", IPPROTO_TCP, 1, 2, "198.18.9.7"), 0);
+	CHECK_EQ(add_map("m4", "198.18.0.1", "198.19.0.2", IPPROTO_TCP, 1234, 5201, "198.18.1.1"), 0);
+	CHECK(nftset_commit(ns) < 0);
+	CHECK_EQ(nftset_err_index(ns), 1);
+	/* New data: delete and add in one batch. */
+	CHECK_EQ(del_flow("m4", "198.18.0.3", "198.19.0.4", IPPROTO_UDP, 53, 5353), 0);
+	CHECK_EQ(add_map("m4", "198.18.0.3", "198.19.0.4", IPPROTO_UDP, 53, 5353, "198.18.7.7"), 0);
+	CHECK_EQ(commit(), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *step = argc > 1 ? argv[1] : "keys";
@@ -383,8 +419,10 @@ int main(int argc, char **argv)
 		RUN(test_bulk_del);
 	} else if (strcmp(step, "match") == 0) {
 		RUN(test_match);
+	} else if (strcmp(step, "map") == 0) {
+		RUN(test_map);
 	} else {
-		fprintf(stderr, "usage: %s keys|add|del|errors|bulk|bulk-del|match\n", argv[0]);
+		fprintf(stderr, "usage: %s keys|add|del|errors|bulk|bulk-del|match|map\n", argv[0]);
 		r = 2;
 	}
 	nftset_close(ns);
