@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "addrcount.h"
 #include "flow_table.h"
 #include "hid_table.h"
 #include "ihmp.h"
@@ -59,6 +60,9 @@ struct stacktrans {
 	struct st_cfg cfg;
 	struct flow_table *ft;
 	struct hid_table *ht;
+	/* The peer addresses the set and map elements name, counted: nft's
+	 * peers4/6, the one lookup a packet of any other flow costs. */
+	struct addrcount *peers;
 	struct rtnl *rt;
 	struct nftset *ns;
 	st_inject_fn inject;	/* into the local stack (dimed's TUN); NULL: no kicks */
@@ -103,19 +107,19 @@ static int route_src_cached(struct stacktrans *st, const struct dime_addr *dst, 
 int st_new(struct stacktrans **out, const struct st_cfg *cfg, struct rtnl *rt, struct nftset *ns)
 {
 	struct stacktrans *st = calloc(1, sizeof(*st));
-	uint32_t seed[2];
+	uint32_t seed[3];
 
 	if (!st)
 		return -ENOMEM;
 	if (getrandom(seed, sizeof(seed), 0) != sizeof(seed))
-		seed[0] = seed[1] = (uint32_t)time(NULL);
+		seed[0] = seed[1] = seed[2] = (uint32_t)time(NULL);
 	st->cfg = *cfg;
 	st->rt = rt;
 	st->ns = ns;
 	flow_timeouts_default(&st->timeouts);
 	st->ft = flow_table_new(cfg->max_flows, seed[0]);
 	st->ht = hid_table_new(cfg->max_hids, seed[1]);
-	if (!st->ft || !st->ht) {
+	if (!st->ft || !st->ht || addrcount_new(&st->peers, seed[2]) < 0) {
 		st_free(st);
 		return -ENOMEM;
 	}
@@ -132,6 +136,7 @@ void st_free(struct stacktrans *st)
 		flow_table_free(st->ft);
 	if (st->ht)
 		hid_table_free(st->ht);
+	addrcount_free(st->peers);
 	free(st);
 }
 
@@ -243,12 +248,66 @@ static size_t flow_elems(const struct flow *f, enum st_set which, bool kernel, s
 	return 2;
 }
 
-static void set_flow(struct stacktrans *st, const struct flow *f, bool add, enum st_set which)
+/* Its elements, as they are (a table loaded afresh) or changing. */
+static void flow_put(struct stacktrans *st, const struct flow *f, bool add, enum st_set which)
 {
 	struct st_elem e[2];
 	size_t n = flow_elems(f, which, f->mark == ST_PATH_KERNEL, e);
 	for (size_t i = 0; i < n; i++)
 		set_call(st, add, &e[i]);
+}
+
+static void peer_put(struct stacktrans *st, const struct dime_addr *a, bool add)
+{
+	const char *set = a->af == AF_INET6 ? "peers6" : "peers4";
+	uint8_t key[NFTSET_KEY_MAX];
+	size_t n = nftset_key_addr(key, a);
+	int r;
+
+	for (int tries = 0; tries < 2; tries++) {
+		r = add ? nftset_add(st->ns, set, key, n) : nftset_del(st->ns, set, key, n);
+		if (r != -ENOSPC)
+			break;
+		nftset_commit(st->ns);
+	}
+	if (r < 0)
+		st->stats.set_errors++;
+	else
+		st->set_dirty = true;
+}
+
+/* Where f's packets in that direction come from (in) or go to (out,
+ * enc), as nft's first lookup sees them. */
+static void flow_peer(const struct flow *f, enum st_set which, struct dime_addr *a)
+{
+	if (which == SET_IN)
+		addr_set(a, f->key.af, f->rloc);
+	else
+		flow_rid(f, a);
+}
+
+static void peer_ref(struct stacktrans *st, const struct flow *f, enum st_set which, bool add)
+{
+	struct dime_addr a;
+	int r;
+
+	flow_peer(f, which, &a);
+	r = add ? addrcount_inc(st->peers, &a) : addrcount_dec(st->peers, &a);
+	if (r == 1)
+		peer_put(st, &a, add);
+	else if (r < 0)
+		st->stats.set_errors++;
+}
+
+/* Adds or deletes f's elements and counts the peer address they name:
+ * the address is in peers4/6 while any element names it. */
+static void set_flow(struct stacktrans *st, const struct flow *f, bool add, enum st_set which)
+{
+	if (add)
+		peer_ref(st, f, which, true);
+	flow_put(st, f, add, which);
+	if (!add)
+		peer_ref(st, f, which, false);
 }
 
 /* Moves nothing: the caller took f's elements out and puts them back. */
@@ -732,12 +791,15 @@ void st_rebuild_sets(struct stacktrans *st)
 
 	while ((f = flow_table_next(st->ft, &cur))) {
 		if (f->flags & FLOW_F_IN_SET)
-			set_in(st, f, true);
+			flow_put(st, f, true, SET_IN);
 		if (f->flags & FLOW_F_OUT_SET)
-			set_out(st, f, true);
+			flow_put(st, f, true, SET_OUT);
 		if (f->flags & FLOW_F_ENC_SET)
-			set_flow(st, f, true, SET_ENC);
+			flow_put(st, f, true, SET_ENC);
 	}
+	size_t pc = 0;
+	for (const struct dime_addr *a; (a = addrcount_next(st->peers, &pc));)
+		peer_put(st, a, true);
 	st_commit(st);
 }
 
@@ -781,6 +843,17 @@ int st_restore_flow(struct stacktrans *st, const struct flow *saved, uint32_t hi
 		st->nenc++;
 	if (f->flags & FLOW_F_ID_ON_LO)
 		st->ids_dirty = true;
+	/* Its elements come with the table (st_nft_elements): count the peer
+	 * addresses they name. */
+	static const struct { uint8_t flag; enum st_set set; } sets[] = {
+		{ FLOW_F_IN_SET, SET_IN }, { FLOW_F_OUT_SET, SET_OUT }, { FLOW_F_ENC_SET, SET_ENC },
+	};
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+		struct dime_addr a;
+		flow_peer(f, sets[i].set, &a);
+		if ((f->flags & sets[i].flag) && addrcount_inc(st->peers, &a) < 0)
+			st->stats.set_errors++;
+	}
 	h->nflows++;
 	st->gen++;
 	return 0;
@@ -794,6 +867,12 @@ int st_nft_elements(struct stacktrans *st, FILE *out)
 	uint32_t cur = 0;
 	struct flow *f;
 
+	size_t pc = 0;
+	char p[ADDR_STRLEN];
+	for (const struct dime_addr *a; (a = addrcount_next(st->peers, &pc));)
+		if (fprintf(out, "add element inet dimed peers%c { %s }\n", a->af == AF_INET6 ? '6' : '4',
+			    addr_fmt(a, p)) < 0)
+			return -EIO;
 	while ((f = flow_table_next(st->ft, &cur)))
 		for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
 			struct st_elem e[2];
@@ -1223,7 +1302,11 @@ void st_packet(void *arg, struct queue *q, struct queue_pkt *p)
 				st_count(st, f, p->len, false, &src, &dst);
 			}
 		} else if ((f = flow_table_lookup(st->ft, &k))) {
-			tcp_track(f, p->data, &pi, false);	/* the SYN-ACK of a flow we opened */
+			/* The SYN-ACK of a flow we opened, or in identifier form
+			 * already (the kernel rewrote it): learning's look at a
+			 * live UDP flow (nft/dimed.nft, udp_seen). */
+			f->last_seen = clock_s();
+			tcp_track(f, p->data, &pi, false);
 		} else if (!opens_flow(st, p->data, &pi, &src, &dst)) {
 			st->stats.stragglers++;
 		} else if ((f = flow_learn(st, &k, 0, false))) {	/* someone opened a flow to us */
