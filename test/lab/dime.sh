@@ -147,7 +147,10 @@ dime_start() {
 	lab_track "$pid"
 	echo "$pid" >"$d/$h.pid"
 	for ((i = 0; i < ${DIME_WAIT:-10} * 20; i++)); do
-		dime_ctl "$h" version >/dev/null 2>&1 && return 0
+		if dime_ctl "$h" version >/dev/null 2>&1; then
+			dime_datapath_is "$h" && return 0
+			return 1
+		fi
 		lab_alive "$pid" || break
 		sleep 0.05
 	done
@@ -159,6 +162,17 @@ dime_start() {
 		rm -f "$d/$h.pid"
 		dime_error "dimed on $h exited with status $i before it answered: $(dime_log_tail "$h")"
 	fi
+	return 1
+}
+
+# dime_datapath_is HOST : the datapath HOST's dimed runs is the one
+# DIME_DATAPATH asks for (when it asks): a fallback must not pass unseen.
+dime_datapath_is() {
+	local dp
+	[[ -n ${DIME_DATAPATH:-} ]] || return 0
+	dp=$(dime_ctl "$1" -j show | dime_json datapath)
+	[[ $dp == "$DIME_DATAPATH" ]] && return 0
+	dime_error "dimed on $1 runs the $dp datapath, not $DIME_DATAPATH: $(dime_log_tail "$1")"
 	return 1
 }
 
@@ -218,9 +232,8 @@ dime_stat() { dime_ctl "$1" -j stats | dime_json "$2"; }
 # dimed (datapath.translated_*) and by the kernel datapath (the counters of
 # nft/dimed-fast.nft's rules), whichever datapath HOST's dimed runs.
 dime_translated() {
-	local h=$1 dir=$2 chain=inbound k
-	[[ $dir == out ]] && chain=outbound
-	k=$(ip netns exec "$(dime_ns "$h")" nft list chain inet dimed "$chain" 2>/dev/null |
+	local h=$1 dir=$2 k
+	k=$(ip netns exec "$(dime_ns "$h")" nft list table inet dimed 2>/dev/null |
 		awk '/@fast_'"$dir"'[46]_src/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) }
 		     END { print n + 0 }')
 	echo $(($(dime_stat "$h" "datapath.translated_$dir") + k))
