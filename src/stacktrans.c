@@ -859,6 +859,14 @@ int st_restore_flow(struct stacktrans *st, const struct flow *saved, uint32_t hi
 	return 0;
 }
 
+static int addr_cmp_sort(const void *x, const void *y)
+{
+	const struct dime_addr *a = x, *b = y;
+	if (a->af != b->af)
+		return a->af < b->af ? -1 : 1;
+	return memcmp(a->a, b->a, sizeof(a->a));
+}
+
 int st_nft_elements(struct stacktrans *st, FILE *out)
 {
 	static const struct { uint8_t flag; enum st_set set; } sets[] = {
@@ -867,12 +875,22 @@ int st_nft_elements(struct stacktrans *st, FILE *out)
 	uint32_t cur = 0;
 	struct flow *f;
 
-	size_t pc = 0;
+	/* Sorted: the same tables give the same text, whatever the hash seed. */
+	size_t np = addrcount_size(st->peers), pc = 0, npa = 0;
+	struct dime_addr *pa = calloc(np ? np : 1, sizeof(*pa));
 	char p[ADDR_STRLEN];
-	for (const struct dime_addr *a; (a = addrcount_next(st->peers, &pc));)
-		if (fprintf(out, "add element inet dimed peers%c { %s }\n", a->af == AF_INET6 ? '6' : '4',
-			    addr_fmt(a, p)) < 0)
+	if (!pa)
+		return -ENOMEM;
+	for (const struct dime_addr *a; (a = addrcount_next(st->peers, &pc)) && npa < np;)
+		pa[npa++] = *a;
+	qsort(pa, npa, sizeof(*pa), addr_cmp_sort);
+	for (size_t j = 0; j < npa; j++)
+		if (fprintf(out, "add element inet dimed peers%c { %s }\n", pa[j].af == AF_INET6 ? '6' : '4',
+			    addr_fmt(&pa[j], p)) < 0) {
+			free(pa);
 			return -EIO;
+		}
+	free(pa);
 	while ((f = flow_table_next(st->ft, &cur)))
 		for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
 			struct st_elem e[2];
