@@ -5,7 +5,7 @@
 # the namespace lab (test/lab/lab.sh, the paper's Fig. 7 testbed), side by
 # side with the kernel's MPTCP and with plain TCP/UDP.
 #
-#   bench/fig8.sh [--quick] [--help]
+#   bench/fig8.sh [--quick] [--datapath=queue|kernel] [--help]
 #
 #   (full)    15 s transfers, the events at 5 s and 10 s. IPv4: TCP and UDP,
 #             every series, 2 repetitions; IPv6: TCP, dime and mptcp (plain
@@ -14,6 +14,8 @@
 #   --quick   IPv4 only, 1 repetition, 3 s transfers with the events at 0.8 s
 #             and 1.6 s (a smoke test of the whole pipeline, 10 runs; the
 #             numbers are not the paper's figure). Measured: about 65 s.
+#   --datapath=queue|kernel  dimed's --datapath in the dime series
+#             (default: dimed's own, auto)
 #
 # The lab: one per address family (lab_up), both of MH's links rate-limited
 # to 100 Mbit/s with the lab's tbf helper (link_rate A|B 100mbit), and

@@ -6,11 +6,14 @@
 # implementation was flat up to ~1,500 entries and then degraded linearly;
 # dimed's hash table should stay flat up to 1,000,000.
 #
-#   bench/fig9.sh [--quick] [--help]
+#   bench/fig9.sh [--quick] [--datapath=queue|kernel] [--help]
 #
 #   --quick   n up to 100,000, one repetition (two at n = 0), 0.75 s windows,
 #             no 64-byte translated runs
 #   (full)    n up to 1,000,000, two repetitions (three at n = 0), 2 s windows
+#   --datapath=queue|kernel  dimed's --datapath (default: dimed's own, auto);
+#             with kernel the translated flow is rewritten by nftables maps,
+#             so us/pkt (dimed's CPU per packet it translated) is nan
 #   Measured on the shared 2-core machine (kernel 6.18): quick 40-48 s
 #   (60 s while a test suite ran alongside, load average 5), full 3 min 5 s -
 #   3 min 10 s (4 min 50 s under that load, when the 1,000,000-entry fill,
@@ -77,8 +80,6 @@ BENCH_NAME=fig9
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_args "$@"
-FILL_DST=198.18.0.99 FILL_SRC=198.18.100.1 FILL_NSRC=16
-FILL_PPS=50000		# dimed learns ~70k new flows/s here (bench/run); stay below
 
 if ((QUICK)); then
 	NS_LIST="0 10 100 1000 10000 100000" REPS=1 WIN=0.75 SLICE=0.25 FILL_BUDGET=20
@@ -98,9 +99,7 @@ bench_cc udp_blast
 
 lab_up
 
-# show_num KEY : a top-level number of MH's `dimectl -j show` (they come
-# before the per-peer ones), without starting an interpreter.
-show_num() { dime_ctl mh -j show | grep -o "\"$1\": *[0-9]*" | head -n1 | grep -o '[0-9]*$'; }
+show_num() { bench_show mh "$1"; }
 
 # ------------------------------------------------------------- daemons ---
 cat >"$LAB_DIR/dimed.conf" <<-EOF
@@ -185,49 +184,8 @@ BASE=$(show_num flows)
 log "flows before the fill: $BASE (translated: $(show_num translated_flows))"
 
 # ---------------------------------------------------------------- fill ---
-ip -n "$LAB_NS_MH" link add fill0 type veth peer name fill1
-ip -n "$LAB_NS_MH" link set fill0 up
-ip -n "$LAB_NS_MH" link set fill1 up
-for ((i = 0; i < FILL_NSRC; i++)); do
-	ip -n "$LAB_NS_MH" addr add "198.18.100.$((i + 1))/32" dev fill0
-done
-
-# fill_to N : send fill flows FILL_SENT .. N-1 in paced chunks; a chunk
-# that was not (almost) fully learned is sent again, slower (dimed's queue is
-# fail-open: when it falls behind, first packets pass unseen). At most
-# FILL_BUDGET seconds per call. Sets FILLED (fill flows in the table).
-FILL_SENT=0
-fill_to() {
-	local n=$1 chunk=50000 cnt want tries pps cur prev i t0
-	t0=$(date +%s.%N)
-	while ((FILL_SENT < n)); do
-		cnt=$chunk
-		((FILL_SENT + cnt <= n)) || cnt=$((n - FILL_SENT))
-		want=$((FILL_SENT + cnt - cnt / 1000))	# 99.9 % of what was sent so far
-		pps=$FILL_PPS
-		for ((tries = 0; tries < 3; tries++)); do
-			ip netns exec "$LAB_NS_MH" "$BIN/udp_fill" "$FILL_SRC" "$FILL_NSRC" "$FILL_DST" \
-				"$FILL_SENT" "$cnt" "$pps" >>"$LOGS/fill.log"
-			prev=-1
-			for ((i = 0; i < 40; i++)); do	# until the queue has drained
-				cur=$(($(show_num flows) - BASE))
-				((cur != prev)) || break
-				prev=$cur
-				sleep 0.05
-			done
-			echo "chunk $FILL_SENT+$cnt try $tries at $pps pps: $cur fill flows" >>"$LOGS/fill.log"
-			((cur >= want)) && break
-			pps=$((pps * 3 / 4))
-		done
-		FILL_SENT=$((FILL_SENT + cnt))
-		if awk -v t="$(lab_since "$t0")" -v b="$FILL_BUDGET" 'BEGIN { exit !(t > b) }'; then
-			log "fill: time budget (${FILL_BUDGET}s) spent at $FILL_SENT of $n"
-			break
-		fi
-	done
-	FILLED=$(($(show_num flows) - BASE))
-	FILL_SECS=$(lab_since "$t0")
-}
+bench_fill_setup
+bench_fill_reset	# FILL_BASE = BASE: fill flows are counted from here
 
 # ------------------------------------------------------------- measure ---
 # measure NAME LEN : blast WIN + 0.7 s; from 0.4 s on, read CH's counter
@@ -272,7 +230,7 @@ echo "entries,reached,rep,flow,len,pps,pps_mean,mbps,bytes_per_entry,dimed_us_pe
 : >"$LOGS/samples.txt"
 
 for n in $NS_LIST; do
-	fill_to "$n"
+	bench_fill "$n"
 	bytes=$(show_num flow_table_bytes)
 	flows=$(show_num flows)
 	bpe=$(awk -v b="$bytes" -v f="$flows" 'BEGIN { printf "%.1f", (f ? b / f : 0) }')

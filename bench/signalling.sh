@@ -4,11 +4,12 @@
 # bench/signalling.sh -- IHMP signalling cost and handoff latency (the DIME
 # paper's claim that signalling is per peer, not per connection).
 #
-#   bench/signalling.sh [--quick] [--help]
+#   bench/signalling.sh [--quick] [--datapath=queue|kernel] [--help]
 #
 #   --quick   c up to 1,000, 2 latency repetitions per kind, hard handoffs
 #             with a 0.5 s gap
 #   (full)    c up to 10,000, 5 latency repetitions per kind, 1 s gap
+#   --datapath=queue|kernel  dimed's --datapath (default: dimed's own, auto)
 #   Measured on the shared 2-core machine (kernel 6.18): quick 39-50 s
 #   (56 s while a test suite ran alongside, load average 5), full 78-82 s
 #   (172 s under that load).
@@ -99,14 +100,12 @@ ms() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "none" || b == "none" || a == "
 # ------------------------------------------------------------- daemons ---
 # fresh TAG : daemons stopped, MH on A only, daemons started again (debug
 # logs, stamped: LOGS/dimed-TAG.HOST.log)
+# (bench_daemons stop warns about, and removes, identifiers left on lo)
 fresh() {
-	local held
 	bench_daemons stop
 	if [[ $(lab_cur) != A ]] || ip -n "$LAB_NS_MH" -o addr show dev "$MH_B_DEV" | grep -q ' inet '; then
 		move_back
 	fi
-	held=$(ip -n "$LAB_NS_MH" -o addr show dev lo | awk '$4 !~ /^(127\.|::1\/)/ { print $4 }' | tr '\n' ' ')
-	[[ -z $held ]] || log "WARNING: left on MH's lo after dimed exited: $held"
 	DIME_LOG=$LOGS/dimed-$1.
 	bench_daemons start -l debug
 }
@@ -220,7 +219,7 @@ conns_case() {
 	r=$(cat "$dir/ready")
 	[[ $r == *"connected=$c failed=0 before_ok=$c "* ]] || log "WARNING: c=$c: not all connections echo before the move: $r"
 	for ((i = 0; i < 100; i++)); do
-		flows=$(dime_ctl mh -j show | grep -o '"flows": *[0-9]*' | head -n1 | grep -o '[0-9]*$')
+		flows=$(bench_show mh flows)
 		((flows >= c)) && break
 		sleep 0.05
 	done
@@ -288,7 +287,7 @@ lat_case() {	# hard|soft REP
 	lab_bg ip netns exec "$LAB_NS_MH" "${TOOL[@]}" probe-tx "$MH_A4" "$CH4" "$P_PROBE" 30 0.002
 	ppid=$LAB_BG_PID
 	for ((i = 0; i < 100; i++)); do
-		(($(dime_ctl mh -j show | grep -o '"flows": *[0-9]*' | head -n1 | grep -o '[0-9]*$') >= 1)) && break
+		(($(bench_show mh flows) >= 1)) && break
 		sleep 0.05
 	done
 	ihmp_quiet
