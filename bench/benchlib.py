@@ -61,27 +61,50 @@ def cmd_resume(path, after):
     print("-1")
 
 
+# dimed's datapaths, in the order bench/run measures them. A condition with
+# {dp} is measured once per datapath (bench/run: NAME_queue, NAME_kernel).
+DATAPATHS = ("queue", "kernel")
+
 # (test, ratio label, numerator condition, denominator condition, target, kind)
 # kind ">=": ratio should be at least target; "<=" at most.
 RATIOS = [
-    ("P1", "dimed / no dimed (untranslated TCP)", "dimed", "no_dimed", 0.98, ">="),
-    ("P1", "dimed / no dimed, conntrack on", "dimed", "no_dimed_ct", None, ""),
+    ("P1", "dimed / no dimed (untranslated TCP)", "dimed_{dp}", "no_dimed", 0.98, ">="),
+    ("P1", "dimed / no dimed, conntrack on", "dimed_{dp}", "no_dimed_ct", None, ""),
     ("P1", "no dimed, conntrack on / no dimed", "no_dimed_ct", "no_dimed", None, ""),
-    ("P2", "dimed translated / unqueued", "dimed_xl", "unqueued", 0.70, ">="),
-    ("P2", "dimed translated / noop accept", "dimed_xl", "noop_accept", None, ""),
-    ("P2", "dimed translated / noop copy", "dimed_xl", "noop_copy", None, ""),
+    ("P2", "dimed translated / unqueued", "dimed_xl_{dp}", "unqueued", 0.90, ">="),
+    ("P2", "dimed translated / noop accept", "dimed_xl_{dp}", "noop_accept", None, ""),
+    ("P2", "dimed translated / noop copy", "dimed_xl_{dp}", "noop_copy", None, ""),
     ("P2", "noop accept / unqueued", "noop_accept", "unqueued", None, ""),
     ("P2", "noop copy / unqueued", "noop_copy", "unqueued", None, ""),
-    ("P3", "dimed translated / noop 1-per-syscall copy", "dimed_xl", "noop_single_copy", 5.0, ">="),
-    ("P3", "dimed translated / noop batched copy", "dimed_xl", "noop_batch_copy", None, ""),
-    ("P4", "dimed translated, full table / empty table", "xl_full", "xl_empty", 0.95, ">="),
+    ("P3", "dimed translated / noop 1-per-syscall copy", "dimed_xl_{dp}", "noop_single_copy", 5.0, ">="),
+    ("P3", "dimed translated / noop batched copy", "dimed_xl_{dp}", "noop_batch_copy", None, ""),
+    ("P3", "dimed translated / unqueued", "dimed_xl_{dp}", "unqueued", None, ""),
+    ("P3", "noop 1-per-syscall copy / unqueued", "noop_single_copy", "unqueued", None, ""),
+    ("P4", "translated TCP, full tables / empty", "xl_full_{dp}", "xl_empty_{dp}", 0.95, ">="),
 ]
 
 
 # (test, label, condition, target, kind): medians judged as they are.
 LIMITS = [
-    ("P4", "flow_table_bytes / flows (bytes per entry)", "bytes_per_entry", 128, "<="),
+    ("P4", "dimed: flow_table_bytes / flows (bytes)", "dimed_bytes_per_flow_{dp}", 256, "<="),
+    ("P4", "kernel: bytes per map element, all in", "map_bytes_per_element_all_in_{dp}", 256, "<="),
+    ("P4", "kernel: bytes per map element, growth", "map_bytes_per_element_{dp}", None, ""),
+    ("P4", "kernel: bytes per flow, all in", "kernel_bytes_per_flow_all_in_{dp}", None, ""),
+    ("P4", "kernel: bytes per flow, growth", "kernel_bytes_per_flow_{dp}", None, ""),
+    ("P4", "translated flows in MH's tables", "filled_flows_{dp}", None, ""),
+    ("P4", "of them in the kernel maps (kernel_flows)", "kernel_flows_{dp}", None, ""),
 ]
+
+
+def per_datapath(cond, dp):
+    """The condition for datapath dp; a condition without {dp} is shared."""
+    return cond.replace("{dp}", dp)
+
+
+def met(v, target, kind):
+    if target is None or v is None or math.isnan(v):
+        return ""
+    return "yes" if (v >= target if kind == ">=" else v <= target) else "NO"
 
 
 def fnum(v, unit=""):
@@ -115,8 +138,8 @@ def cmd_report(samples_path, csv_path):
     med = {}
     csv = ["test,what,rep,value,unit"]
     print()
-    print("%-4s %-18s %-10s %-8s %s" % ("test", "condition", "median", "unit", "samples"))
-    print("-" * 78)
+    print("%-4s %-36s %-10s %-8s %s" % ("test", "condition", "median", "unit", "samples"))
+    print("-" * 92)
     for key in order:
         vals = [v for _, v in samples[key] if not math.isnan(v)]
         m = statistics.median(vals) if vals else float("nan")
@@ -125,39 +148,55 @@ def cmd_report(samples_path, csv_path):
         for rep, v in samples[key]:
             csv.append("%s,%s,%s,%s,%s" % (key[0], key[1], rep, "" if math.isnan(v) else "%.6g" % v, unit))
         csv.append("%s,%s,median,%s,%s" % (key[0], key[1], "" if math.isnan(m) else "%.6g" % m, unit))
-        print("%-4s %-18s %-10s %-8s %s" % (key[0], key[1], fnum(m, unit), unit,
+        print("%-4s %-36s %-10s %-8s %s" % (key[0], key[1], fnum(m, unit), unit,
                                            " ".join(fnum(v, unit) for _, v in samples[key])))
     print()
-    print("%-4s %-44s %-7s %-7s %-8s %s" % ("test", "ratio", "medians", "paired", "target", "met"))
-    print("-" * 78)
+    # One line per ratio, the datapaths side by side: the paired ratio (the
+    # one judged), and a datapath's ratio in results.csv as "LABEL [dp]".
+    print("%-4s %-44s %-8s %-8s %-8s %s" % ("test", "ratio (paired; see results.csv for medians)",
+                                          "queue", "kernel", "target", "met (queue, kernel)"))
+    print("-" * 92)
     for test, label, num, den, target, kind in RATIOS:
-        a, b = med.get((test, num)), med.get((test, den))
-        if a is None or b is None:
+        shown, judged = {}, {}
+        for dp in DATAPATHS:
+            a, b = med.get((test, per_datapath(num, dp))), med.get((test, per_datapath(den, dp)))
+            if a is None or b is None:
+                continue
+            r = a / b if b and not math.isnan(a) and not math.isnan(b) else float("nan")
+            # Per repetition: the two runs were made minutes apart at most, so
+            # their ratio is less exposed to a shared machine's changing load.
+            da = dict(samples[(test, per_datapath(num, dp))])
+            db = dict(samples[(test, per_datapath(den, dp))])
+            pairs = [da[k] / db[k] for k in da if k in db and db[k] and not math.isnan(da[k] / db[k])]
+            rp = statistics.median(pairs) if pairs else float("nan")
+            judged[dp] = rp if not math.isnan(rp) else r
+            shown[dp] = fnum(rp)
+            tag = (" [%s]" % dp) if "{dp}" in num + den else ""
+            lab = label.replace(",", ";") + tag
+            csv.append("%s,ratio of medians: %s,,%s,ratio" % (test, lab, "" if math.isnan(r) else "%.4g" % r))
+            csv.append("%s,median of paired ratios: %s,,%s,ratio" % (test, lab, "" if math.isnan(rp) else "%.4g" % rp))
+            if "{dp}" not in num + den:
+                break	# shared by both: measured once
+        if not shown:
             continue
-        r = a / b if b and not math.isnan(a) and not math.isnan(b) else float("nan")
-        # Per repetition: the two runs were made minutes apart at most, so
-        # their ratio is less exposed to a shared machine's changing load.
-        da, db = dict(samples[(test, num)]), dict(samples[(test, den)])
-        pairs = [da[k] / db[k] for k in da if k in db and db[k] and not math.isnan(da[k] / db[k])]
-        rp = statistics.median(pairs) if pairs else float("nan")
+        if "{dp}" in num + den:
+            q, k = shown.get("queue", "-"), shown.get("kernel", "-")
+        else:
+            q, k = next(iter(shown.values())), ""	# one baseline ratio, in the first column
         tgt = ("%s %g" % (kind, target)) if target is not None else ""
-        met = ""
-        judge = rp if not math.isnan(rp) else r
-        if target is not None and not math.isnan(judge):
-            met = "yes" if (judge >= target if kind == ">=" else judge <= target) else "NO"
-        print("%-4s %-44s %-7s %-7s %-8s %s" % (test, label, fnum(r), fnum(rp), tgt, met))
-        csv.append("%s,ratio of medians: %s,,%s,ratio" % (test, label.replace(",", ";"),
-                                                          "" if math.isnan(r) else "%.4g" % r))
-        csv.append("%s,median of paired ratios: %s,,%s,ratio" % (test, label.replace(",", ";"),
-                                                                 "" if math.isnan(rp) else "%.4g" % rp))
+        m = ", ".join(met(judged[dp], target, kind) for dp in DATAPATHS if dp in judged) if target else ""
+        print("%-4s %-44s %-8s %-8s %-8s %s" % (test, label, q, k, tgt, m))
     for test, label, cond, target, kind in LIMITS:
-        m = med.get((test, cond))
-        if m is None or math.isnan(m):
+        vals = {dp: med.get((test, per_datapath(cond, dp))) for dp in DATAPATHS}
+        vals = {dp: v for dp, v in vals.items() if v is not None and not math.isnan(v)}
+        if not vals:
             continue
-        met = "yes" if (m >= target if kind == ">=" else m <= target) else "NO"
-        print("%-4s %-44s %-7s %-7s %-8s %s" % (test, label, fnum(m), "", "%s %g" % (kind, target), met))
-    print("(medians: ratio of the medians; paired: median of the per-repetition ratios,")
-    print(" the one judged against the target)")
+        tgt = ("%s %g" % (kind, target)) if target is not None else ""
+        m = ", ".join(met(v, target, kind) for v in vals.values()) if target else ""
+        print("%-4s %-44s %-8s %-8s %-8s %s" % (test, label, fnum(vals["queue"]) if "queue" in vals else "-",
+                                              fnum(vals["kernel"]) if "kernel" in vals else "-", tgt, m))
+    print("(paired: the median of the per-repetition ratios, the one judged against the")
+    print(" target; the ratio of the medians is in results.csv too)")
     if info:
         print()
         for k, v in info:
