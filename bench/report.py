@@ -415,6 +415,11 @@ def section_ratios(results):
     md += [table(["", "ratio", "queue", "kernel", "target", "met (queue / kernel)"], rows), ""]
     if shared:
         md += ["Baselines (no dimed): " + "; ".join("%s %s %.3f" % (t, lab, v) for (t, lab), v in shared.items()) + ".", ""]
+    tk = {d: med_rows.get(("P4", "table_kib_" + d)) for d in dps}
+    if any(v is not None for v in tk.values()):
+        md += ["Loading dimed's table on MH and CH together, before any flow (the kernel's memory as above): " +
+               ", ".join("%s %s MiB" % (d, fnum(v / 1024.0, 0)) for d, v in tk.items() if v is not None) +
+               ": every set and map is sized 1,048,576 and preallocates its hash buckets.", ""]
     info = {r["what"]: r["value"] for r in results if r["test"] == "info"}
     if info:
         md += ["bench/run: mode %s, %s s, kernel %s, load average %s%s." % (
