@@ -419,7 +419,7 @@ def section_ratios(results):
     if any(v is not None for v in tk.values()):
         md += ["Loading dimed's table on MH and CH together, before any flow (the kernel's memory as above): " +
                ", ".join("%s %s MiB" % (d, fnum(v / 1024.0, 0)) for d, v in tk.items() if v is not None) +
-               ": every set and map is sized 1,048,576 and preallocates its hash buckets.", ""]
+               " (a set or map declared with a size preallocates its hash buckets).", ""]
     info = {r["what"]: r["value"] for r in results if r["test"] == "info"}
     if info:
         md += ["bench/run: mode %s, %s s, kernel %s, load average %s%s." % (
@@ -434,8 +434,8 @@ def section_ratios(results):
            "is the growth of SUnreclaim + Percpu + VmallocUsed (/proc/meminfo) from dimed's table",
            "loaded to the tables filled (the learning set udp_seen4, whose elements expire after 30 s,",
            "flushed first), per flow, and with the kernel datapath per map element",
-           "(4 per flow); \"all in\" adds MH's share of the table as loaded (every set and map sized",
-           "1,048,576 preallocates its hash buckets). /proc/meminfo is machine-wide: an upper bound.", ""]
+           "(4 per flow); \"all in\" adds MH's share of the table as loaded (half of both hosts').",
+           "/proc/meminfo is machine-wide: an upper bound.", ""]
     return md
 
 
