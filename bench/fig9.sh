@@ -32,11 +32,12 @@
 #      (in). An untranslated reference flow (another udp_blast, started on
 #      B after the move) runs through the kernel only.
 #   3. For n in 0 10 100 1000 10000 100000 [1000000]: the socket table of MH
-#      is filled up to n extra entries as bench/run P4 does (bench/udp_fill:
-#      one first packet per flow from 16 extra addresses on a veth in MH, to
-#      198.18.0.99, which R2's source address validation drops; dimed learns
-#      each flow from its first packet; chunks not fully learned are resent
-#      slower). `dimectl -j show` gives the flow count (reached = flows now
+#      is filled up to n extra entries with bench/lib.sh's bench_fill, as
+#      bench/run P4 does (bench/udp_fill: one first packet per flow from 17
+#      extra addresses on a veth in MH, to 198.18.0.99, which R2's source
+#      address validation drops; dimed learns each flow from its first
+#      packet; after a chunk not fully learned the next ones go slower, and
+#      new flows make up for the lost). `dimectl -j show` gives the flow count (reached = flows now
 #      minus the flows before the first fill) and flow_table_bytes
 #      (bytes_per_entry = flow_table_bytes / all flows in the table).
 #   4. At each n: MH's dimed's CPU with no traffic for 1 s (quick 0.3 s: its
