@@ -418,8 +418,10 @@ def section_ratios(results):
     tk = {d: med_rows.get(("P4", "table_kib_" + d)) for d in dps}
     if any(v is not None for v in tk.values()):
         md += ["Loading dimed's table on MH and CH together, before any flow (the kernel's memory as above): " +
-               ", ".join("%s %s MiB" % (d, fnum(v / 1024.0, 0)) for d, v in tk.items() if v is not None) +
-               " (a set or map declared with a size preallocates its hash buckets).", ""]
+               ", ".join("%s %+.0f KiB" % (d, v) for d, v in tk.items() if v is not None) +
+               (" (a set or map declared with a size preallocates its hash buckets)."
+                if any(v is not None and v > 4096 for v in tk.values()) else
+                " (nothing beyond the machine-wide noise: the sets and maps grow with their elements)."), ""]
     info = {r["what"]: r["value"] for r in results if r["test"] == "info"}
     if info:
         md += ["bench/run: mode %s, %s s, kernel %s, load average %s%s." % (
