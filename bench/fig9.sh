@@ -259,7 +259,7 @@ for n in $NS_LIST; do
 	# Offered beyond what dimed translates passes its full queue untranslated
 	# (fail-open) and dies at R2's source address validation: the counter of
 	# MH's out4 rule minus dimed's translated_out (cumulative).
-	m=$(ip netns exec "$LAB_NS_MH" nft list chain inet dimed outbound | sed -n 's/.*@out4 counter packets \([0-9]*\).*/\1/p')
+	m=$(ip netns exec "$LAB_NS_MH" nft list chain inet dimed outbound4 | sed -n 's/.*@out4 counter packets \([0-9]*\).*/\1/p')
 	x=$(grep -o '"translated_out": *[0-9]*' "$LOGS/stats-mh-$n-after.json" | grep -o '[0-9]*$')
 	echo "n=$n: MH out4 matched $m, translated_out $x, passed the full queue untranslated $((m - x))" >>"$LOGS/failopen.txt"
 	t=$(show_num translated_flows)
