@@ -128,7 +128,8 @@ def same_kind_sorted(lines, kind):
 def norm_monitor():
     lines = []
     for line in sys.stdin:
-        line = re.sub(r"\bkey=[A-Za-z0-9+/]{8}\b", "key=<fp>", line)
+        # (not \b: a fingerprint may end in + or /, which \b does not follow)
+        line = re.sub(r"\bkey=[A-Za-z0-9+/]{8}(?=\s|$)", "key=<fp>", line)
         line = re.sub(r"\bduration_ms=\d+", "duration_ms=<ms>", line)
         line = re.sub(r"\bmore=\d+", "more=<n>", line)
         line = re.sub(r"\bpeer=(\S+)", lambda m: "peer=" + HOSTS.get(m.group(1), m.group(1)), line)
