@@ -209,7 +209,6 @@ done
 # e: kill -9 of both daemons.
 r0=$(( $(stat -c %s "$LAB_DIR/s4.rx" 2>/dev/null || echo 0) + $(stat -c %s "$LAB_DIR/s6.rx" 2>/dev/null || echo 0) ))
 c0=$(fast ch in)
-u0=$(ip netns exec "$LAB_NS_CH" nft list table inet dimed | grep -c . || true)
 kill -KILL "$(dime_pid mh)" "$(dime_pid ch)"
 wait "$(dime_pid mh)" "$(dime_pid ch)" 2>/dev/null || true
 lab_stamp "kill9 both"
@@ -241,6 +240,7 @@ check "a: CH's stack counted no checksum error" bash -c "n=\$(ip netns exec $LAB
 # the header fields of one captured at CH, v4 and v6, in OUT-4 and OUT-6.
 bits() {
 	(
+		# shellcheck disable=SC2034 # read by lab.sh, sourced below
 		LAB_ID=$$-b$1 LAB_DIR=''
 		export DIME_DATAPATH=$1
 		# shellcheck source=../lab/lab.sh

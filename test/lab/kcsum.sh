@@ -186,7 +186,8 @@ capture_stop() {
 
 # ------------------------------------------------------------ cases ---
 tcp_case() {	# MODE FAMILY
-	local m=$1 f=$2 n=$m-tcp$2 ia ib sp big0 big1 e0 e1 want_w want_b
+	local m=$1 f=$2 n ia ib sp big0 big1 e0 e1 want_w want_b
+	n=$m-tcp$f
 	eval "ia=\$IA$f ib=\$IB$f"
 	sp=$((5200 + f + BASE))
 	e0=$(csum_errors)
@@ -202,7 +203,7 @@ tcp_case() {	# MODE FAMILY
 	e1=$(csum_errors)
 	big1=$(counter $A outbound "big$f")
 	read -r _ sent_sha got_sha <"$DIR/$n.cli" 2>/dev/null || true
-	read -r peer rbytes rsha <"$DIR/$n.srv" 2>/dev/null || true
+	read -r peer _ rsha <"$DIR/$n.srv" 2>/dev/null || true
 	if [[ -n ${sent_sha:-} && $sent_sha == "${rsha:-x}" && $got_sha == "$sent_sha" && $peer == "$ia" ]]; then
 		pass "$n: 16000000 bytes from $ia arrive intact at $ib (sha256 ${rsha:0:12})"
 	else
