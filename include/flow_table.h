@@ -37,7 +37,9 @@ struct flow {
 	/* One byte for three small fields: 104 bytes a flow (<= 128 with the
 	 * indices, even with every flow its own HID and translated). */
 	uint8_t state : 4;	/* FLOW_S_* */
-	uint8_t mark : 2;	/* for mark-and-sweep resyncs: 0..3 */
+	uint8_t mark : 2;	/* the caller's 0..3 (stacktrans: which datapath
+				 * holds the flow's elements; flow_table_sweep
+				 * is for a caller that uses it to mark and sweep) */
 	uint8_t xl : 1;		/* private: in the locator index */
 	uint8_t nat_born : 1;	/* began on a path through a NAT: its two ends see
 				 * different tuples, so it can only move encapsulated */
