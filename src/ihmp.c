@@ -328,7 +328,6 @@ int ihmp_peer_restore(struct ihmp *ih, struct hid *h, const struct ihmp_saved_pe
 	/* A replayed message from before the restart stays a replay. */
 	p->have_counter = s->have_counter;
 	p->last_counter = s->last_counter;
-	p->counter_seen = UINT64_MAX;	/* what the window held is not saved */
 	if (s->answered) {
 		ihmp_peer_set_state(ih, h, PEER_OK);
 		p->restored_at = ih_now(ih);

@@ -475,29 +475,6 @@ int ihmp_seal(struct ihmp *ih, const struct ihmp_msg *m, uint8_t *buf, size_t ca
 	return ihmp_seal_for(ih, NULL, m, buf, cap, sign);
 }
 
-
-/*
- * The replay check (docs/ihmp.md 7.2): a COUNTER above the highest
- * accepted, or one of the IHMP_REPLAY_WINDOW below it not accepted yet.
- * A sender's counter is one for all its peers and families, so its v4 and
- * v6 messages, sent together, may arrive in either order. Records it.
- */
-bool ihmp_counter_accept(struct ihmp_peer *p, uint64_t c)
-{
-	if (!p->have_counter || c > p->last_counter) {
-		uint64_t shift = p->have_counter ? c - p->last_counter : IHMP_REPLAY_WINDOW;
-		p->counter_seen = shift >= IHMP_REPLAY_WINDOW ? 1 : (p->counter_seen << shift) | 1;
-		p->have_counter = true;
-		p->last_counter = c;
-		return true;
-	}
-	uint64_t back = p->last_counter - c;
-	if (back >= IHMP_REPLAY_WINDOW || (p->counter_seen >> back) & 1)
-		return false;
-	p->counter_seen |= (uint64_t)1 << back;
-	return true;
-}
-
 /* A pinned key for any of these addresses (dimed.conf pin-key). */
 static const uint8_t *pinned_key(const struct ihmp *ih, const struct dime_addr *a,
 				 const struct dime_addr *b)
@@ -581,13 +558,16 @@ bool ihmp_authenticate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		return true;
 	}
 	struct ihmp_peer *p = ihmp_peer_get(ih, h);
-	if (p && !ihmp_counter_accept(p, m->counter)) {
+	if (p && p->have_counter && m->counter <= p->last_counter) {
 		ih->stats.rx_replay++;
 		ev_reject("replay", src);
 		return false;
 	}
-	if (p)
+	if (p) {
+		p->have_counter = true;
+		p->last_counter = m->counter;
 		ih->gen++;
+	}
 	*bound = true;
 	return true;
 }
@@ -611,7 +591,6 @@ void ihmp_bind_new(struct ihmp *ih, struct hid *h, const uint8_t *key, const str
 	if (p) {
 		p->have_counter = true;
 		p->last_counter = m->counter;
-		p->counter_seen = 1;
 	}
 	ih->gen++;
 }

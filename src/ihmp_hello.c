@@ -169,7 +169,6 @@ static void fold_same_host(struct ihmp *ih, struct hid *h, const struct ihmp_msg
 			if (q->have_counter && (!p->have_counter || q->last_counter > p->last_counter)) {
 				p->have_counter = true;
 				p->last_counter = q->last_counter;
-				p->counter_seen = UINT64_MAX;	/* the two windows: not worth merging */
 			}
 			for (int j = 0; j < 2; j++)
 				if (!p->rr[j].active)

@@ -30,7 +30,6 @@
 #include "sign.h"
 
 #define IHMP_PENDING		4	/* unacknowledged messages per peer */
-#define IHMP_REPLAY_WINDOW	64	/* counters below the highest still accepted once */
 #define IHMP_BUSY_MAX		4096	/* peers with messages in flight */
 #define IHMP_RTO_MS		250	/* first retransmission; doubles */
 #define IHMP_REKICK_MS		200	/* senders restarted after a move: looked at again after */
@@ -80,8 +79,6 @@ struct ihmp_peer {
 	struct ihmp_tx tx[IHMP_PENDING];
 	bool have_counter;
 	uint64_t last_counter;		/* highest COUNTER accepted (replay protection) */
-	uint64_t counter_seen;		/* bit i: last_counter - i was accepted (or too
-					 * old to tell: all set after a restart) */
 	bool have_applied;
 	uint16_t applied_seq;		/* last change applied: a retransmission is only ACKed */
 	uint8_t applied_type;
@@ -237,8 +234,6 @@ static inline void ih_hid_changed(const struct ihmp *ih, const struct hid *h)
 /* ihmp.c */
 struct ihmp_peer *ihmp_peer_get(struct ihmp *ih, struct hid *h);
 void ihmp_peer_set_state(struct ihmp *ih, struct hid *h, enum peer_state s);
-/* The replay check with its window; records an accepted counter. */
-bool ihmp_counter_accept(struct ihmp_peer *p, uint64_t counter);
 const char *ihmp_peer_state(const struct hid *h);
 /* Our usable addresses, for ADDRS lists (possibly empty; never link-local). */
 void ihmp_put_addrs(struct ihmp *ih, struct ihmp_msg *m);
