@@ -159,21 +159,20 @@ struct st_elem {
 	uint16_t sport, dport;
 };
 
-static void set_call(struct stacktrans *st, bool add, const struct st_elem *e)
+/* Queues one add (with data for a map) or delete; a full batch is sent
+ * first. Counts a failure; marks the batch to commit. */
+static void set_op(struct stacktrans *st, bool add, const char *set, const uint8_t *key, size_t n,
+		   const struct dime_addr *data)
 {
-	uint8_t key[NFTSET_KEY_MAX];
-	size_t n = nftset_key_flow(key, &e->s, &e->d, e->proto, e->sport, e->dport);
 	int r;
 
-	if (!n)
-		return;
 	for (int tries = 0; tries < 2; tries++) {
 		if (!add)
-			r = nftset_del(st->ns, e->set, key, n);
-		else if (e->has_data)
-			r = nftset_add_map(st->ns, e->set, key, n, e->data.a, addr_len(&e->data));
+			r = nftset_del(st->ns, set, key, n);
+		else if (data)
+			r = nftset_add_map(st->ns, set, key, n, data->a, addr_len(data));
 		else
-			r = nftset_add(st->ns, e->set, key, n);
+			r = nftset_add(st->ns, set, key, n);
 		if (r != -ENOSPC)
 			break;
 		nftset_commit(st->ns);	/* full batch: send what we have, then retry */
@@ -182,6 +181,16 @@ static void set_call(struct stacktrans *st, bool add, const struct st_elem *e)
 		st->stats.set_errors++;
 	else
 		st->set_dirty = true;
+}
+
+static void set_call(struct stacktrans *st, bool add, const struct st_elem *e)
+{
+	uint8_t key[NFTSET_KEY_MAX];
+	size_t n = nftset_key_flow(key, &e->s, &e->d, e->proto, e->sport, e->dport);
+
+	if (!n)
+		return;
+	set_op(st, add, e->set, key, n, e->has_data ? &e->data : NULL);
 	st->gen++;
 }
 
@@ -259,21 +268,10 @@ static void flow_put(struct stacktrans *st, const struct flow *f, bool add, enum
 
 static void peer_put(struct stacktrans *st, const struct dime_addr *a, bool add)
 {
-	const char *set = a->af == AF_INET6 ? "peers6" : "peers4";
 	uint8_t key[NFTSET_KEY_MAX];
 	size_t n = nftset_key_addr(key, a);
-	int r;
 
-	for (int tries = 0; tries < 2; tries++) {
-		r = add ? nftset_add(st->ns, set, key, n) : nftset_del(st->ns, set, key, n);
-		if (r != -ENOSPC)
-			break;
-		nftset_commit(st->ns);
-	}
-	if (r < 0)
-		st->stats.set_errors++;
-	else
-		st->set_dirty = true;
+	set_op(st, add, a->af == AF_INET6 ? "peers6" : "peers4", key, n, NULL);
 }
 
 /* Where f's packets in that direction come from (in) or go to (out,
