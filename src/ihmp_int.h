@@ -29,7 +29,7 @@
 #include "log.h"
 #include "sign.h"
 
-#define IHMP_PENDING		4	/* unacknowledged messages per peer */
+#define IHMP_PENDING		8	/* unacknowledged messages per peer */
 #define IHMP_BUSY_MAX		4096	/* peers with messages in flight */
 #define IHMP_RTO_MS		250	/* first retransmission; doubles */
 #define IHMP_REKICK_MS		200	/* senders restarted after a move: looked at again after */
@@ -121,6 +121,7 @@ struct ihmp_peer {
 #define IHMP_STATS_TOP(X)						\
 	X(retransmits, "retransmits")					\
 	X(timeouts, "timeouts")						\
+	X(tx_full, "displaced")						\
 	X(send_errors, "send_errors")
 #define IHMP_STATS_REJECTED(X)						\
 	X(rx_malformed, "malformed")					\
@@ -278,6 +279,8 @@ void ihmp_tx_acked(struct ihmp *ih, struct hid *h, struct ihmp_tx *t, const stru
 		   const struct dime_addr *src, const uint8_t *tofu);
 /* A request of this type claiming new_addr, still in flight, gets a full
  * timeout from now. Whether there was one. */
+/* A PATH_PROBE to at:port is in flight (not displaced from tx[]). */
+bool ihmp_tx_probing(const struct ihmp_peer *p, const struct dime_addr *at, uint16_t port);
 bool ihmp_tx_extend(struct ihmp *ih, struct hid *h, uint8_t type, const struct dime_addr *new_addr);
 void ihmp_busy_add(struct ihmp *ih, uint32_t handle);
 void ihmp_busy_del(struct ihmp *ih, uint32_t handle);

@@ -410,7 +410,7 @@ void ihmp_on_change(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		return;
 	}
 	struct ihmp_rr *rr = &p->rr[at->af == AF_INET6];
-	if (rr->active && addr_eq(&rr->addr, at) && rr->at_port == at_port) {
+	if (rr->active && addr_eq(&rr->addr, at) && rr->at_port == at_port && ihmp_tx_probing(p, at, at_port)) {
 		/* A retransmission while we wait for the proof, or a HANDOFF
 		 * to the address an ADDR_UP claimed: the proof will apply it. */
 		if (m->type == IHMP_HANDOFF && rr->msg.type != IHMP_HANDOFF) {

@@ -113,26 +113,63 @@ void ihmp_tx_start(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
 	ihmp_tx_start_to(ih, h, m, src, dst, ihmp_peer_port(ih, h, dst));
 }
 
+/* What a message is worth when every slot is busy: news of our addresses
+ * (the peer's table depends on it) outranks a HELLO, a HELLO a probe. */
+static int tx_rank(uint8_t type)
+{
+	switch (type) {
+	case IHMP_HANDOFF:
+	case IHMP_HANDOFF_UNREACHABLE:
+	case IHMP_ADDR_UP:
+	case IHMP_ADDR_UP_UNREACHABLE:
+	case IHMP_ADDR_DOWN:
+	case IHMP_ADDR_DOWN_UNREACHABLE:
+		return 2;
+	case IHMP_HELLO:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* The slot m goes in: the one it replaces (a newer message of the same
+ * type to the same place), a free one, or (*displaces) the lowest-ranked,
+ * oldest one if that ranks no higher than m; NULL: m would displace news. */
+static struct ihmp_tx *tx_slot(struct ihmp_peer *p, const struct ihmp_msg *m,
+			       const struct dime_addr *dst, uint16_t port, bool *displaces)
+{
+	struct ihmp_tx *victim = NULL;
+
+	for (int i = 0; i < IHMP_PENDING; i++)
+		if (p->tx[i].used && p->tx[i].msg.type == m->type && addr_eq(&p->tx[i].dst, dst) &&
+		    p->tx[i].port == port && m->type != IHMP_PATH_PROBE)
+			return &p->tx[i];
+	for (int i = 0; i < IHMP_PENDING; i++) {
+		struct ihmp_tx *t = &p->tx[i];
+		if (!t->used)
+			return t;
+		if (!victim || tx_rank(t->msg.type) < tx_rank(victim->msg.type) ||
+		    (tx_rank(t->msg.type) == tx_rank(victim->msg.type) &&
+		     (uint16_t)(p->seq - t->msg.seq) > (uint16_t)(p->seq - victim->msg.seq)))
+			victim = t;
+	}
+	*displaces = true;
+	return tx_rank(victim->msg.type) <= tx_rank(m->type) ? victim : NULL;
+}
+
 void ihmp_tx_start_to(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
 		      const struct dime_addr *src, const struct dime_addr *dst, uint16_t port)
 {
 	struct ihmp_peer *p = ihmp_peer_get(ih, h);
-	struct ihmp_tx *t = NULL;
 
 	if (!p)
 		return;
-	/* A newer message of the same type replaces one still in flight. */
-	for (int i = 0; i < IHMP_PENDING && !t; i++)
-		if (p->tx[i].used && p->tx[i].msg.type == m->type &&
-		    addr_eq(&p->tx[i].dst, dst) && p->tx[i].port == port && m->type != IHMP_PATH_PROBE)
-			t = &p->tx[i];
-	for (int i = 0; i < IHMP_PENDING && !t; i++)
-		if (!p->tx[i].used)
-			t = &p->tx[i];
-	if (!t) {
-		t = &p->tx[0];	/* oldest slot: the newest news wins */
-		ih->stats.timeouts++;
-	}
+	bool displaces = false;
+	struct ihmp_tx *t = tx_slot(p, m, dst, port, &displaces);
+	if (displaces)
+		ih->stats.tx_full++;
+	if (!t)
+		return;		/* asked again later: a retransmission, a timer */
 	/* Behind a NAT the peer knows us by the NAT's address (§8): that is
 	 * the Host ID it can map, not the one we have here. */
 	const struct hid_nat *n = hid_nat_c(h, m->host_id.af);
@@ -154,6 +191,15 @@ void ihmp_tx_start_to(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
 	t->fails = r < 0;
 	t->due = ih_now(ih) + (r < 0 ? IHMP_SEND_RETRY_MS : rto_ms(m->type, 1));
 	ihmp_busy_add(ih, h->handle);
+}
+
+bool ihmp_tx_probing(const struct ihmp_peer *p, const struct dime_addr *at, uint16_t port)
+{
+	for (int i = 0; i < IHMP_PENDING; i++)
+		if (p->tx[i].used && p->tx[i].msg.type == IHMP_PATH_PROBE && addr_eq(&p->tx[i].dst, at) &&
+		    p->tx[i].port == port)
+			return true;
+	return false;
 }
 
 void ihmp_send_ack(struct ihmp *ih, const struct hid *h, const struct ihmp_msg *req,

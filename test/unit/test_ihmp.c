@@ -757,6 +757,40 @@ static void test_dual_stack(void)
 	teardown();
 }
 
+/* Every slot busy (IHMP_PENDING unanswered messages to one peer): a
+ * probe never displaces a HANDOFF. Seen in the lab: both hosts moved,
+ * dual-stack, and the proofs and rendezvous probes of both families
+ * pushed out the IPv4 HANDOFF; the peer never learnt where we went. */
+static void test_handoff_not_displaced(void)
+{
+	setup(true);
+	greet();
+	struct hid *ab = sim_hid(ha, B1), *ba = sim_hid(hb, A1);
+	S.black[S.nblack++] = sim_addr(B1);	/* B hears nothing for a while */
+	move_hard(A1, A2);
+	sim_run(&S, 5);
+	struct dime_addr a2 = sim_addr(A2), b1 = sim_addr(B1);
+	for (int i = 0; i < IHMP_PENDING + 2; i++) {
+		struct ihmp_msg pr;
+		ihmp_msg_init(&pr, IHMP_PATH_PROBE, &a2);
+		sign_random(pr.nonce, IHMP_NONCE_LEN);
+		pr.has |= IHMP_HAS(IHMP_T_NONCE);
+		ihmp_tx_start_to(ha->ih, ab, &pr, &a2, &b1, SIM_PORT);
+	}
+	const struct ihmp_peer *p = ab->ihmp;
+	unsigned handoffs = 0;
+	for (int i = 0; i < IHMP_PENDING; i++)
+		handoffs += p->tx[i].used && p->tx[i].msg.type == IHMP_HANDOFF;
+	CHECK_EQ(handoffs, 1);
+	CHECK(ha->ih->stats.tx_full >= 2);	/* probes displaced probes */
+	S.nblack = 0;				/* B hears again: the HANDOFF lands */
+	sim_run(&S, 2000);
+	CHECK_EQ(S.acked[IHMP_HANDOFF], 1);
+	CHECK(is_primary(ba, A2));
+	CHECK(local_first_is(ab, A2));
+	teardown();
+}
+
 /* Key rotation (§7.5, T7): an exchange; the old key signs for a peer
  * until it ACKs, also for a peer that was away and comes back. */
 static void test_key_rotation(void)
@@ -812,6 +846,7 @@ int main(void)
 	RUN(test_ack_unexpected);
 	RUN(test_handoff_v6);
 	RUN(test_dual_stack);
+	RUN(test_handoff_not_displaced);
 	RUN(test_key_rotation);
 	return check_done();
 }
