@@ -35,7 +35,7 @@ int ihmp_new_env(struct ihmp **out, const struct ihmp_cfg *cfg, const struct ihm
 	/* Never repeats across restarts while the clock moves forward (§7.2):
 	 * the next second's, since an earlier run may have started in this
 	 * one; a saved counter raises it further (ihmp_counter_floor). */
-	ih->counter = ((uint64_t)time(NULL) + 1) << 32;
+	ih->counter = ((uint64_t)time(NULL) + 1) << 30;
 	ihmp_auth_init(ih);
 	*out = ih;
 	return 0;
@@ -316,7 +316,7 @@ void ihmp_peer_save(const struct hid *h, struct ihmp_saved_peer *s)
 		return;
 	s->answered = p->state == PEER_OK;
 	s->have_counter = p->have_counter;
-	s->last_counter = p->last_counter;
+	s->last_counter = p->last_counter[0] > p->last_counter[1] ? p->last_counter[0] : p->last_counter[1];
 }
 
 int ihmp_peer_restore(struct ihmp *ih, struct hid *h, const struct ihmp_saved_peer *s)
@@ -327,7 +327,7 @@ int ihmp_peer_restore(struct ihmp *ih, struct hid *h, const struct ihmp_saved_pe
 		return -ENOMEM;
 	/* A replayed message from before the restart stays a replay. */
 	p->have_counter = s->have_counter;
-	p->last_counter = s->last_counter;
+	p->last_counter[0] = p->last_counter[1] = s->last_counter & ~IHMP_COUNTER_V4;
 	if (s->answered) {
 		ihmp_peer_set_state(ih, h, PEER_OK);
 		p->restored_at = ih_now(ih);

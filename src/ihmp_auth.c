@@ -437,7 +437,7 @@ static const struct sign_key *key_for(const struct ihmp *ih, const struct dime_a
  * HELLO carries KEY_ROTATE: the new key vouches for itself over
  * old key || new key || this message's counter (§7.5, T7). */
 int ihmp_seal_for(struct ihmp *ih, const struct hid *h, const struct ihmp_msg *m0, uint8_t *buf,
-		  size_t cap, bool sign)
+		  size_t cap, bool sign, int af)
 {
 	struct ihmp_msg m = *m0;
 	const struct ihmp_peer *p = h ? h->ihmp : NULL;
@@ -445,7 +445,7 @@ int ihmp_seal_for(struct ihmp *ih, const struct hid *h, const struct ihmp_msg *m
 	const struct sign_key *k = !sign ? NULL : rotating ? &ih->old_key : key_for(ih, &m.host_id);
 
 	if (k) {
-		m.counter = ++ih->counter;
+		m.counter = ++ih->counter | (af == AF_INET ? IHMP_COUNTER_V4 : 0);
 		m.has |= IHMP_HAS(IHMP_T_COUNTER);
 		if (m.type == IHMP_HELLO || (m.type == IHMP_ACK && m.echo_type == IHMP_HELLO)) {
 			memcpy(m.pubkey, k->pk, IHMP_KEY_LEN);
@@ -472,7 +472,7 @@ int ihmp_seal_for(struct ihmp *ih, const struct hid *h, const struct ihmp_msg *m
 
 int ihmp_seal(struct ihmp *ih, const struct ihmp_msg *m, uint8_t *buf, size_t cap, bool sign)
 {
-	return ihmp_seal_for(ih, NULL, m, buf, cap, sign);
+	return ihmp_seal_for(ih, NULL, m, buf, cap, sign, m->host_id.af);
 }
 
 /* A pinned key for any of these addresses (dimed.conf pin-key). */
@@ -553,23 +553,45 @@ bool ihmp_authenticate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 		}
 		return false;
 	}
+	/* The family bit, signed, keeps a message to the family it was sent
+	 * in: replayed in the other, it is a replay (§7.2). */
+	if (((m->counter & IHMP_COUNTER_V4) != 0) != (src->af == AF_INET)) {
+		ih->stats.rx_replay++;
+		ev_reject("replay", src);
+		return false;
+	}
 	if (!keyed) {
 		*proved = key;
 		return true;
 	}
 	struct ihmp_peer *p = ihmp_peer_get(ih, h);
-	if (p && p->have_counter && m->counter <= p->last_counter) {
+	/* One floor per family: IPv4 and IPv6 take different paths, and a
+	 * message may overtake an older one of the other family (§7.2). */
+	int fam = src->af == AF_INET6;
+	if (p && p->have_counter && (m->counter & ~IHMP_COUNTER_V4) <= p->last_counter[fam]) {
 		ih->stats.rx_replay++;
 		ev_reject("replay", src);
 		return false;
 	}
 	if (p) {
-		p->have_counter = true;
-		p->last_counter = m->counter;
+		ihmp_counter_seen(p, fam, m->counter);
 		ih->gen++;
 	}
 	*bound = true;
 	return true;
+}
+
+/* A message sent over family fam (0: IPv4, 1: IPv6) with COUNTER c was
+ * accepted: that family's floor rises to it. The first sets both: the
+ * peer sent every later message of either family after it. */
+void ihmp_counter_seen(struct ihmp_peer *p, int fam, uint64_t c)
+{
+	c &= ~IHMP_COUNTER_V4;
+	if (!p->have_counter)
+		p->last_counter[0] = p->last_counter[1] = c;
+	p->have_counter = true;
+	if (c > p->last_counter[fam])
+		p->last_counter[fam] = c;
 }
 
 /* Binds the key a HELLO (or its ACK) proved, to the HID it created. */
@@ -588,9 +610,7 @@ void ihmp_bind_new(struct ihmp *ih, struct hid *h, const uint8_t *key, const str
 		ev_end(&e);
 	}
 	struct ihmp_peer *p = ihmp_peer_get(ih, h);
-	if (p) {
-		p->have_counter = true;
-		p->last_counter = m->counter;
-	}
+	if (p)
+		ihmp_counter_seen(p, src->af == AF_INET6, m->counter);
 	ih->gen++;
 }

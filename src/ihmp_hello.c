@@ -166,10 +166,10 @@ static void fold_same_host(struct ihmp *ih, struct hid *h, const struct ihmp_msg
 				p->tx[k] = q->tx[j];
 				ihmp_busy_add(ih, h->handle);
 			}
-			if (q->have_counter && (!p->have_counter || q->last_counter > p->last_counter)) {
-				p->have_counter = true;
-				p->last_counter = q->last_counter;
-			}
+			for (int j = 0; q->have_counter && j < 2; j++)
+				if (!p->have_counter || q->last_counter[j] > p->last_counter[j])
+					p->last_counter[j] = q->last_counter[j];
+			p->have_counter |= q->have_counter;
 			for (int j = 0; j < 2; j++)
 				if (!p->rr[j].active)
 					p->rr[j] = q->rr[j];

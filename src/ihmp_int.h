@@ -29,6 +29,7 @@
 #include "log.h"
 #include "sign.h"
 
+#define IHMP_COUNTER_V4		(1ull << 63)	/* COUNTER of a message sent over IPv4 (§7.2) */
 #define IHMP_PENDING		8	/* unacknowledged messages per peer */
 #define IHMP_BUSY_MAX		4096	/* peers with messages in flight */
 #define IHMP_RTO_MS		250	/* first retransmission; doubles */
@@ -78,7 +79,9 @@ struct ihmp_peer {
 	uint64_t silent_until;
 	struct ihmp_tx tx[IHMP_PENDING];
 	bool have_counter;
-	uint64_t last_counter;		/* highest COUNTER accepted (replay protection) */
+	uint64_t last_counter[2];	/* per family of the datagrams (v4, v6): the
+					 * highest COUNTER accepted, its family bit
+					 * clear (replay protection, §7.2) */
 	bool have_applied;
 	uint16_t applied_seq;		/* last change applied: a retransmission is only ACKed */
 	uint8_t applied_type;
@@ -304,12 +307,14 @@ void ihmp_rot_input(uint8_t in[IHMP_ROT_INPUT_LEN], const uint8_t *old_pk, const
 		    uint64_t counter);
 void ihmp_key_rotate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m);
 /* Encodes m with a fresh COUNTER and, if sign and we have a key for its
- * Host ID, signs it. */
+ * Host ID, signs it; to be sent in the family of its Host ID. */
 int ihmp_seal(struct ihmp *ih, const struct ihmp_msg *m, uint8_t *buf, size_t cap, bool sign);
-/* The same, for peer h: while h has not ACKed our key rotation, signed by
- * the old key, and a HELLO carries KEY_ROTATE (T7). */
+/* The same, for peer h, to be sent in family af (its COUNTER says which,
+ * §7.2): while h has not ACKed our key rotation, signed by the old key,
+ * and a HELLO carries KEY_ROTATE (T7). */
 int ihmp_seal_for(struct ihmp *ih, const struct hid *h, const struct ihmp_msg *m, uint8_t *buf,
-		  size_t cap, bool sign);
+		  size_t cap, bool sign, int af);
+void ihmp_counter_seen(struct ihmp_peer *p, int fam, uint64_t c);
 /* A peer ACKed our rotation, or went away: drop the old key when no
  * peer waits for it any more. */
 void ihmp_rotation_done(struct ihmp *ih, struct hid *h);

@@ -39,9 +39,10 @@ static uint8_t max_tries(uint8_t type)
 
 /* An answer to a sender not yet authenticated may not exceed what is left
  * of 3x its datagram (T5): cut to the required TLVs, unsigned, or drop. */
-static int seal_within_budget(struct ihmp *ih, const struct hid *h, const struct ihmp_msg *m, uint8_t *buf)
+static int seal_within_budget(struct ihmp *ih, const struct hid *h, const struct ihmp_msg *m, uint8_t *buf,
+			      int af)
 {
-	int n = ihmp_seal_for(ih, h, m, buf, IHMP_MAX_MSG, true);
+	int n = ihmp_seal_for(ih, h, m, buf, IHMP_MAX_MSG, true, af);
 
 	if (n < 0 || (size_t)n <= ih->rx_budget)
 		return n;
@@ -49,7 +50,7 @@ static int seal_within_budget(struct ihmp *ih, const struct hid *h, const struct
 		struct ihmp_msg small = *m;
 		small.has &= ~(uint32_t)IHMP_HAS(IHMP_T_ADDRS);
 		small.naddrs = 0;
-		n = ihmp_seal_for(ih, h, &small, buf, IHMP_MAX_MSG, false);
+		n = ihmp_seal_for(ih, h, &small, buf, IHMP_MAX_MSG, false, af);
 		if (n >= 0 && (size_t)n <= ih->rx_budget)
 			return n;
 	}
@@ -62,7 +63,7 @@ int ihmp_xmit(struct ihmp *ih, const struct hid *h, const struct dime_addr *src,
 {
 	uint8_t buf[IHMP_MAX_MSG];
 	char b1[ADDR_STRLEN], b2[ADDR_STRLEN];
-	int n = seal_within_budget(ih, h, m, buf);
+	int n = seal_within_budget(ih, h, m, buf, dst->af);
 
 	if (n == -EMSGSIZE)
 		return n;

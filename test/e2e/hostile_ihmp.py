@@ -71,8 +71,14 @@ def addrs_tlv(addrs):
     return tlv(T_ADDRS, b"".join(fam_addr(a) for a in addrs))
 
 
+# COUNTER's top bit: sent over IPv4 (docs/ihmp.md §7.2); set by Ctx for the
+# family a case attacks in, so counters here are the value below that bit.
+COUNTER_V4 = 1 << 63
+COUNTER_FAM_BIT = 0
+
+
 def counter_tlv(c):
-    return tlv(T_COUNTER, struct.pack("!Q", c))
+    return tlv(T_COUNTER, struct.pack("!Q", c | COUNTER_FAM_BIT))
 
 
 def sign(sk, body):
@@ -419,6 +425,8 @@ class Ctx:
         self.c = c
         f = str(fam)
         self.fam = f
+        global COUNTER_FAM_BIT
+        COUNTER_FAM_BIT = COUNTER_V4 if f == "4" else 0
         self.mh = c["mh" + f]           # MH's address (its Host ID at CH)
         self.mh_b = c["mhb" + f]        # MH's other link (not configured now)
         self.ch = c["ch" + f]
@@ -459,21 +467,23 @@ class Ctx:
             out.append((t, src, p, get_counter(p)))
         return out
 
-    def last_counter(self):
-        """Highest COUNTER CH may have accepted from MH's key: MH's real
-        messages (captured) and our accepted forgeries."""
+    def last_counter(self, this_family=False):
+        """Highest COUNTER (its family bit cleared) CH may have accepted
+        from MH's key: MH's real messages (captured) and our accepted
+        forgeries; of this family only: CH's replay floor for it."""
         pk = bytes(self.stolen.verify_key)
-        best = self.st.get("forged_max", 0)
+        fams = [self.fam] if this_family else ["4", "6"]
+        best = max(self.st.get("forged_max" + f, 0) for f in fams)
         for t, src, sp, dst, dp, p in read_capture(self.capture):
-            if dp == PORT and dst in (self.c["ch4"], self.c["ch6"]) and verify(pk, p):
+            if dp == PORT and dst in [self.c["ch" + f] for f in fams] and verify(pk, p):
                 c = get_counter(p)
-                if c is not None and c > best:
-                    best = c
+                if c is not None and c & ~COUNTER_V4 > best:
+                    best = c & ~COUNTER_V4
         return best
 
     def next_counter(self):
         c = self.last_counter() + 1
-        self.st["forged_max"] = c
+        self.st["forged_max" + self.fam] = c
         self.save()
         return c
 
@@ -734,7 +744,7 @@ def run_case(name, ctx):
         raw_send(src, c.ch, p)
         expect(replay=1)
     elif name == "reordered":
-        last = c.last_counter()
+        last = c.last_counter(this_family=True)
         c.send(c.mh, handoff(c, c.mh, R, c.mh, sk=c.stolen, counter=last - 1), note="counter last-1 (%#x)" % (last - 1))
         c.send(c.mh, handoff(c, c.mh, R, c.mh, sk=c.stolen, counter=last), note="counter = last")
         c.send(c.mh, handoff(c, c.mh, R, c.mh, sk=c.stolen, counter=0), note="counter 0")

@@ -757,6 +757,43 @@ static void test_dual_stack(void)
 	teardown();
 }
 
+/* Replay protection per family (§7.2): A's IPv6 message overtakes its
+ * older IPv4 one (the paths differ): both count. Each datagram again, or
+ * in the other family (its signed COUNTER names the one it was sent in),
+ * is a replay. Seen in the lab: an IPv6 HANDOFF that an IPv4 ACK sent
+ * after it overtook was dropped, and each handoff waited a second. */
+static void test_counter_families(void)
+{
+	setup(true);
+	sim_addr_up(ha, A1_6, false);
+	sim_addr_up(hb, B1_6, false);
+	sim_run(&S, 10);
+	greet();
+	sim_run(&S, 10);
+	struct dime_addr a4 = sim_addr(A1), a6 = sim_addr(A1_6), b4 = sim_addr(B1), b6 = sim_addr(B1_6);
+	uint8_t p4[IHMP_MAX_MSG], p6[IHMP_MAX_MSG];
+	struct ihmp_msg m;
+	unsigned acked = S.acked[IHMP_PATH_PROBE];
+
+	change_msg(&m, IHMP_PATH_PROBE, 200, A1, NULL, NULL);
+	size_t n4 = as_a(&m, p4);		/* older, IPv4 */
+	change_msg(&m, IHMP_PATH_PROBE, 201, A1_6, NULL, NULL);
+	size_t n6 = as_a(&m, p6);		/* newer, IPv6: arrives first */
+	sim_inject(&S, &a6, SIM_PORT, &b6, p6, n6);
+	sim_run(&S, 1);
+	sim_inject(&S, &a4, SIM_PORT, &b4, p4, n4);
+	sim_run(&S, 1);
+	CHECK_EQ(S.acked[IHMP_PATH_PROBE], acked + 2);
+	CHECK_EQ(hb->ih->stats.rx_replay, 0);
+	sim_inject(&S, &a4, SIM_PORT, &b4, p4, n4);	/* again */
+	sim_inject(&S, &a6, SIM_PORT, &b6, p4, n4);	/* IPv4's, sent in IPv6 */
+	sim_inject(&S, &a4, SIM_PORT, &b4, p6, n6);	/* and the reverse */
+	sim_run(&S, 1);
+	CHECK_EQ(hb->ih->stats.rx_replay, 3);
+	CHECK_EQ(S.acked[IHMP_PATH_PROBE], acked + 2);
+	teardown();
+}
+
 /* Every slot busy (IHMP_PENDING unanswered messages to one peer): a
  * probe never displaces a HANDOFF. Seen in the lab: both hosts moved,
  * dual-stack, and the proofs and rendezvous probes of both families
@@ -847,6 +884,7 @@ int main(void)
 	RUN(test_handoff_v6);
 	RUN(test_dual_stack);
 	RUN(test_handoff_not_displaced);
+	RUN(test_counter_families);
 	RUN(test_key_rotation);
 	return check_done();
 }
