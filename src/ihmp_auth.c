@@ -23,7 +23,8 @@
 #define IHMP_PEER_RX_BURST	200
 #define IHMP_PROBE_RATE		100	/* return-routability probes per second, all peers */
 #define IHMP_PROBE_BURST	200
-#define IHMP_PEER_PROBE_BURST	16	/* per peer, refilled one a second */
+#define IHMP_PEER_PROBE_BURST	16	/* per peer, refilled IHMP_PEER_PROBE_RATE a second: */
+#define IHMP_PEER_PROBE_RATE	2	/* one per family, as a dual-stack move needs */
 #define IHMP_HALFOPEN_S		120	/* a peer that only said HELLO, and no flow came */
 #define IHMP_HALFOPEN_MAX	64	/* such entries at once; more HELLOs wait */
 #define IHMP_IDLE_S		120	/* a HID without flows or exchanges ... */
@@ -130,7 +131,7 @@ bool ihmp_probe_allowed(struct ihmp *ih, struct hid *h, const struct dime_addr *
 		p->probe_tokens = IHMP_PEER_PROBE_BURST;
 		p->probe_last = now;
 	}
-	if (!bucket_take(&p->probe_tokens, &p->probe_last, now, 1, IHMP_PEER_PROBE_BURST))
+	if (!bucket_take(&p->probe_tokens, &p->probe_last, now, IHMP_PEER_PROBE_RATE, IHMP_PEER_PROBE_BURST))
 		goto refuse;
 	if (!bucket_take(&ih->probe_tokens, &ih->probe_last, now, IHMP_PROBE_RATE, IHMP_PROBE_BURST))
 		goto refuse;
