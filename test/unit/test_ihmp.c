@@ -737,7 +737,7 @@ static void test_handoff_v6(void)
 
 /* Dual-stack: greeted over IPv4, each side proves the other's IPv6
  * address by a probe it sends itself (T1), so an IPv6 move hands off too. */
-static void test_dual_stack(void)
+static void setup_dual_stack(void)
 {
 	setup(true);
 	sim_addr_up(ha, A1_6, false);
@@ -745,6 +745,11 @@ static void test_dual_stack(void)
 	sim_run(&S, 10);
 	greet();
 	sim_run(&S, 10);
+}
+
+static void test_dual_stack(void)
+{
+	setup_dual_stack();
 	struct hid *ab = sim_hid(ha, B1), *ba = sim_hid(hb, A1);
 	CHECK(is_primary(ba, A1_6));
 	CHECK(is_primary(ab, B1_6));
@@ -764,12 +769,7 @@ static void test_dual_stack(void)
  * after it overtook was dropped, and each handoff waited a second. */
 static void test_counter_families(void)
 {
-	setup(true);
-	sim_addr_up(ha, A1_6, false);
-	sim_addr_up(hb, B1_6, false);
-	sim_run(&S, 10);
-	greet();
-	sim_run(&S, 10);
+	setup_dual_stack();
 	struct dime_addr a4 = sim_addr(A1), a6 = sim_addr(A1_6), b4 = sim_addr(B1), b6 = sim_addr(B1_6);
 	uint8_t p4[IHMP_MAX_MSG], p6[IHMP_MAX_MSG];
 	struct ihmp_msg m;
