@@ -495,6 +495,14 @@ static bool require_signatures(const struct ihmp *ih)
 	return ih->conf && ih->conf->require_signatures;
 }
 
+/* Counted and told as a replay; false, for ihmp_authenticate to return. */
+static bool reject_replay(struct ihmp *ih, const struct dime_addr *src)
+{
+	ih->stats.rx_replay++;
+	ev_reject("replay", src);
+	return false;
+}
+
 /*
  * docs/ihmp.md §9 steps 6-7: who claims to send this, and can it prove it.
  * h may be NULL (a HELLO from a new peer). Nothing is bound here: a key a
@@ -556,11 +564,8 @@ bool ihmp_authenticate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 	}
 	/* The family bit, signed, keeps a message to the family it was sent
 	 * in: replayed in the other, it is a replay (§7.2). */
-	if (((m->counter & IHMP_COUNTER_V4) != 0) != (src->af == AF_INET)) {
-		ih->stats.rx_replay++;
-		ev_reject("replay", src);
-		return false;
-	}
+	if (((m->counter & IHMP_COUNTER_V4) != 0) != (src->af == AF_INET))
+		return reject_replay(ih, src);
 	if (!keyed) {
 		*proved = key;
 		return true;
@@ -569,11 +574,8 @@ bool ihmp_authenticate(struct ihmp *ih, struct hid *h, const struct ihmp_msg *m,
 	/* One floor per family: IPv4 and IPv6 take different paths, and a
 	 * message may overtake an older one of the other family (§7.2). */
 	int fam = src->af == AF_INET6;
-	if (p && p->have_counter && (m->counter & ~IHMP_COUNTER_V4) <= p->last_counter[fam]) {
-		ih->stats.rx_replay++;
-		ev_reject("replay", src);
-		return false;
-	}
+	if (p && p->have_counter && (m->counter & ~IHMP_COUNTER_V4) <= p->last_counter[fam])
+		return reject_replay(ih, src);
 	if (p) {
 		ihmp_counter_seen(p, fam, m->counter);
 		ih->gen++;

@@ -280,10 +280,10 @@ struct ihmp_tx *ihmp_tx_find(struct ihmp *ih, const struct ihmp_msg *ack, const 
 /* ack matched t (authenticated already): end the exchange. */
 void ihmp_tx_acked(struct ihmp *ih, struct hid *h, struct ihmp_tx *t, const struct ihmp_msg *ack,
 		   const struct dime_addr *src, const uint8_t *tofu);
-/* A request of this type claiming new_addr, still in flight, gets a full
- * timeout from now. Whether there was one. */
 /* A PATH_PROBE to at:port is in flight (not displaced from tx[]). */
 bool ihmp_tx_probing(const struct ihmp_peer *p, const struct dime_addr *at, uint16_t port);
+/* A request of this type claiming new_addr, still in flight, gets a full
+ * timeout from now. Whether there was one. */
 bool ihmp_tx_extend(struct ihmp *ih, struct hid *h, uint8_t type, const struct dime_addr *new_addr);
 void ihmp_busy_add(struct ihmp *ih, uint32_t handle);
 void ihmp_busy_del(struct ihmp *ih, uint32_t handle);

@@ -133,6 +133,16 @@ static int tx_rank(uint8_t type)
 	}
 }
 
+/* The slot of the request of that type in flight to dst:port, or -1. */
+static int tx_find_to(const struct ihmp_peer *p, uint8_t type, const struct dime_addr *dst, uint16_t port)
+{
+	for (int i = 0; i < IHMP_PENDING; i++)
+		if (p->tx[i].used && p->tx[i].msg.type == type && addr_eq(&p->tx[i].dst, dst) &&
+		    p->tx[i].port == port)
+			return i;
+	return -1;
+}
+
 /* The slot m goes in: the one it replaces (a newer message of the same
  * type to the same place), a free one, or (*displaces) the lowest-ranked,
  * oldest one if that ranks no higher than m; NULL: m would displace news. */
@@ -140,11 +150,10 @@ static struct ihmp_tx *tx_slot(struct ihmp_peer *p, const struct ihmp_msg *m,
 			       const struct dime_addr *dst, uint16_t port, bool *displaces)
 {
 	struct ihmp_tx *victim = NULL;
+	int same = m->type != IHMP_PATH_PROBE ? tx_find_to(p, m->type, dst, port) : -1;
 
-	for (int i = 0; i < IHMP_PENDING; i++)
-		if (p->tx[i].used && p->tx[i].msg.type == m->type && addr_eq(&p->tx[i].dst, dst) &&
-		    p->tx[i].port == port && m->type != IHMP_PATH_PROBE)
-			return &p->tx[i];
+	if (same >= 0)
+		return &p->tx[same];
 	for (int i = 0; i < IHMP_PENDING; i++) {
 		struct ihmp_tx *t = &p->tx[i];
 		if (!t->used)
@@ -196,11 +205,7 @@ void ihmp_tx_start_to(struct ihmp *ih, struct hid *h, struct ihmp_msg *m,
 
 bool ihmp_tx_probing(const struct ihmp_peer *p, const struct dime_addr *at, uint16_t port)
 {
-	for (int i = 0; i < IHMP_PENDING; i++)
-		if (p->tx[i].used && p->tx[i].msg.type == IHMP_PATH_PROBE && addr_eq(&p->tx[i].dst, at) &&
-		    p->tx[i].port == port)
-			return true;
-	return false;
+	return tx_find_to(p, IHMP_PATH_PROBE, at, port) >= 0;
 }
 
 void ihmp_send_ack(struct ihmp *ih, const struct hid *h, const struct ihmp_msg *req,
