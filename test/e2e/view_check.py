@@ -133,10 +133,6 @@ def norm_monitor():
         line = re.sub(r"\bduration_ms=\d+", "duration_ms=<ms>", line)
         line = re.sub(r"\bmore=\d+", "more=<n>", line)
         line = re.sub(r"\bpeer=(\S+)", lambda m: "peer=" + HOSTS.get(m.group(1), m.group(1)), line)
-        # A sender's v4 and v6 messages may arrive reordered: the older
-        # counter is then a replay (docs/ihmp.md 7.2) and is retransmitted.
-        if line.startswith("rejected reason=replay "):
-            continue
         lines.append((line.split(" ")[0], line))
     sys.stdout.writelines(same_kind_sorted(lines, None))
 
@@ -147,8 +143,6 @@ def norm_monitor_json():
         if not line.strip():
             continue
         e = json.loads(line)
-        if e.get("event") == "rejected" and e.get("reason") == "replay":
-            continue  # as in norm_monitor
         e["time"] = "<time>"
         for k, v in (("key", "<fp>"), ("duration_ms", "<ms>"), ("more", "<n>")):
             if k in e:
