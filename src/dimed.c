@@ -699,18 +699,24 @@ static void datapath_set(struct dimed *d, bool fast)
 }
 
 /* With --no-rules the administrator's table decides: the kernel datapath
- * if it has the maps (one empty transaction on one of them tells). */
+ * if it has the maps this dimed writes (one empty transaction on each of
+ * the IPv4 ones tells; a table of an older nft/dimed-fast.nft lacks some). */
 static bool admin_table_fast(struct dimed *d)
 {
+	static const char *const maps[] = {
+		"fast_out4_only_src", "fast_out4_only_dst", "fast_out4_dst", "fast_out4_src",
+		"fast_in4_only_src", "fast_in4_only_dst", "fast_in4_dst", "fast_in4_src",
+	};
 	static const uint8_t key[20], data[4];
 
 	if (d->cfg.datapath == CONFIG_DATAPATH_QUEUE)
 		return false;
-	if (nftset_add_map(d->ns, "fast_out4_dst", key, sizeof(key), data, sizeof(data)) < 0 ||
-	    nftset_del(d->ns, "fast_out4_dst", key, sizeof(key)) < 0) {
-		nftset_discard(d->ns);
-		return false;
-	}
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		if (nftset_add_map(d->ns, maps[i], key, sizeof(key), data, sizeof(data)) < 0 ||
+		    nftset_del(d->ns, maps[i], key, sizeof(key)) < 0) {
+			nftset_discard(d->ns);
+			return false;
+		}
 	return nftset_commit(d->ns) == 0;
 }
 

@@ -75,6 +75,7 @@ struct stacktrans {
 	uint64_t gen;		/* bumped by what a restart must keep (src/state.c) */
 	uint32_t nenc;		/* flows in the tunnel (FLOW_F_ENC_SET) */
 	uint32_t nkernel;	/* flows on ST_PATH_KERNEL */
+	uint32_t nkelems;	/* their elements in the kernel's maps */
 	bool kernel;		/* settled translations go to the fast_* maps */
 	uint32_t last_expire, last_sweep;
 	uint8_t sweep_mark;
@@ -215,18 +216,24 @@ static void set_tuple(const struct flow *f, enum st_set which, struct dime_addr 
 
 /*
  * The elements that carry f in its direction `which` (at most two). Queued,
- * the tuple alone. In the kernel, a pair of map elements for one rule
- * (nft/dimed.nft): *_dst, keyed by the tuple as it comes, gives the new
- * destination; *_src, keyed by the tuple with that destination, the new
- * source. Two flows never share a *_src key: they would share a locator
- * tuple too, which flow_table_set_locators refuses.
+ * the tuple alone. In the kernel (nft/dimed-fast.nft), keyed by the tuple
+ * as the packet comes: when one address changes, one element of
+ * *_only_src or *_only_dst giving it; when both do, a pair for one rule:
+ * *_dst gives the new destination, *_src, keyed by the tuple with that
+ * destination, the new source. Two flows never share a *_src key: they
+ * would share a locator tuple too, which flow_table_set_locators refuses.
+ * The elements follow from the flow's locators alone, and the caller
+ * takes them out before it changes those: what was added is deleted.
  */
 static size_t flow_elems(const struct flow *f, enum st_set which, bool kernel, struct st_elem e[2])
 {
-	static const char *const fast[2][2][2] = {	/* [out][v6][src] */
-		{ { "fast_in4_dst", "fast_in4_src" }, { "fast_in6_dst", "fast_in6_src" } },
-		{ { "fast_out4_dst", "fast_out4_src" }, { "fast_out6_dst", "fast_out6_src" } },
+	static const char *const fast[2][2][4] = {	/* [out][v6][kind] */
+		{ { "fast_in4_only_src", "fast_in4_only_dst", "fast_in4_dst", "fast_in4_src" },
+		  { "fast_in6_only_src", "fast_in6_only_dst", "fast_in6_dst", "fast_in6_src" } },
+		{ { "fast_out4_only_src", "fast_out4_only_dst", "fast_out4_dst", "fast_out4_src" },
+		  { "fast_out6_only_src", "fast_out6_only_dst", "fast_out6_dst", "fast_out6_src" } },
 	};
+	enum { ONLY_SRC, ONLY_DST, BOTH_DST, BOTH_SRC };
 	struct dime_addr lid, rid, lloc, rloc;
 	bool v6 = f->key.af == AF_INET6, out = which == SET_OUT;
 
@@ -239,7 +246,8 @@ static size_t flow_elems(const struct flow *f, enum st_set which, bool kernel, s
 	addr_set(&lloc, f->key.af, f->lloc);
 	addr_set(&rloc, f->key.af, f->rloc);
 	/* The kernel's key is the tuple as the packet comes: identifiers
-	 * going out, locators coming in. */
+	 * going out, locators coming in; it gets the other form. */
+	const struct dime_addr *to_src = out ? &lloc : &rid, *to_dst = out ? &rloc : &lid;
 	if (out) {
 		e[0].s = lid;
 		e[0].d = rid;
@@ -247,13 +255,19 @@ static size_t flow_elems(const struct flow *f, enum st_set which, bool kernel, s
 		e[0].s = rloc;
 		e[0].d = lloc;
 	}
-	e[0].set = fast[out][v6][0];
-	e[0].data = out ? rloc : lid;
 	e[0].has_data = true;
+	bool src_changes = !addr_eq(&e[0].s, to_src), dst_changes = !addr_eq(&e[0].d, to_dst);
+	if (src_changes != dst_changes) {
+		e[0].set = fast[out][v6][src_changes ? ONLY_SRC : ONLY_DST];
+		e[0].data = src_changes ? *to_src : *to_dst;
+		return 1;
+	}
+	e[0].set = fast[out][v6][BOTH_DST];
+	e[0].data = *to_dst;
 	e[1] = e[0];
-	e[1].set = fast[out][v6][1];
-	e[1].d = e[0].data;
-	e[1].data = out ? lloc : rid;
+	e[1].set = fast[out][v6][BOTH_SRC];
+	e[1].d = *to_dst;
+	e[1].data = *to_src;
 	return 2;
 }
 
@@ -261,9 +275,12 @@ static size_t flow_elems(const struct flow *f, enum st_set which, bool kernel, s
 static void flow_put(struct stacktrans *st, const struct flow *f, bool add, enum st_set which)
 {
 	struct st_elem e[2];
-	size_t n = flow_elems(f, which, f->mark == ST_PATH_KERNEL, e);
+	bool kernel = f->mark == ST_PATH_KERNEL;
+	size_t n = flow_elems(f, which, kernel, e);
 	for (size_t i = 0; i < n; i++)
 		set_call(st, add, &e[i]);
+	if (kernel && which != SET_ENC)
+		st->nkelems = add ? st->nkelems + (uint32_t)n : st->nkelems - (uint32_t)n;
 }
 
 static void peer_put(struct stacktrans *st, const struct dime_addr *a, bool add)
@@ -562,6 +579,7 @@ void st_table_loaded(struct stacktrans *st, bool kernel)
 	while (st->nkernel && (f = flow_table_next(st->ft, &cur)))
 		if (f->mark == ST_PATH_KERNEL)
 			flow_set_path(st, f, ST_PATH_QUEUE);
+	st->nkelems = 0;
 	st->kernel = kernel;
 	st->resync = true;	/* settled flows move to the kernel at the next tick */
 }
@@ -1685,6 +1703,7 @@ void st_show_summary(struct stacktrans *st, struct out *o)
 	out_u64(o, "translated_flows", flow_table_count_translated(st->ft));
 	out_u64(o, "encapsulated_flows", st->nenc);
 	out_u64(o, "kernel_flows", st->nkernel);
+	out_u64(o, "kernel_elements", st->nkelems);
 	out_u64(o, "flow_table_bytes", flow_table_memory(st->ft));
 }
 
@@ -1808,6 +1827,7 @@ void st_show_stats(struct stacktrans *st, struct out *o)
 	out_obj_begin(o, "datapath");
 	ST_STATS_DATAPATH(ST_STAT_OUT)
 	out_u64(o, "kernel_flows", st->nkernel);	/* a gauge: rewritten by the kernel now */
+	out_u64(o, "kernel_elements", st->nkelems);	/* theirs in the maps: one or two a direction */
 	out_obj_end(o);
 	out_obj_begin(o, "drops_and_rejects");
 	ST_STATS_DROPS(ST_STAT_OUT)

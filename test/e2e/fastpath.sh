@@ -85,11 +85,6 @@ wait_path() {
 	echo "$1 $2 $3: path $(path "$1" "$2" "$3"), not $4: $(flows "$1" "$2" "$3")"
 	return 1
 }
-# fast HOST in|out : packets the kernel datapath's rules rewrote (nft counters).
-fast() {
-	ip netns exec "$(dime_ns "$1")" nft list table inet dimed 2>/dev/null |
-		awk '/@fast_'"$2"'[46]_src/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'
-}
 # ct_entries NS FAMILY PORT : conntrack's entries of TCP connections to PORT.
 ct_entries() {
 	ip netns exec "$1" conntrack -L -f "ipv$2" -p tcp --dport "$3" 2>/dev/null | grep -c . || true
@@ -163,17 +158,29 @@ done
 sleep 0.3
 
 # a: the wire at CH, while the kernel rewrites.
-q0=$(dime_stat mh datapath.translated_out) k0=$(fast mh out) c0=$(fast ch in)
+q0=$(dime_stat mh datapath.translated_out) k0=$(dime_fast_rewrites mh out) c0=$(dime_fast_rewrites ch in)
 lab_bg ip netns exec "$LAB_NS_CH" tcpdump -i "$SW_DEV" -s 0 -U -n -w "$LAB_DIR/wire.pcap" \
 	"host $(lab_addr 4 B) or host $(lab_addr 6 B)" 2>"$LAB_DIR/tcpdump.err"
 cap=$LAB_BG_PID
 for ((i = 0; i < 100; i++)); do grep -q listening "$LAB_DIR/tcpdump.err" && break; sleep 0.05; done
 sleep 1.5
 kill -INT "$cap"; wait "$cap" 2>/dev/null || true
-q1=$(dime_stat mh datapath.translated_out) k1=$(fast mh out) c1=$(fast ch in)
+q1=$(dime_stat mh datapath.translated_out) k1=$(dime_fast_rewrites mh out) c1=$(dime_fast_rewrites ch in)
 note "during the capture: MH's kernel rules rewrote $((k1 - k0)) packets out, dimed $((q1 - q0)); CH's kernel rules $((c1 - c0)) in"
 check "a: the kernel rewrote what was captured (MH out, CH in), dimed itself almost nothing" \
 	bash -c "(( $k1 - $k0 > 200 && $c1 - $c0 > 1000 && $q1 - $q0 < 20 ))"
+# Only MH moved: one address of each flow changes, so each flow is one
+# element each way (*_only_src/_only_dst) and its packets meet one lookup;
+# the rule for flows both of whose ends moved (*_dst then *_src) idles.
+for h in mh ch; do
+	st=$(dime_ctl "$h" -j stats)
+	k=$(dime_json datapath.kernel_flows <<<"$st" || echo none)
+	e=$(dime_json datapath.kernel_elements <<<"$st" || echo none)
+	check "a: $h: one map element a flow each way ($e elements, $k flows)" bash -c "(( $k >= 4 && $e == 2 * $k ))"
+	b=$(ip netns exec "$(dime_ns "$h")" nft list table inet dimed |
+		awk '/@fast_(in|out)[46]_src/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }')
+	check "a: $h: the kernel rewrote them with the one-lookup rules (the both-ends rule: $b packets)" test "$b" = 0
+done
 for f in 4 6; do
 	note "v$f census at CH (TCP, UDP): $("${FP[@]}" check "$LAB_DIR/wire.pcap" all-complete "${TPORT[$f]}" || true);" \
 		"$("${FP[@]}" check "$LAB_DIR/wire.pcap" all-complete "${UPORT[$f]}" || true)"
@@ -208,13 +215,13 @@ done
 
 # e: kill -9 of both daemons.
 r0=$(( $(stat -c %s "$LAB_DIR/s4.rx" 2>/dev/null || echo 0) + $(stat -c %s "$LAB_DIR/s6.rx" 2>/dev/null || echo 0) ))
-c0=$(fast ch in)
+c0=$(dime_fast_rewrites ch in)
 kill -KILL "$(dime_pid mh)" "$(dime_pid ch)"
 wait "$(dime_pid mh)" "$(dime_pid ch)" 2>/dev/null || true
 lab_stamp "kill9 both"
 sleep 2
 r1=$(( $(stat -c %s "$LAB_DIR/s4.rx" 2>/dev/null || echo 0) + $(stat -c %s "$LAB_DIR/s6.rx" 2>/dev/null || echo 0) ))
-c1=$(fast ch in)
+c1=$(dime_fast_rewrites ch in)
 note "2 s after kill -9 of both: CH received $((r1 - r0)) stream bytes, CH's kernel rules rewrote $((c1 - c0)) packets in"
 check "e: bytes keep flowing for 2 s after kill -9 of both daemons (kernel rewriting)" \
 	bash -c "(( $r1 - $r0 > 1000000 && $c1 - $c0 > 500 ))"

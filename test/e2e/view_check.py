@@ -74,7 +74,7 @@ def show(h, tpath, jpath):
     if re.search(r": 0$", text, re.M):
         fail("text show prints zero counters")
     for k in ("version", "rules", "datapath", "fingerprint", "listen_port", "local_addresses",
-              "flows", "translated_flows", "kernel_flows", "peers"):
+              "flows", "translated_flows", "kernel_flows", "kernel_elements", "peers"):
         if k not in j:
             fail(f"-j show: no {k}")
     if not FP.match(j["fingerprint"]):
@@ -163,7 +163,7 @@ def norm_show():
         line = re.sub(r"^(rules:) nft(\+xtables)?$", r"\1 <nft>", line)  # the kernel's choice
         # One golden for both datapaths (the suite runs this test on each).
         line = re.sub(r"^(datapath:) (kernel|queue)$", r"\1 <datapath>", line)
-        if re.match(r"^kernel_flows: \d+$", line):
+        if re.match(r"^kernel_(flows|elements): \d+$", line):
             continue
         line = re.sub(r"^(flow_table_bytes:) \d+", r"\1 <n>", line)
         line = re.sub(r"^(\s*transfer:) [\d.]+ \S+ received, [\d.]+ \S+ sent", r"\1 <n> received, <n> sent", line)
@@ -181,6 +181,7 @@ def norm_show_json():
     j["flow_table_bytes"] = "<n>"
     j["datapath"] = "<datapath>"
     j["kernel_flows"] = "<n>"
+    j["kernel_elements"] = "<n>"
     for p in j["peers"]:
         p["hid"] = "<hid>"
         p["address"] = HOSTS.get(p["address"], p["address"])

@@ -228,15 +228,19 @@ print(json.dumps(v) if isinstance(v, (dict, list)) else v)' "$@"
 }
 dime_stat() { dime_ctl "$1" -j stats | dime_json "$2"; }
 
+# dime_fast_rewrites HOST in|out : packets the kernel datapath rewrote in
+# that direction (the counters of nft/dimed-fast.nft's rules).
+dime_fast_rewrites() {
+	ip netns exec "$(dime_ns "$1")" nft list table inet dimed 2>/dev/null |
+		awk '/@fast_'"$2"'[46]_/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) }
+		     END { print n + 0 }'
+}
+
 # dime_translated HOST in|out : packets translated in that direction, by
-# dimed (datapath.translated_*) and by the kernel datapath (the counters of
-# nft/dimed-fast.nft's rules), whichever datapath HOST's dimed runs.
+# dimed (datapath.translated_*) and by the kernel datapath, whichever
+# datapath HOST's dimed runs.
 dime_translated() {
-	local h=$1 dir=$2 k
-	k=$(ip netns exec "$(dime_ns "$h")" nft list table inet dimed 2>/dev/null |
-		awk '/@fast_'"$dir"'[46]_src/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) }
-		     END { print n + 0 }')
-	echo $(($(dime_stat "$h" "datapath.translated_$dir") + k))
+	echo $(($(dime_stat "$1" "datapath.translated_$2") + $(dime_fast_rewrites "$1" "$2")))
 }
 
 dime_stamp() {

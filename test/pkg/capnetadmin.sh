@@ -104,7 +104,7 @@ check "table (and xtables fallback) restored after nft flush ruleset (${i}00 ms)
 # (queued at first, in the kernel's maps once dimed resynced: either)
 check "  ... and the translation set elements with it" \
 	bash -c "{ ip netns exec $LAB_NS_MH nft list set inet dimed out$FAM
-		  ip netns exec $LAB_NS_MH nft list map inet dimed fast_out${FAM}_dst 2>/dev/null; } | grep -q '$A_OLD'"
+		  for m in only_src only_dst dst; do ip netns exec $LAB_NS_MH nft list map inet dimed fast_out${FAM}_\$m 2>/dev/null; done; } | grep -q '$A_OLD'"
 check "  ... not a 'cannot watch' warning" bash -c "! grep -q 'cannot watch' $LAB_DIR/mh.log"
 
 # --- kill -9 of MH's dimed: what it set up stays (traffic passes: the queue
