@@ -24,12 +24,13 @@
 #                                             9 odd packets (AF_PACKET) at both daemons
 #                                            10 fragmented UDP, no conntrack at CH
 #                                            11 kernel datapath refused: queue fallback
+#                                            12 --no-rules: the administrator's table
 #
 # Output: "ok N - name" / "not ok N - name" (details as "# " lines), then
 # "N passed, N failed". Exit status 0 only if nothing failed.
 #
 # Environment:
-#   E2E_CASES     cases to run (default "1 2 3 4 5 6 7 8 9 10 11")
+#   E2E_CASES     cases to run (default "1 2 3 4 5 6 7 8 9 10 11 12")
 #   E2E_FAMILIES  address families (default "4 6")
 #   E2E_JOBS      labs run at once (default 2)
 #   E2E_SLOW      flows last this many times longer (default: 1 on an idle
@@ -47,7 +48,7 @@ E2E_BUILD=${E2E_BUILD:-$E2E_ROOT/build}
 DIMED=${DIMED:-$E2E_BUILD/src/dimed}
 # shellcheck source=../lab/dime.sh
 source "$E2E_ROOT/test/lab/dime.sh"
-E2E_CASES=${E2E_CASES:-1 2 3 4 5 6 7 8 9 10 11}
+E2E_CASES=${E2E_CASES:-1 2 3 4 5 6 7 8 9 10 11 12}
 E2E_FAMILIES=${E2E_FAMILIES:-4 6}
 E2E_JOBS=${E2E_JOBS:-2}
 E2E_PY=$LAB_PYTHON
@@ -70,6 +71,7 @@ declare -A E2E_TITLE=(
 	[9]="odd packets at daemons with translated flows"
 	[10]="fragmented UDP of a translated flow, no conntrack: datagrams arrive whole"
 	[11]="a kernel that cannot load the kernel datapath: dimed says so and translates itself"
+	[12]="--no-rules: the administrator's table decides the datapath; a flow moves in it"
 )
 
 # ===================================================== inside one lab ===
@@ -558,6 +560,65 @@ case_11() {
 	expect_survived tcp "iperf3 TCP across a hard move, translated by the daemons"
 	expect_gt "$(dime_stat mh datapath.translated_out)" 0 "MH dimed's own translated_out"
 	expect_gt "$(dime_stat ch datapath.translated_in)" 0 "CH dimed's own translated_in"
+}
+
+# --no-rules (docs/packaging.md): the administrator loads the ruleset and
+# its table decides the datapath. A table of an older nft/dimed-fast.nft
+# (its *_only_* maps missing) gives the queue, not a kernel datapath whose
+# elements would fail; this tree's table gives what DIME_DATAPATH asks
+# (kernel, or queue), and a flow moves on it.
+admin_xt() {	# NS : the xtables fallback of docs/packaging.md, step 3
+	local t h
+	for t in iptables ip6tables; do
+		for h in "raw PREROUTING" "mangle PREROUTING" "mangle OUTPUT"; do
+			set -- "$1" $h
+			ip netns exec "$1" "$t" -w -t "$2" -I "$3" -m mark --mark 0x10000000/0x10000000 \
+				-m comment --comment dimed -j NFQUEUE --queue-num 3463 --queue-bypass
+		done
+	done
+}
+admin_table() {	# NS old|new
+	local fast=$E2E_ROOT/nft/dimed-fast.nft
+	{
+		cat "$E2E_ROOT/nft/dimed.nft"
+		if [[ $2 == old ]]; then grep -v '_only_' "$fast"; else cat "$fast"; fi
+		echo "add rule inet dimed enqueue meta mark set meta mark or 0x10000000"
+	} | ip netns exec "$1" nft -f -
+}
+case_12() {
+	local fam=$1 h dp want=${DIME_DATAPATH:-kernel}
+	for h in mh ch; do admin_xt "$(dime_ns "$h")"; done
+	if [[ $want == kernel ]]; then
+		admin_table "$LAB_NS_MH" old || { fail "nft refused the older table"; return; }
+		DIME_DATAPATH='' dime_start mh --no-rules --datapath kernel $E2E_DIMED_ARGS || { fail "$DIME_ERR"; return; }
+		dp=$(dime_ctl mh -j show | dime_json datapath)
+		[[ $dp == queue ]] || fail "a table without the *_only_* maps: datapath $dp, not queue"
+		stop_dimed mh
+		ip netns exec "$LAB_NS_MH" nft list table inet dimed >/dev/null 2>&1 ||
+			fail "dimed --no-rules removed the administrator's table"
+		ip netns exec "$LAB_NS_MH" nft delete table inet dimed
+	fi
+	for h in mh ch; do
+		admin_table "$(dime_ns "$h")" new || { fail "$h: nft refused nft/dimed.nft + dimed-fast.nft"; return; }
+		DIME_DATAPATH='' dime_start "$h" --no-rules --datapath "$want" $E2E_DIMED_ARGS || { fail "$DIME_ERR"; return; }
+		dp=$(dime_ctl "$h" -j show | dime_json datapath)
+		[[ $dp == "$want" ]] || fail "$h: the administrator's table, --datapath $want: datapath $dp"
+	done
+	link_rate A 200mbit
+	link_rate B 200mbit
+	bg_tcp "$fam" "$(T 8)" tcp
+	wait_flow "$fam" tcp
+	move_hard 1
+	manual_map "$fam"
+	flow_alive "iperf3"
+	wait "$FLOW_PID" || true
+	expect_survived tcp "iperf3 TCP across a hard move, in the administrator's table"
+	if [[ $want == kernel ]]; then
+		expect_gt "$(dime_fast_rewrites mh out)" 0 "packets MH's kernel rules rewrote"
+		expect_gt "$(dime_fast_rewrites ch in)" 0 "packets CH's kernel rules rewrote"
+	else
+		expect_gt "$(dime_stat mh datapath.translated_out)" 0 "MH dimed's own translated_out"
+	fi
 }
 
 # ============================================================ runner ===
