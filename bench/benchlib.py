@@ -93,6 +93,7 @@ LIMITS = [
     ("P4", "kernel: bytes per flow, growth", "kernel_bytes_per_flow_{dp}", None, ""),
     ("P4", "translated flows in MH's tables", "filled_flows_{dp}", None, ""),
     ("P4", "of them in the kernel maps (kernel_flows)", "kernel_flows_{dp}", None, ""),
+    ("P4", "their elements in the kernel maps (kernel_elements)", "kernel_elements_{dp}", None, ""),
 ]
 
 
