@@ -193,18 +193,26 @@ on_lo() { ip -n "$(dime_ns "$1")" -o addr show dev lo | awk '{print $4}' | sort 
 
 # ----------------------------------------------------------- cases ---
 
-move_case() {	# FAMILY hard|soft
+# tcp_across_move FAMILY hard|soft [WHAT] : with the daemons running, an
+# iperf3 TCP flow (200 Mbit/s links) across a move of MH, mapped by hand;
+# it must survive ("iperf3 TCP across a KIND moveWHAT").
+tcp_across_move() {
 	local fam=$1 kind=$2
 	link_rate A 200mbit
 	link_rate B 200mbit
-	start_daemons
 	bg_tcp "$fam" "$(T 8)" tcp
 	wait_flow "$fam" tcp
 	"move_$kind" 1
 	manual_map "$fam"
 	flow_alive "iperf3"
 	wait "$FLOW_PID" || true
-	expect_survived tcp "iperf3 TCP across a $kind move"
+	expect_survived tcp "iperf3 TCP across a $kind move${3:-}"
+}
+
+move_case() {	# FAMILY hard|soft
+	local fam=$1 kind=$2
+	start_daemons
+	tcp_across_move "$fam" "$kind"
 	expect_gt "$(dime_translated mh out)" 0 "MH translated_out"
 	expect_gt "$(dime_translated ch in)" 0 "CH translated_in"
 }
@@ -542,8 +550,6 @@ case_11() {
 		$(command -v nft) "\$@" <"\$in"
 	EOF
 	chmod +x "$w/nft"
-	link_rate A 200mbit
-	link_rate B 200mbit
 	for h in mh ch; do
 		PATH=$w:$PATH DIME_DATAPATH='' dime_start "$h" --datapath kernel || { fail "$DIME_ERR"; return; }
 		[[ $(dime_ctl "$h" -j show | dime_json datapath) == queue ]] ||
@@ -551,13 +557,7 @@ case_11() {
 		grep -q 'datapath: queue: the kernel datapath does not load' "$(dime_log "$h")" ||
 			fail "$h: no log line about the fallback: $(dime_log_tail "$h")"
 	done
-	bg_tcp "$fam" "$(T 8)" tcp
-	wait_flow "$fam" tcp
-	move_hard 1
-	manual_map "$fam"
-	flow_alive "iperf3"
-	wait "$FLOW_PID" || true
-	expect_survived tcp "iperf3 TCP across a hard move, translated by the daemons"
+	tcp_across_move "$fam" hard ", translated by the daemons"
 	expect_gt "$(dime_stat mh datapath.translated_out)" 0 "MH dimed's own translated_out"
 	expect_gt "$(dime_stat ch datapath.translated_in)" 0 "CH dimed's own translated_in"
 }
@@ -604,15 +604,7 @@ case_12() {
 		dp=$(dime_ctl "$h" -j show | dime_json datapath)
 		[[ $dp == "$want" ]] || fail "$h: the administrator's table, --datapath $want: datapath $dp"
 	done
-	link_rate A 200mbit
-	link_rate B 200mbit
-	bg_tcp "$fam" "$(T 8)" tcp
-	wait_flow "$fam" tcp
-	move_hard 1
-	manual_map "$fam"
-	flow_alive "iperf3"
-	wait "$FLOW_PID" || true
-	expect_survived tcp "iperf3 TCP across a hard move, in the administrator's table"
+	tcp_across_move "$fam" hard ", in the administrator's table"
 	if [[ $want == kernel ]]; then
 		expect_gt "$(dime_fast_rewrites mh out)" 0 "packets MH's kernel rules rewrote"
 		expect_gt "$(dime_fast_rewrites ch in)" 0 "packets CH's kernel rules rewrote"

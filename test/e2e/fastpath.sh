@@ -177,8 +177,7 @@ for h in mh ch; do
 	k=$(dime_json datapath.kernel_flows <<<"$st" || echo none)
 	e=$(dime_json datapath.kernel_elements <<<"$st" || echo none)
 	check "a: $h: one map element a flow each way ($e elements, $k flows)" bash -c "(( $k >= 4 && $e == 2 * $k ))"
-	b=$(ip netns exec "$(dime_ns "$h")" nft list table inet dimed |
-		awk '/@fast_(in|out)[46]_src/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }')
+	b=$(dime_fast_rewrites "$h" '(in|out)' src)
 	check "a: $h: the kernel rewrote them with the one-lookup rules (the both-ends rule: $b packets)" test "$b" = 0
 done
 for f in 4 6; do

@@ -228,11 +228,13 @@ print(json.dumps(v) if isinstance(v, (dict, list)) else v)' "$@"
 }
 dime_stat() { dime_ctl "$1" -j stats | dime_json "$2"; }
 
-# dime_fast_rewrites HOST in|out : packets the kernel datapath rewrote in
-# that direction (the counters of nft/dimed-fast.nft's rules).
+# dime_fast_rewrites HOST in|out|'(in|out)' [MAP] : packets the kernel
+# datapath rewrote in that direction (the counters of nft/dimed-fast.nft's
+# rules); with MAP (a regex: src), only by the rules naming @fast_DIR4_MAP
+# or @fast_DIR6_MAP.
 dime_fast_rewrites() {
 	ip netns exec "$(dime_ns "$1")" nft list table inet dimed 2>/dev/null |
-		awk '/@fast_'"$2"'[46]_/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) }
+		awk '/@fast_'"$2"'[46]_'"${3:-}"'/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) }
 		     END { print n + 0 }'
 }
 
