@@ -76,6 +76,7 @@ RATIOS = [
     ("P2", "dimed translated / noop copy", "dimed_xl_{dp}", "noop_copy", None, ""),
     ("P2", "noop accept / unqueued", "noop_accept", "unqueued", None, ""),
     ("P2", "noop copy / unqueued", "noop_copy", "unqueued", None, ""),
+    ("P2i", "translated / untranslated, taking turns", "xl_{dp}", "plain_{dp}", 0.90, ">="),
     ("P3", "dimed translated / noop 1-per-syscall copy", "dimed_xl_{dp}", "noop_single_copy", 5.0, ">="),
     ("P3", "dimed translated / noop batched copy", "dimed_xl_{dp}", "noop_batch_copy", None, ""),
     ("P3", "dimed translated / unqueued", "dimed_xl_{dp}", "unqueued", None, ""),

@@ -432,11 +432,17 @@ def section_ratios(results):
            "packet takes (docs/datapath.md): a no-op queue program that only accepts reaches about half",
            "of the unqueued kernel path on these 2-core machines, so P2's 0.90 is out of reach of any",
            "NFQUEUE design here; the kernel datapath takes settled flows off the queue.",
+           "P2 compares runs made a minute apart, and a whole run here can lose 30 % to the shared",
+           "machine; P2i compares the same translated flow with an untranslated one over the same links,",
+           "the two taking turns in 2.5 s phases within one run (bench/run's header), so the machine's",
+           "drift cancels. Its untranslated flow goes to a twin of CH without dimed and passes MH's",
+           "table as any untranslated flow does (what P1 measures).",
            "P4's memory: dimed's side is flow_table_bytes / flows from `dimectl -j show`; the kernel's",
            "is the growth of SUnreclaim + Percpu + VmallocUsed (/proc/meminfo) from dimed's table",
            "loaded to the tables filled (the learning set udp_seen4, whose elements expire after 30 s,",
            "flushed first), per flow, and with the kernel datapath per map element",
-           "(4 per flow); \"all in\" adds MH's share of the table as loaded (half of both hosts').",
+           "(kernel_elements: 2 per flow when one end moved); \"all in\" adds MH's share of the table",
+           "as loaded (half of both hosts').",
            "/proc/meminfo is machine-wide: an upper bound.", ""]
     return md
 
