@@ -72,6 +72,7 @@ RATIOS = [
     ("P1", "dimed / no dimed, conntrack on", "dimed_{dp}", "no_dimed_ct", None, ""),
     ("P1", "no dimed, conntrack on / no dimed", "no_dimed_ct", "no_dimed", None, ""),
     ("P1i", "dimed's rules / none; taking turns", "on_{dp}", "off_{dp}", 0.98, ">="),
+    ("P1u", "dimed's rules / none; 64-byte UDP; turns", "on_{dp}", "off_{dp}", None, ""),
     ("P2", "dimed translated / unqueued", "dimed_xl_{dp}", "unqueued", 0.90, ">="),
     ("P2", "dimed translated / noop accept", "dimed_xl_{dp}", "noop_accept", None, ""),
     ("P2", "dimed translated / noop copy", "dimed_xl_{dp}", "noop_copy", None, ""),
