@@ -105,7 +105,10 @@ for h in mh ch; do
 		test "$(dime_ctl "$h" -j show | dime_json datapath)" = "$DIME_DATAPATH"
 done
 
-BYTES=80000000
+# Two streams share the 100 Mbit/s link: 2 x 120 MB last about 19 s, and
+# case e must still find them running 2 s after its kill, 11-14 s in (with
+# 80 MB one had ended there on a quick run).
+BYTES=120000000
 lab_bg stream_check 4 "$BYTES" s4 45 >"$LAB_DIR/s4.out" 2>&1
 lab_bg stream_check 6 "$BYTES" s6 45 >"$LAB_DIR/s6.out" 2>&1
 declare -A UPORT TPORT
