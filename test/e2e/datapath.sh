@@ -567,27 +567,16 @@ case_11() {
 # (its *_only_* maps missing) gives the queue, not a kernel datapath whose
 # elements would fail; this tree's table gives what DIME_DATAPATH asks
 # (kernel, or queue), and a flow moves on it.
-admin_xt() {	# NS : the xtables fallback of docs/packaging.md, step 3
-	local t h
-	for t in iptables ip6tables; do
-		for h in "raw PREROUTING" "mangle PREROUTING" "mangle OUTPUT"; do
-			set -- "$1" $h
-			ip netns exec "$1" "$t" -w -t "$2" -I "$3" -m mark --mark 0x10000000/0x10000000 \
-				-m comment --comment dimed -j NFQUEUE --queue-num 3463 --queue-bypass
-		done
-	done
-}
 admin_table() {	# NS old|new
-	local fast=$E2E_ROOT/nft/dimed-fast.nft
-	{
-		cat "$E2E_ROOT/nft/dimed.nft"
-		if [[ $2 == old ]]; then grep -v '_only_' "$fast"; else cat "$fast"; fi
-		echo "add rule inet dimed enqueue meta mark set meta mark or 0x10000000"
-	} | ip netns exec "$1" nft -f -
+	if [[ $2 == old ]]; then
+		dime_admin_table "$1" <(grep -v '_only_' "$E2E_ROOT/nft/dimed-fast.nft")
+	else
+		dime_admin_table "$1"
+	fi
 }
 case_12() {
 	local fam=$1 h dp want=${DIME_DATAPATH:-kernel}
-	for h in mh ch; do admin_xt "$(dime_ns "$h")"; done
+	for h in mh ch; do dime_admin_xt "$(dime_ns "$h")" -I; done
 	if [[ $want == kernel ]]; then
 		admin_table "$LAB_NS_MH" old || { fail "nft refused the older table"; return; }
 		DIME_DATAPATH='' dime_start mh --no-rules --datapath kernel $E2E_DIMED_ARGS || { fail "$DIME_ERR"; return; }

@@ -51,6 +51,12 @@
 #                                ("peers.0.key"); objects and lists as JSON
 #   dime_stat HOST PATH          one value of `dimectl -j stats`
 #   dime_stamp FILE              stdin to FILE, each line time-stamped
+#   dime_admin_table NS [FAST]   dimed's table as docs/packaging.md has the
+#                                administrator load it for `dimed --no-rules`
+#                                on a kernel without nft queue: nft/dimed.nft,
+#                                FAST (default nft/dimed-fast.nft; /dev/null:
+#                                the queue datapath's), the enqueue mark
+#   dime_admin_xt NS -I|-D       that page's xtables fallback rules in or out
 #   dime_copy_bins DIR           run copies of DIMED and DIMECTL from DIR (a
 #                                rebuild meanwhile cannot change them)
 #   dime_unprivileged            from now on dime_start runs dimed as the
@@ -236,6 +242,24 @@ dime_fast_rewrites() {
 	ip netns exec "$(dime_ns "$1")" nft list table inet dimed 2>/dev/null |
 		awk '/@fast_'"$2"'[46]_'"${3:-}"'/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) }
 		     END { print n + 0 }'
+}
+
+# The ruleset of docs/packaging.md (`dimed --no-rules`), steps 2 and 3.
+dime_admin_table() {
+	{
+		cat "$DIME_ROOT/nft/dimed.nft" "${2:-$DIME_ROOT/nft/dimed-fast.nft}"
+		echo "add rule inet dimed enqueue meta mark set meta mark or 0x10000000"
+	} | ip netns exec "$1" nft -f -
+}
+dime_admin_xt() {
+	local t h
+	for t in iptables ip6tables; do
+		for h in "raw PREROUTING" "mangle PREROUTING" "mangle OUTPUT"; do
+			# shellcheck disable=SC2086 # table and chain
+			ip netns exec "$1" "$t" -w -t ${h% *} "$2" ${h#* } -m mark --mark 0x10000000/0x10000000 \
+				-m comment --comment dimed -j NFQUEUE --queue-num 3463 --queue-bypass || return
+		done
+	done
 }
 
 # dime_translated HOST in|out : packets translated in that direction, by
